@@ -1,0 +1,337 @@
+"""Self-checking exercises: ``check("chapter.exercise", your_function)``.
+
+A checker runs the student's function on a few generated cases (small and
+hand-picked ones first: an impulse, a constant, a batch), compares each
+result with the package's reference implementation, and prints a verdict:
+
+    ✅ intro.ema: all 5 cases match the reference.
+
+or what is wrong, in the first case that fails: the inputs, then a wrong
+shape, a missing ``return``, a NaN, the exception the function raised (with
+the line of the student's code), or the entry that differs most and by how
+much. Where the wrong answer matches a slip we know (a swapped coefficient,
+the wrong time axis), it names the slip.
+
+``check`` returns True or False and never raises on a wrong, crashing or
+hanging student function. Each exercise is one ``Exercise`` entry in
+``EXERCISES``; its ``reference`` is imported from the chapter's module, so
+the checker and the book share one definition of each formula.
+"""
+
+import copy
+import signal
+import textwrap
+import threading
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from seqlearn import recurrence
+
+TIME_LIMIT_S = 10.0
+"""Seconds one case may take before the checker calls it a hang."""
+
+
+@dataclass
+class Exercise:
+    """One checkable exercise.
+
+    name: "chapter.topic", the key students pass to ``check``.
+    signature: how the student's function is called, e.g. "ema(x, alpha) -> h".
+    reference: the package's implementation (the expected answers).
+    arg_names: the names of the positional arguments, for messages.
+    cases: rng -> list of argument tuples (seeded: the same cases every run).
+    rtol, atol: tolerance of ``np.allclose(got, expected)``.
+    mistakes: description -> a deliberately wrong implementation; a wrong
+        answer that matches one of them is explained by its description.
+    """
+
+    name: str
+    signature: str
+    reference: Callable
+    arg_names: tuple
+    cases: Callable
+    rtol: float = 1e-6
+    atol: float = 1e-9
+    mistakes: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------
+# Chapter 0: the exponential moving average, the smallest state space model.
+
+def _ema_cases(rng):
+    return [
+        (np.array([1.0, 0.0, 0.0, 0.0, 0.0]), 0.5),  # impulse: (1-a) a^k
+        (np.ones(6), 0.9),  # step: 1 - a^(t+1)
+        (rng.standard_normal(12), 0.0),  # no memory: h = x
+        (rng.standard_normal(40), 0.95),  # long memory
+        (rng.standard_normal((3, 16)), 0.7),  # a batch: time is the last axis
+    ]
+
+
+def _ema_starts_at_x0(x, alpha):
+    x = np.asarray(x, dtype=float)
+    b = (1 - alpha) * x
+    b[..., 0] = x[..., 0]  # h_0 = x_0
+    return recurrence.linear_recurrence(alpha, b)
+
+
+def _ema_swapped(x, alpha):
+    return recurrence.linear_recurrence(1 - alpha, alpha * np.asarray(x, dtype=float))
+
+
+def _ema_no_input_weight(x, alpha):
+    return recurrence.linear_recurrence(alpha, np.asarray(x, dtype=float))
+
+
+def _ema_first_axis(x, alpha):
+    x = np.asarray(x, dtype=float)
+    return np.moveaxis(recurrence.ema(np.moveaxis(x, 0, -1), alpha), -1, 0)
+
+
+EXERCISES = {}
+
+
+def _register(exercise):
+    EXERCISES[exercise.name] = exercise
+
+
+_register(Exercise(
+    name="intro.ema",
+    signature="ema(x, alpha) -> h, x and h of shape (..., L)",
+    reference=recurrence.ema,
+    arg_names=("x", "alpha"),
+    cases=_ema_cases,
+    mistakes={
+        "h_0 came out as x_0: the state before the first step is h_{-1} = 0, "
+        "so h_0 = (1 - alpha) * x_0.": _ema_starts_at_x0,
+        "alpha and 1 - alpha are swapped: alpha multiplies the old state, "
+        "1 - alpha the new input.": _ema_swapped,
+        "the input is added without its weight 1 - alpha.": _ema_no_input_weight,
+        "the recurrence ran along the first axis; time is the LAST axis "
+        "(x[..., t]).": _ema_first_axis,
+    },
+))
+
+
+def _kernel_cases(rng):
+    return [(0.5, 5), (0.9, 8), (0.0, 3), (0.99, 60), (float(rng.uniform(0.1, 0.9)), 1)]
+
+
+def _kernel_no_input_weight(alpha, L):
+    return alpha ** np.arange(L)
+
+
+def _kernel_shifted(alpha, L):
+    return (1 - alpha) * alpha ** np.arange(1, L + 1)
+
+
+_register(Exercise(
+    name="intro.ema_kernel",
+    signature="ema_kernel(alpha, L) -> K of shape (L,)",
+    reference=recurrence.ema_kernel,
+    arg_names=("alpha", "L"),
+    cases=_kernel_cases,
+    mistakes={
+        "the weight 1 - alpha of the input is missing: K[k] = (1 - alpha) * alpha**k.": _kernel_no_input_weight,
+        "the powers start at alpha**1; K[0] weights the newest input x_t, "
+        "which has not decayed yet (alpha**0).": _kernel_shifted,
+    },
+))
+
+
+# --------------------------------------------------------------------------
+# The checker.
+
+def check(name, fn, verbose=True):
+    """Check ``fn`` against the reference of exercise ``name``; print a verdict.
+
+    Returns True when every case matches, else False. Never raises for a
+    wrong, crashing or hanging ``fn`` (a KeyboardInterrupt still stops it).
+    """
+    exercise = EXERCISES.get(name)
+    if exercise is None:
+        known = ", ".join(sorted(EXERCISES))
+        return _verdict(verbose, False, f"❌ there is no exercise called {name!r}. Known exercises: {known}.")
+    if not callable(fn):
+        return _verdict(verbose, False, f"❌ {name}: expected a function {exercise.signature}, "
+                                        f"got {type(fn).__name__} {fn!r:.60}.")
+    cases = exercise.cases(np.random.default_rng(0))
+    for i, args in enumerate(cases):
+        problem = _check_case(exercise, fn, args)
+        if problem is not None:
+            label = getattr(fn, "__name__", "fn")
+            lines = [f"❌ {name}: case {i + 1} of {len(cases)} fails.",
+                     f"   called: {label}({_describe_args(exercise.arg_names, args)})"]
+            lines += ["   " + line for line in problem]
+            slip = _known_mistake(exercise, fn, cases)
+            if slip:
+                lines.append(f"   hint: {slip}")
+            return _verdict(verbose, False, "\n".join(_wrap(lines)))
+    return _verdict(verbose, True, f"✅ {name}: all {len(cases)} cases match the reference.")
+
+
+def _wrap(lines, width=76):
+    """Lines folded to ``width`` characters, continuations indented (notebook-friendly)."""
+    out = []
+    for line in lines:
+        indent = " " * (len(line) - len(line.lstrip()) + 4)
+        out += textwrap.wrap(line, width=width, subsequent_indent=indent, break_on_hyphens=False) or [""]
+    return out
+
+
+def _verdict(verbose, ok, message):
+    if verbose:
+        print(message)
+    return ok
+
+
+def _check_case(exercise, fn, args):
+    """None when ``fn(*args)`` matches the reference, else lines saying why not."""
+    try:
+        expected = exercise.reference(*copy.deepcopy(args))
+    except Exception as exc:  # a bug of ours, not the student's
+        return [f"internal error: the reference raised {type(exc).__name__}: {exc}. Please report this."]
+    student_args = copy.deepcopy(args)
+    try:
+        with _time_limit(TIME_LIMIT_S):
+            got = fn(*student_args)
+    except _Timeout:
+        return [f"problem: no answer after {TIME_LIMIT_S:g} s: an endless loop?"]
+    except NotImplementedError:
+        return ["problem: not implemented yet: replace `raise NotImplementedError` with your code."]
+    except (Exception, SystemExit) as exc:
+        return [f"problem: your function raised {type(exc).__name__}: {exc}"] + _where(exc)
+    return _compare(expected, got, exercise.rtol, exercise.atol, "the result")
+
+
+def _known_mistake(exercise, fn, cases):
+    """The description of the known mistake that reproduces ``fn`` on every case, or None.
+
+    Matching all cases, not only the failing one, keeps two slips that agree
+    on one input (an impulse, say) from being confused.
+    """
+    answers = []
+    for args in cases:
+        try:
+            with _time_limit(TIME_LIMIT_S):
+                answers.append((args, fn(*copy.deepcopy(args))))
+        except (Exception, SystemExit, _Timeout):
+            return None
+    for description, wrong in exercise.mistakes.items():
+        try:
+            if all(_compare(wrong(*copy.deepcopy(args)), got, exercise.rtol, exercise.atol, "") is None
+                   for args, got in answers):
+                return description
+        except Exception:
+            continue
+    return None
+
+
+def _compare(expected, got, rtol, atol, what):
+    """None when ``got`` equals ``expected`` within tolerance, else lines saying how not."""
+    if isinstance(expected, tuple):
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            return [f"problem: {what} should be a tuple of {len(expected)} arrays, got {_kind(got)}."]
+        for k, (e, g) in enumerate(zip(expected, got)):
+            problem = _compare(e, g, rtol, atol, f"{what}[{k}]")
+            if problem is not None:
+                return problem
+        return None
+    if got is None:
+        return [f"problem: {what} is None: did the function forget to `return`?"]
+    g = _to_array(got)
+    if g is None:
+        return [f"problem: {what} should be an array of numbers, got {_kind(got)}."]
+    e = np.asarray(expected)
+    if g.shape != e.shape:
+        lines = [f"problem: {what} has shape {g.shape}, expected {e.shape}."]
+        if g.ndim == e.ndim and g.shape == e.shape[::-1]:
+            lines.append("hint: the axes look swapped (a transpose?).")
+        elif g.size == e.size:
+            lines.append("hint: the right number of entries in the wrong shape (a reshape?).")
+        return lines
+    if not np.isfinite(g).all() and np.isfinite(e).all():
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])
+        return [f"problem: {what} contains {g[index]} at index {index}; expected {e[index]:.6g}."]
+    if np.allclose(g, e, rtol=rtol, atol=atol):
+        return None
+    excess = np.abs(g - e) - (atol + rtol * np.abs(e))
+    index = np.unravel_index(int(np.argmax(excess)), e.shape) if e.ndim else ()
+    index = tuple(int(i) for i in index)
+    n_bad = int((excess > 0).sum())
+    at = f" at index {index}" if index else ""
+    return [f"problem: {what} differs{at}: expected {e[index]:.6g}, got {g[index]:.6g} "
+            f"(off by {abs(g[index] - e[index]):.3g}; tolerance {atol:g} + {rtol:g}·|expected|).",
+            f"{n_bad} of {e.size} entries are off."]
+
+
+def _to_array(value):
+    """``value`` as a numeric ndarray (torch tensors included), or None."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu().numpy()
+    try:
+        arr = np.asarray(value)
+    except Exception:
+        return None
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        return None
+    return arr
+
+
+def _kind(value):
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return f"{type(value).__name__} {value!r:.60}"
+
+
+def _describe_args(names, args):
+    parts = []
+    for name, value in zip(names, args):
+        arr = np.asarray(value) if isinstance(value, (np.ndarray, list)) else None
+        if arr is not None and arr.ndim > 0:
+            text = f"{name}=array of shape {arr.shape}"
+            if arr.size <= 8:
+                text += " " + np.array2string(arr, precision=3, separator=", ")
+        else:
+            text = f"{name}={value!r}"
+        parts.append(text)
+    return ", ".join(parts)
+
+
+def _where(exc):
+    """The line of the student's code where ``exc`` was raised, if it is theirs."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
+    if not frames:
+        return []
+    last = frames[-1]
+    return [f"   at line {last.lineno} of {last.name}: {last.line}"] if last.line else []
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _time_limit:
+    """Raise _Timeout in the main thread after ``seconds`` (POSIX only; elsewhere no limit)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.active = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+    def _alarm(self, signum, frame):
+        raise _Timeout()
+
+    def __enter__(self):
+        if self.active:
+            self.previous = signal.signal(signal.SIGALRM, self._alarm)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+        return False

@@ -1,0 +1,36 @@
+"""The repository's promises: pinned dependencies, the README's two commands, CI wiring."""
+
+import re
+
+
+def test_every_requirement_is_pinned(root):
+    lines = [ln.split("#")[0].strip() for ln in (root / "requirements.txt").read_text().splitlines()]
+    reqs = [ln for ln in lines if ln]
+    assert reqs
+    unpinned = [r for r in reqs if not re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.+]+", r)]
+    assert not unpinned, f"unpinned requirements: {unpinned}"
+    assert "torch==2.13.0" in reqs, "torch must stay pinned to 2.13.0 (the CPU wheel)"
+    names = {r.split("==")[0].lower() for r in reqs}
+    for needed in ["jupyter-book", "numpy", "scipy", "matplotlib", "torch", "triton", "ipywidgets", "nbval"]:
+        assert needed in names
+
+
+def test_jupyter_book_is_1x(root):
+    assert re.search(r"^jupyter-book==1\.", (root / "requirements.txt").read_text(), re.M)
+
+
+def test_readme_gives_the_two_commands_and_ci_runs_the_test_one(root):
+    readme = (root / "README.md").read_text()
+    assert "make book" in readme and "make test" in readme
+    ci = (root / ".ci" / "run").read_text()
+    assert re.search(r"^\s*(step .*;\s*)?make test\b", ci, re.M)
+
+
+def test_book_build_is_strict(root):
+    makefile = (root / "Makefile").read_text()
+    build = next(ln for ln in makefile.splitlines() if "jupyter-book build" in ln)
+    assert "--warningiserror" in build and "--all" in build
+    config = (root / "_config.yml").read_text()
+    assert re.search(r"execute_notebooks:\s*force", config)
+    assert re.search(r"raise_on_error:\s*true", config)
+    assert "sphinx-mathjax-offline" in config
