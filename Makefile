@@ -45,14 +45,19 @@ test: $(SETUP)
 # Slides: reveal.js HTML that works offline, in _build/html/lectures/ (next
 # to the book, so a published site carries them).
 SLIDES_OUT := _build/html/lectures
+# The parts of MathJax 2 (which nbconvert's slides use) for TeX in CommonHTML.
+MATHJAX2_PARTS := MathJax.js config/TeX-AMS_CHTML-full.js config/Safe.js extensions jax/input/TeX \
+                  jax/output/CommonHTML jax/element fonts/HTML-CSS/TeX/woff localization/en
 lectures: $(SETUP) $(VENDOR_STAMP)
-	rm -rf $(SLIDES_OUT)/vendor && mkdir -p $(SLIDES_OUT)/vendor/reveal.js
+	rm -rf $(SLIDES_OUT)/vendor && mkdir -p $(SLIDES_OUT)/vendor/reveal.js $(SLIDES_OUT)/vendor/mathjax
 	cp -r $(VENDOR)/node_modules/reveal.js/dist $(VENDOR)/node_modules/reveal.js/plugin $(SLIDES_OUT)/vendor/reveal.js/
-	cp -r $(VENDOR)/node_modules/mathjax $(SLIDES_OUT)/vendor/mathjax
-	cp $(VENDOR)/node_modules/jquery/dist/jquery.min.js $(VENDOR)/node_modules/requirejs/require.js $(SLIDES_OUT)/vendor/
+	cd $(VENDOR)/node_modules/mathjax && cp -r --parents $(MATHJAX2_PARTS) $(CURDIR)/$(SLIDES_OUT)/vendor/mathjax/
+	cp $(VENDOR)/node_modules/jquery/dist/jquery.min.js $(VENDOR)/node_modules/requirejs/require.js \
+	   book/favicon.svg $(SLIDES_OUT)/vendor/
 	cp -r $(VENDOR)/static/vendor/html-manager $(SLIDES_OUT)/vendor/html-manager
-	$(BIN)/jupyter nbconvert --to slides --output-dir $(SLIDES_OUT) \
+	$(BIN)/jupyter nbconvert --to slides --template-file $(VENDOR)/slides.html.j2 --output-dir $(SLIDES_OUT) \
 	  --SlidesExporter.reveal_url_prefix=vendor/reveal.js \
+	  --SlidesExporter.reveal_theme=white \
 	  --SlidesExporter.mathjax_url="vendor/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe" \
 	  --SlidesExporter.require_js_url=vendor/require.js \
 	  --SlidesExporter.jquery_url=vendor/jquery.min.js \

@@ -11,7 +11,10 @@ Selenium), and checks:
 - the Colab launch link points at this notebook in the repository of ``_config.yml``;
 - the embedded ipywidgets rendered (vendored widget manager, no CDN);
 - solutions are collapsed;
-- every resource the page loaded came from localhost: it works offline.
+- every resource the page loaded came from localhost: it works offline;
+
+and, when ``make lectures`` has built it, the same for chapter 0's slide deck
+(reveal.js started, MathJax 2 typeset the formulas, the figure loaded).
 
 Writes screenshots to ``_build/site-test/`` and exits 1 on any failure.
 It is not a pytest file: it needs a built book and a browser.
@@ -32,6 +35,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from seqlearn.notebooks import repository  # noqa: E402
 
 PAGE = "book/00_how_to_use.html"
+DECK = "lectures/00_how_to_use.slides.html"
 NOTEBOOK = "book/00_how_to_use.ipynb"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -144,7 +148,19 @@ def check_page(driver, base, out_dir):
     else:
         notes.append(f"solutions: all {len(solutions)} collapsed")
 
-    # Offline: nothing was fetched from anywhere but this server.
+    _check_offline_and_console(driver, base, failures, notes)
+
+    # Screenshots: the top of the page, and the whole page.
+    out_dir.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(out_dir / "chapter0-top.png"))
+    height = driver.execute_script("return document.body.scrollHeight;")
+    driver.set_window_size(1280, min(int(height) + 100, 16000))
+    driver.save_screenshot(str(out_dir / "chapter0-full.png"))
+    return failures, notes
+
+
+def _check_offline_and_console(driver, base, failures, notes):
+    """Nothing fetched from outside this server; no console errors but known benign ones."""
     resources = driver.execute_script(
         "return performance.getEntriesByType('resource').map(r => r.name);")
     outside = [r for r in resources if not r.startswith(base) and not r.startswith("data:")]
@@ -157,12 +173,42 @@ def check_page(driver, base, out_dir):
     if severe:
         failures.append("console errors: " + json.dumps(severe, indent=1))
 
-    # Screenshots: the top of the page, and the whole page.
-    out_dir.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(out_dir / "chapter0-top.png"))
-    height = driver.execute_script("return document.body.scrollHeight;")
-    driver.set_window_size(1280, min(int(height) + 100, 16000))
-    driver.save_screenshot(str(out_dir / "chapter0-full.png"))
+
+def check_deck(driver, base, out_dir):
+    """The lecture deck of chapter 0: reveal.js, MathJax 2, a figure, offline."""
+    failures, notes = [], []
+    driver.set_window_size(1280, 800)
+    driver.get(f"{base}/{DECK}")
+    # nbconvert loads reveal.js through require.js, so Reveal is no global:
+    # read its state from the DOM (it marks .reveal "ready").
+    slides = wait_for(driver, """
+        return document.querySelector('.reveal.ready') ?
+            document.querySelectorAll('.reveal .slides > section').length : null;""")
+    if not slides or slides < 3:
+        failures.append(f"deck: reveal.js did not start (slides: {slides})")
+        return failures, notes
+    notes.append(f"deck: reveal.js started with {slides} slides")
+    math = wait_for(driver, """
+        if (!window.MathJax || !MathJax.Hub || MathJax.Hub.queue.pending) return null;
+        const n = document.querySelectorAll('.MathJax_CHTML, .mjx-chtml').length;
+        const raw = [...document.querySelectorAll('.reveal .slides p, .reveal .slides td')]
+            .filter(e => /\$[^$]+\$/.test(e.textContent)).length;
+        return n > 0 ? [n, raw, document.querySelectorAll('.MathJax_Error, .mjx-merror').length] : null;""")
+    if not math or math[1] or math[2]:
+        failures.append(f"deck math: [typeset, raw $..$ left, errors] = {math}")
+    else:
+        notes.append(f"deck math: {math[0]} formulas typeset by MathJax 2, none left raw")
+    images = driver.execute_script(
+        "return [...document.querySelectorAll('.reveal img')].map(i => i.complete && i.naturalWidth > 0);")
+    if not images or not all(images):
+        failures.append(f"deck figures: loaded flags {images}")
+    else:
+        notes.append(f"deck figures: {len(images)} loaded")
+    _check_offline_and_console(driver, base, failures, notes)
+    driver.execute_script("location.hash = '#/2';")
+    wait_for(driver, "return document.querySelector('.reveal .slides > section.present h2') ? true : null;", 5)
+    driver.execute_script("return new Promise(r => setTimeout(r, 1000));")
+    driver.save_screenshot(str(out_dir / "deck0-slide3.png"))
     return failures, notes
 
 
@@ -178,6 +224,11 @@ def main(argv):
         driver = browser(profile)
         try:
             failures, notes = check_page(driver, base, out_dir)
+            if (site / DECK).is_file():
+                more_failures, more_notes = check_deck(driver, base, out_dir)
+                failures, notes = failures + more_failures, notes + more_notes
+            else:
+                notes.append(f"deck: {DECK} not built (run `make lectures`); skipped")
         finally:
             driver.quit()
             server.shutdown()
@@ -185,7 +236,7 @@ def main(argv):
         print("ok  ", note)
     for failure in failures:
         print("FAIL", failure)
-    print(f"screenshots: {out_dir}/chapter0-top.png, chapter0-full.png")
+    print(f"screenshots: {', '.join(sorted(p.name for p in out_dir.glob('*.png')))} in {out_dir}")
     total = len(notes) + len(failures)
     print(f"site test: {len(failures)} of {total} checks failed" if failures else f"site test: all {total} checks passed")
     return 1 if failures else 0
