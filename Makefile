@@ -18,7 +18,6 @@ NOTEBOOKS := $(wildcard book/*.ipynb lectures/*.ipynb)
 setup: $(SETUP)
 $(SETUP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade "pip>=24"
 	$(BIN)/python -m pip install -q -r requirements.txt
 	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $@
