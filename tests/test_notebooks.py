@@ -4,6 +4,7 @@ stored .ipynb files; nbval separately re-runs them against these outputs)."""
 import builtins
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -11,7 +12,8 @@ import yaml
 from seqlearn.notebooks import (COLAB_TAG, SOLUTION_TAG, colab_cell_source, first_code_cell,
                                 notebook_paths, read, repository, source, tags)
 
-ROOT_PATHS = notebook_paths()
+ROOT = Path(__file__).resolve().parents[1]
+ROOT_PATHS = notebook_paths(ROOT)  # not the CWD: pytest may run from anywhere
 
 
 def nb_id(path):
