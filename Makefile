@@ -50,7 +50,7 @@ MATHJAX2_PARTS := MathJax.js config/TeX-AMS_CHTML-full.js config/Safe.js extensi
 lectures: $(SETUP) $(VENDOR_STAMP)
 	rm -rf $(SLIDES_OUT)/vendor && mkdir -p $(SLIDES_OUT)/vendor/reveal.js $(SLIDES_OUT)/vendor/mathjax
 	cp -r $(VENDOR)/node_modules/reveal.js/dist $(VENDOR)/node_modules/reveal.js/plugin $(SLIDES_OUT)/vendor/reveal.js/
-	cd $(VENDOR)/node_modules/mathjax && cp -r --parents $(MATHJAX2_PARTS) $(CURDIR)/$(SLIDES_OUT)/vendor/mathjax/
+	cd $(VENDOR)/node_modules/mathjax && tar cf - $(MATHJAX2_PARTS) | tar xf - -C $(CURDIR)/$(SLIDES_OUT)/vendor/mathjax
 	cp $(VENDOR)/node_modules/jquery/dist/jquery.min.js $(VENDOR)/node_modules/requirejs/require.js \
 	   book/favicon.svg $(SLIDES_OUT)/vendor/
 	cp -r $(VENDOR)/static/vendor/html-manager $(SLIDES_OUT)/vendor/html-manager
