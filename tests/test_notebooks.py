@@ -128,7 +128,8 @@ def test_random_sources_are_seeded(notebook):
     unseeded = re.findall(r"np\.random\.(?!default_rng\(\d)(rand|randn|normal|uniform|choice|default_rng\(\))", code)
     assert not unseeded, f"{path}: unseeded NumPy randomness {unseeded}; use np.random.default_rng(SEED)"
     if "torch" in code and re.search(r"torch\.(randn|rand|randint|nn\.)", code):
-        assert "torch.manual_seed(" in code, f"{path}: uses torch randomness without torch.manual_seed"
+        assert "torch.manual_seed(" in code or "seed_everything(" in code, (
+            f"{path}: uses torch randomness without torch.manual_seed or seed_everything")
 
 
 def test_lecture_cells_have_slide_metadata(root):

@@ -5,11 +5,16 @@ the lecture decks, the tests and the exercise checkers share one definition
 of each. Modules (one per topic, NumPy references first):
 
 - ``recurrence``  the linear recurrence h_t = a_t * h_{t-1} + b_t (chapter 0)
+- ``rnn``         RNN, LSTM, GRU cells (NumPy and PyTorch), BPTT, echo state networks (chapter 1)
+- ``attention``   softmax attention, causal masks, the KV cache, linear attention (chapter 2)
+- ``cost``        measured time and memory against the sequence length, log-log slopes
+- ``charlm``      a character-level language model and sampling
+- ``tasks``       synthetic data: Mackey-Glass, Lorenz, the course's own text
+- ``train``       a small training loop with a progress bar
 - ``exercises``   ``check(name, fn)``: self-checking exercises
 - ``notebooks``   book tooling: the Colab set-up cell, student copies
 
-Later chapters add ``rnn``, ``attention``, ``basis``, ``hippo``,
-``discretize``, ``ssm``, ``s4``, ``mamba``, ``tasks``, ``train``, ``plot``.
+Later chapters add ``basis``, ``hippo``, ``discretize``, ``ssm``, ``s4``, ``mamba``.
 """
 
 __version__ = "0.1.0"

@@ -22,7 +22,7 @@ def _as_float_array(name, value):
         raise ValueError(f"{name}: expected an array of numbers, got dtype {arr.dtype}")
     if np.iscomplexobj(arr):
         return arr
-    return arr.astype(np.result_type(arr.dtype, np.float64))
+    return arr.astype(np.result_type(arr.dtype, np.float64), copy=False)
 
 
 def linear_recurrence(a, b, h0=None):

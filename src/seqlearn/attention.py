@@ -1,0 +1,487 @@
+"""Attention: softmax attention, multi-head attention, the KV cache, linear attention.
+
+Scaled dot-product attention (Vaswani et al. 2017), one query row i at a time:
+
+    s_ij = q_i . k_j / sqrt(d_k) + m_ij            (m_ij = -inf where i may not see j)
+    a_ij = exp(s_ij) / sum_j' exp(s_ij')           (softmax over the keys j)
+    y_i  = sum_j a_ij v_j                          i.e.  Y = softmax(Q K^T / sqrt(d_k) + M) V
+
+Multi-head attention: project, split d_model into n_heads pieces of d_head,
+attend in each head, merge, project back (weights shaped like torch's, x @ W.T):
+
+    Q = x W_q^T + b_q,  K = x W_k^T + b_k,  V = x W_v^T + b_v
+    y = merge(attention(split(Q), split(K), split(V))) W_o^T + b_o
+
+Causal decoding with a KV cache: at step t only the new query q_t is needed,
+and the keys and values of the past never change, so they are kept:
+
+    K_cache <- [K_cache; k_t],  V_cache <- [V_cache; v_t],  y_t = attention(q_t, K_cache, V_cache)
+
+Linear attention (Katharopoulos et al. 2020): replace exp(q . k) by phi(q) . phi(k)
+with a positive feature map phi (here elu(x) + 1); then the sums factorise:
+
+    y_i = sum_{j<=i} (phi(q_i) . phi(k_j)) v_j / sum_{j<=i} phi(q_i) . phi(k_j)
+        = phi(q_i)^T S_i / (phi(q_i)^T z_i),
+    S_i = S_{i-1} + phi(k_i) v_i^T,   z_i = z_{i-1} + phi(k_i),   S_{-1} = 0, z_{-1} = 0
+
+a recurrence with a (d_k x d_v) matrix state: attention without the softmax is an RNN.
+
+Layout: Q (..., L_q, d_k), K (..., L_k, d_k), V (..., L_k, d_v); sequences
+x (batch, L, d_model), batch first, time on axis -2 (unlike ``recurrence``,
+where time is the last axis). Float32 inputs stay float32, anything else
+becomes float64.
+
+Glossary (code -> math)
+    Q, K, V           Q, K, V: queries, keys, values, one row per position
+    L_q, L_k          number of queries, number of keys
+    d_k, d_v          key (and query) width, value width
+    scores            S = Q K^T / sqrt(d_k) + M, shape (..., L_q, L_k)
+    weights           A = softmax(S), each row sums to 1 (or is all 0, see ``softmax``)
+    mask              True = may attend; or an additive float M (0 or -inf)
+    W_q, W_k, W_v     W_q, W_k, W_v (d_model, d_model); W_o the output projection
+    b_q, b_k, b_v, b_o  biases (d_model,)
+    n_heads, d_head   h and d_model / h
+    phi, feature_map  phi, the feature map of linear attention
+    S, z              S_t = sum_{j<=t} phi(k_j) v_j^T (d_k, d_v), z_t = sum_{j<=t} phi(k_j) (d_k,)
+"""
+
+import numpy as np
+
+
+def _float_array(name, value, min_ndim=0, what="an array of numbers"):
+    """``value`` as a float32/float64 ndarray with >= ``min_ndim`` axes, or a ValueError."""
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name}: expected {what}, got {type(value).__name__} ({exc})") from exc
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{name}: expected {what}, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise ValueError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+    if arr.ndim < min_ndim:
+        raise ValueError(f"{name}: expected {what}, got shape {arr.shape}")
+    if arr.dtype != np.float32:
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def _count(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def softmax(z, axis=-1):
+    """Numerically stable softmax: ``softmax(z)_j = exp(z_j - max z) / sum_j' exp(z_j' - max z)``.
+
+    Subtracting the maximum changes nothing mathematically and keeps exp from
+    overflowing. Entries of -inf (masked) get weight 0. A slice that is -inf
+    everywhere (a query that may attend to nothing) is 0/0 mathematically;
+    here it returns **all zeros**, so that such a query's attention output is
+    the zero vector (torch's scaled_dot_product_attention does the same for a
+    boolean mask). NaN or +inf in ``z`` give NaN.
+
+    z    : (...), any shape; float32 stays float32
+    axis : int, the axis to normalise over
+    returns (...), same shape as z; along ``axis`` it sums to 1 (or is all 0)
+    """
+    z = _float_array("z", z, min_ndim=1, what="an array with at least one axis")
+    if not isinstance(axis, (int, np.integer)) or not -z.ndim <= axis < z.ndim:
+        raise ValueError(f"axis: expected an integer in [{-z.ndim}, {z.ndim}), got {axis!r}")
+    m = np.max(z, axis=axis, keepdims=True, initial=-np.inf)  # initial: no keys at all
+    m = np.where(np.isneginf(m), 0, m)  # an all -inf slice: exp(-inf - 0) = 0, no NaN
+    e = np.exp(z - m)
+    total = np.sum(e, axis=axis, keepdims=True)
+    return e / np.where(total == 0, 1, total)
+
+
+def causal_mask(L_q, L_k=None):
+    """Boolean causal mask, True = may attend: ``mask[i, j] = j <= i + (L_k - L_q)``.
+
+    The last query is aligned with the last key ("bottom right"), so the same
+    mask serves training (L_q = L_k: the lower triangle, query i sees keys
+    0..i) and decoding with a cache (L_q new queries after L_k - L_q cached
+    keys). If L_q > L_k the first L_q - L_k queries see no key at all.
+    Note: torch's ``is_causal=True`` aligns top left instead (j <= i); the two
+    agree only when L_q = L_k.
+
+    L_q : int >= 0, number of queries
+    L_k : int >= 0, number of keys; L_q by default
+    returns (L_q, L_k) bool
+    """
+    L_q = _count("L_q", L_q)
+    L_k = L_q if L_k is None else _count("L_k", L_k)
+    i = np.arange(L_q)[:, None]
+    j = np.arange(L_k)[None, :]
+    return j <= i + (L_k - L_q)
+
+
+def _qkv(Q, K, V):
+    """Validated Q, K, V of one float dtype (float32 only if all three are float32)."""
+    Q = _float_array("Q", Q, 2, "shape (..., L_q, d_k)")
+    K = _float_array("K", K, 2, "shape (..., L_k, d_k)")
+    V = _float_array("V", V, 2, "shape (..., L_k, d_v)")
+    d_k = Q.shape[-1]
+    if K.shape[-1] != d_k:
+        raise ValueError(f"K: expected shape (..., {K.shape[-2]}, {d_k}) to match Q's key dim "
+                         f"{d_k}, got {K.shape}")
+    if V.shape[-2] != K.shape[-2]:
+        raise ValueError(f"V: expected shape (..., {K.shape[-2]}, d_v), one value per key "
+                         f"(K has {K.shape[-2]}), got {V.shape}")
+    try:
+        np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
+    except ValueError:
+        raise ValueError(f"K: expected batch dims broadcastable with Q's {Q.shape[:-2]} and "
+                         f"V's {V.shape[:-2]}, got {K.shape[:-2]}") from None
+    dtype = np.result_type(Q, K, V)
+    return Q.astype(dtype, copy=False), K.astype(dtype, copy=False), V.astype(dtype, copy=False)
+
+
+def scaled_dot_product_attention(Q, K, V, mask=None, causal=False, return_weights=False):
+    """``Y = softmax(Q K^T / sqrt(d_k) + M) V``, the attention of every query to every key.
+
+    Q    : (..., L_q, d_k)
+    K    : (..., L_k, d_k)
+    V    : (..., L_k, d_v); the batch dims ... of Q, K, V broadcast
+    mask : None, or broadcastable to (..., L_q, L_k): bool (True = may attend,
+           torch's convention for scaled_dot_product_attention) or float, added
+           to the scores (0 = attend, -inf = not)
+    causal : bool, also apply ``causal_mask(L_q, L_k)`` (bottom-right aligned)
+    return_weights : bool, also return the attention weights A
+    returns Y (..., L_q, d_v), and A (..., L_q, L_k) if return_weights.
+    A query that may attend to no key gets Y = 0 and A = 0 (see ``softmax``).
+    """
+    Q, K, V = _qkv(Q, K, V)
+    L_q, L_k = Q.shape[-2], K.shape[-2]
+    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1]).astype(Q.dtype)
+    if mask is not None:
+        mask = np.asarray(mask)
+        if not (mask.dtype == bool or np.issubdtype(mask.dtype, np.floating)):
+            raise ValueError(f"mask: expected bool (True = may attend) or float (added to the "
+                             f"scores), got dtype {mask.dtype}")
+        try:
+            np.broadcast_shapes(mask.shape, scores.shape)
+        except ValueError:
+            raise ValueError(f"mask: expected a shape broadcastable to the scores' "
+                             f"(..., {L_q}, {L_k}), got {mask.shape}") from None
+        if mask.dtype == bool:
+            scores = np.where(mask, scores, -np.inf)
+        else:
+            scores = scores + mask.astype(scores.dtype)
+    if causal:
+        scores = np.where(causal_mask(L_q, L_k), scores, -np.inf)
+    weights = softmax(scores, axis=-1)
+    Y = weights @ V
+    return (Y, weights) if return_weights else Y
+
+
+def split_heads(x, n_heads):
+    """Cut the feature axis into heads: ``(..., L, h * d_head) -> (..., h, L, d_head)``.
+
+    Head n gets features n*d_head ... (n+1)*d_head - 1 (torch's convention).
+
+    x       : (..., L, d_model), d_model divisible by n_heads
+    n_heads : int >= 1, h
+    returns (..., h, L, d_model // h)
+    """
+    x = _float_array("x", x, 2, "shape (..., L, d_model)")
+    n_heads = _positive_int("n_heads", n_heads)
+    *batch, L, d_model = x.shape
+    if d_model % n_heads:
+        raise ValueError(f"n_heads: expected a divisor of d_model = {d_model}, got {n_heads}")
+    return np.swapaxes(x.reshape(*batch, L, n_heads, d_model // n_heads), -2, -3)
+
+
+def merge_heads(x):
+    """Undo ``split_heads``: ``(..., h, L, d_head) -> (..., L, h * d_head)``.
+
+    x : (..., h, L, d_head)
+    returns (..., L, h * d_head)
+    """
+    x = _float_array("x", x, 3, "shape (..., n_heads, L, d_head)")
+    *batch, h, L, d_head = x.shape
+    return np.swapaxes(x, -2, -3).reshape(*batch, L, h * d_head)
+
+
+def _projections(x, W_q, W_k, W_v, W_o, n_heads, b_q, b_k, b_v, b_o):
+    """Validated (x, [W_q, W_k, W_v, W_o], [b_q, b_k, b_v, b_o]); biases default to 0."""
+    x = _float_array("x", x, 3, "shape (batch, L, d_model)")
+    if x.ndim != 3:
+        raise ValueError(f"x: expected shape (batch, L, d_model), got {x.shape}")
+    d = x.shape[-1]
+    n_heads = _positive_int("n_heads", n_heads)
+    if d % n_heads:
+        raise ValueError(f"n_heads: expected a divisor of d_model = {d}, got {n_heads}")
+    Ws, bs = [], []
+    for name, W in [("W_q", W_q), ("W_k", W_k), ("W_v", W_v), ("W_o", W_o)]:
+        W = _float_array(name, W)
+        if W.shape != (d, d):
+            raise ValueError(f"{name}: expected shape ({d}, {d}) (d_model = {d}, applied as "
+                             f"x @ {name}.T), got {W.shape}")
+        Ws.append(W)
+    for name, b in [("b_q", b_q), ("b_k", b_k), ("b_v", b_v), ("b_o", b_o)]:
+        if b is not None:
+            b = _float_array(name, b)
+            if b.shape != (d,):
+                raise ValueError(f"{name}: expected shape ({d},), got {b.shape}")
+        bs.append(b)
+    dtype = np.result_type(x, *Ws, *[b for b in bs if b is not None])
+    bs = [np.zeros(d, dtype) if b is None else b.astype(dtype, copy=False) for b in bs]
+    return x.astype(dtype, copy=False), [W.astype(dtype, copy=False) for W in Ws], bs
+
+
+def multi_head_attention(x, W_q, W_k, W_v, W_o, n_heads, causal=False,
+                         b_q=None, b_k=None, b_v=None, b_o=None, return_weights=False):
+    """Multi-head self-attention, as ``torch.nn.MultiheadAttention(batch_first=True)``.
+
+        Q = x W_q^T + b_q,  K = x W_k^T + b_k,  V = x W_v^T + b_v
+        head_n = softmax(Q_n K_n^T / sqrt(d_head) + M) V_n     (Q_n: the n-th d_head columns)
+        y = [head_1, ..., head_h] W_o^T + b_o
+
+    x                  : (batch, L, d_model)
+    W_q, W_k, W_v, W_o : (d_model, d_model) each (torch's in_proj_weight is
+                         the three stacked: [W_q; W_k; W_v])
+    n_heads            : int, h, a divisor of d_model
+    causal             : bool, position t attends to positions <= t only
+    b_q, b_k, b_v, b_o : (d_model,) each, or None for zero
+    return_weights     : bool, also return every head's attention weights
+    returns y (batch, L, d_model), and A (batch, h, L, L) if return_weights
+    """
+    x, (W_q, W_k, W_v, W_o), (b_q, b_k, b_v, b_o) = _projections(
+        x, W_q, W_k, W_v, W_o, n_heads, b_q, b_k, b_v, b_o)
+    Q = split_heads(x @ W_q.T + b_q, n_heads)
+    K = split_heads(x @ W_k.T + b_k, n_heads)
+    V = split_heads(x @ W_v.T + b_v, n_heads)
+    heads, weights = scaled_dot_product_attention(Q, K, V, causal=causal, return_weights=True)
+    y = merge_heads(heads) @ W_o.T + b_o
+    return (y, weights) if return_weights else y
+
+
+class KVCache:
+    """The keys and values seen so far, one row per past token: K (..., t, d_k), V (..., t, d_v).
+
+    ``append(k_t, v_t)`` adds a row, ``attend(q_t)`` is
+    ``softmax(q_t K^T / sqrt(d_k)) V`` over every cached row (all of them are
+    in the past, so no mask is needed). Memory grows by d_k + d_v numbers per
+    token and per head: the price of softmax attention at decoding time.
+    """
+
+    def __init__(self):
+        self.K = None
+        self.V = None
+
+    def append(self, k_t, v_t):
+        """Add one token: ``K <- [K; k_t]``, ``V <- [V; v_t]``.
+
+        k_t : (..., d_k)
+        v_t : (..., d_v), same leading dims ... as k_t
+        """
+        k_t = _float_array("k_t", k_t, 1, "shape (..., d_k)")[..., None, :]
+        v_t = _float_array("v_t", v_t, 1, "shape (..., d_v)")[..., None, :]
+        if v_t.shape[:-2] != k_t.shape[:-2]:
+            raise ValueError(f"v_t: expected shape {k_t.shape[:-2]} + (d_v,) to match k_t's "
+                             f"leading dims, got {v_t.shape[:-2] + v_t.shape[-1:]}")
+        if self.K is None:
+            self.K, self.V = k_t, v_t
+            return
+        if k_t.shape[:-2] + k_t.shape[-1:] != self.K.shape[:-2] + self.K.shape[-1:]:
+            raise ValueError(f"k_t: expected shape {self.K.shape[:-2] + self.K.shape[-1:]} "
+                             f"like the cached keys, got {k_t.shape[:-2] + k_t.shape[-1:]}")
+        if v_t.shape[-1] != self.V.shape[-1]:
+            raise ValueError(f"v_t: expected last dim {self.V.shape[-1]} like the cached "
+                             f"values, got {v_t.shape[-1]}")
+        self.K = np.concatenate([self.K, k_t], axis=-2)
+        self.V = np.concatenate([self.V, v_t], axis=-2)
+
+    def attend(self, q_t):
+        """``y_t = softmax(q_t K^T / sqrt(d_k)) V`` for one query per sequence (and head).
+
+        q_t : (..., d_k), same leading dims as the cached keys
+        returns y_t (..., d_v)
+        """
+        if self.K is None:
+            raise ValueError("q_t: expected a query after at least one append, "
+                             "got one for an empty cache")
+        q_t = _float_array("q_t", q_t, 1, "shape (..., d_k)")
+        expected = self.K.shape[:-2] + self.K.shape[-1:]
+        if q_t.shape != expected:
+            raise ValueError(f"q_t: expected shape {expected} like the cached keys, "
+                             f"got {q_t.shape}")
+        return scaled_dot_product_attention(q_t[..., None, :], self.K, self.V)[..., 0, :]
+
+    @property
+    def n_numbers(self):
+        """How many numbers the cache holds: K.size + V.size."""
+        return 0 if self.K is None else self.K.size + self.V.size
+
+    @property
+    def n_bytes(self):
+        """How many bytes the cache holds: K.nbytes + V.nbytes."""
+        return 0 if self.K is None else self.K.nbytes + self.V.nbytes
+
+
+def kv_cache_decode(x, W_q, W_k, W_v, W_o, n_heads, b_q=None, b_k=None, b_v=None, b_o=None):
+    """Causal multi-head self-attention computed one token at a time with a ``KVCache``.
+
+    For t = 0 .. L-1:  q_t, k_t, v_t = x_t W_q^T + b_q, x_t W_k^T + b_k, x_t W_v^T + b_v
+    (split into heads); cache.append(k_t, v_t); y_t = [cache.attend(q_t)] W_o^T + b_o.
+    Equals ``multi_head_attention(x, ..., causal=True)``, but token t costs
+    O(t d_model) instead of recomputing all t x t scores.
+
+    x, weights, biases, n_heads : as in ``multi_head_attention``
+    returns y (batch, L, d_model) and the final ``KVCache`` (K, V of shape
+    (batch, h, L, d_head) each; ``cache.n_numbers`` = 2 batch L d_model,
+    ``cache.n_bytes`` its size in bytes)
+    """
+    x, (W_q, W_k, W_v, W_o), (b_q, b_k, b_v, b_o) = _projections(
+        x, W_q, W_k, W_v, W_o, n_heads, b_q, b_k, b_v, b_o)
+    batch, L, d = x.shape
+    d_head = d // n_heads
+    cache = KVCache()
+    y = np.zeros_like(x)
+    for t in range(L):
+        x_t = x[:, t, :]
+        q_t = (x_t @ W_q.T + b_q).reshape(batch, n_heads, d_head)
+        k_t = (x_t @ W_k.T + b_k).reshape(batch, n_heads, d_head)
+        v_t = (x_t @ W_v.T + b_v).reshape(batch, n_heads, d_head)
+        cache.append(k_t, v_t)
+        y[:, t, :] = cache.attend(q_t).reshape(batch, d) @ W_o.T + b_o
+    return y, cache
+
+
+def elu_feature_map(x):
+    """``phi(x) = elu(x) + 1``: x + 1 for x > 0, exp(x) for x <= 0; always > 0.
+
+    The feature map of Katharopoulos et al. (2020). Positivity keeps the
+    linear-attention weights phi(q) . phi(k) positive, so the normaliser is
+    never zero (until exp underflows, for x below about -745, or -103 in float32).
+
+    x : (...), any shape
+    returns (...), same shape and float dtype
+    """
+    x = _float_array("x", x)
+    return np.where(x > 0, x + 1, np.exp(np.minimum(x, 0)))
+
+
+def _feature_map_args(Q, K, V, feature_map):
+    """Validated Q, K, V and phi(Q), phi(K)."""
+    Q, K, V = _qkv(Q, K, V)
+    if not callable(feature_map):
+        raise ValueError(f"feature_map: expected a function (..., d_k) -> (..., d_phi), "
+                         f"got {type(feature_map).__name__}")
+    phi_Q, phi_K = np.asarray(feature_map(Q)), np.asarray(feature_map(K))
+    if phi_Q.shape[:-1] != Q.shape[:-1] or phi_K.shape[:-1] != K.shape[:-1]:
+        raise ValueError(f"feature_map: expected to keep every axis but the last, got "
+                         f"{Q.shape} -> {phi_Q.shape}")
+    return Q, K, V, phi_Q, phi_K
+
+
+def linear_attention_parallel(Q, K, V, causal=True, feature_map=elu_feature_map):
+    """Linear attention for all positions at once.
+
+    causal=True, with prefix sums (cumsum over time):
+        S_i = sum_{j<=i} phi(k_j) v_j^T,  z_i = sum_{j<=i} phi(k_j),
+        y_i = phi(q_i)^T S_i / (phi(q_i)^T z_i)
+    causal=False, every query sees every key, so the sums are shared:
+        Y = phi(Q) (phi(K)^T V) / (phi(Q) sum_j phi(k_j))
+    The causal form stores every S_i: memory O(L d_phi d_v), linear in L.
+
+    Q : (..., L_q, d_k)
+    K : (..., L_k, d_k)
+    V : (..., L_k, d_v); causal needs L_q = L_k
+    feature_map : phi, (..., d_k) -> (..., d_phi), positive values
+    returns Y (..., L_q, d_v)
+    """
+    Q, K, V, phi_Q, phi_K = _feature_map_args(Q, K, V, feature_map)
+    if not causal:
+        S = np.swapaxes(phi_K, -1, -2) @ V                      # (..., d_phi, d_v)
+        z = np.sum(phi_K, axis=-2)                               # (..., d_phi)
+        return (phi_Q @ S) / (phi_Q @ z[..., None])
+    if Q.shape[-2] != K.shape[-2]:
+        raise ValueError(f"K: expected {Q.shape[-2]} positions like Q (causal linear "
+                         f"attention pairs query i with keys j <= i), got {K.shape[-2]}")
+    # NumPy note: cumsum along an axis that is not the last is its slow path (about 5x
+    # slower per number than along the last axis); at large L it is most of the time here.
+    S = np.cumsum(phi_K[..., :, :, None] * V[..., :, None, :], axis=-3)  # (..., L, d_phi, d_v)
+    z = np.cumsum(phi_K, axis=-2)                                         # (..., L, d_phi)
+    numerator = np.einsum("...lk,...lkv->...lv", phi_Q, S)
+    denominator = np.einsum("...lk,...lk->...l", phi_Q, z)
+    return numerator / denominator[..., None]
+
+
+def linear_attention_recurrent(Q, K, V, feature_map=elu_feature_map):
+    """Causal linear attention as an RNN: one loop over time with a matrix state.
+
+        S_t = S_{t-1} + phi(k_t) v_t^T,   z_t = z_{t-1} + phi(k_t),   S_{-1} = 0, z_{-1} = 0
+        y_t = phi(q_t)^T S_t / (phi(q_t)^T z_t)
+
+    Memory O(d_phi d_v), whatever L: the same numbers as
+    ``linear_attention_parallel(..., causal=True)``.
+
+    Q : (..., L, d_k)
+    K : (..., L, d_k)
+    V : (..., L, d_v)
+    feature_map : phi, (..., d_k) -> (..., d_phi), positive values
+    returns Y (..., L, d_v)
+    """
+    Q, K, V, phi_Q, phi_K = _feature_map_args(Q, K, V, feature_map)
+    if Q.shape[-2] != K.shape[-2]:
+        raise ValueError(f"K: expected {Q.shape[-2]} positions like Q, got {K.shape[-2]}")
+    batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
+    d_phi, d_v = phi_K.shape[-1], V.shape[-1]
+    S = np.zeros(batch + (d_phi, d_v), dtype=V.dtype)
+    z = np.zeros(batch + (d_phi,), dtype=V.dtype)
+    Y = np.zeros(batch + (Q.shape[-2], d_v), dtype=V.dtype)
+    for t in range(Q.shape[-2]):
+        S = S + phi_K[..., t, :, None] * V[..., t, None, :]
+        z = z + phi_K[..., t, :]
+        q = phi_Q[..., t, :]
+        Y[..., t, :] = np.einsum("...k,...kv->...v", q, S) / np.sum(q * z, axis=-1)[..., None]
+    return Y
+
+
+def linear_attention_step(state, q_t, k_t, v_t, feature_map=elu_feature_map):
+    """One step of causal linear attention: ``(y_t, (S_t, z_t))`` from ``(S_{t-1}, z_{t-1})``.
+
+        S_t = S_{t-1} + phi(k_t) v_t^T,  z_t = z_{t-1} + phi(k_t),
+        y_t = phi(q_t)^T S_t / (phi(q_t)^T z_t)
+
+    state : None (the start: S = 0, z = 0) or a pair (S (..., d_phi, d_v), z (..., d_phi))
+    q_t   : (..., d_k)
+    k_t   : (..., d_k)
+    v_t   : (..., d_v)
+    feature_map : phi, (..., d_k) -> (..., d_phi), positive values
+    returns y_t (..., d_v) and the new state (S_t, z_t); the input state is not modified
+    """
+    q_t = _float_array("q_t", q_t, 1, "shape (..., d_k)")
+    k_t = _float_array("k_t", k_t, 1, "shape (..., d_k)")
+    v_t = _float_array("v_t", v_t, 1, "shape (..., d_v)")
+    if k_t.shape[-1] != q_t.shape[-1]:
+        raise ValueError(f"k_t: expected shape (..., {q_t.shape[-1]}) like q_t, got {k_t.shape}")
+    if not callable(feature_map):
+        raise ValueError(f"feature_map: expected a function (..., d_k) -> (..., d_phi), "
+                         f"got {type(feature_map).__name__}")
+    phi_q, phi_k = np.asarray(feature_map(q_t)), np.asarray(feature_map(k_t))
+    outer = phi_k[..., :, None] * v_t[..., None, :]
+    if state is None:
+        S, z = np.zeros(outer.shape[-2:], outer.dtype), np.zeros(phi_k.shape[-1:], phi_k.dtype)
+    else:
+        expected = (f"None or a pair (S, z) of shapes (..., {outer.shape[-2]}, "
+                    f"{outer.shape[-1]}) and (..., {phi_k.shape[-1]})")
+        if not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise ValueError(f"state: expected {expected}, got {type(state).__name__}")
+        S = _float_array("state", state[0], 2, expected)
+        z = _float_array("state", state[1], 1, expected)
+        if S.shape[-2:] != outer.shape[-2:] or z.shape[-1:] != phi_k.shape[-1:]:
+            raise ValueError(f"state: expected {expected}, got {S.shape} and {z.shape}")
+    S = S + outer
+    z = z + phi_k
+    y_t = np.einsum("...k,...kv->...v", phi_q, S) / np.sum(phi_q * z, axis=-1)[..., None]
+    return y_t, (S, z)
+

@@ -1,0 +1,687 @@
+"""Recurrent networks (chapter 1): the Elman RNN, the LSTM, the GRU, backpropagation
+through time for the linear RNN, and the echo state network.
+
+    RNN   h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+    LSTM  i, f, g, o = sigma, sigma, tanh, sigma  of  (W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+          c_t = f * c_{t-1} + i * g,      h_t = o * tanh(c_t)
+    GRU   r = sigma(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
+          z = sigma(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
+          n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn))
+          h_t = (1 - z) * n + z * h_{t-1}
+    linear RNN   h_t = W h_{t-1} + U x_t,   BPTT: delta_T = dL/dh_T,  delta_{t-1} = W^T delta_t
+    ESN   x_t = (1 - alpha) x_{t-1} + alpha tanh(W_in [1; u_t] + W x_{t-1})
+          y_t = W_out [1; u_t; x_t],      W_out = Y X^T (X X^T + beta I)^{-1}
+
+Layout: sequences are (batch, L, D), time on axis 1 ("batch_first"); states
+are (batch, H). (The ESN works on one unbatched series: (L, D_in), states (L, N).)
+Weights have PyTorch's names and shapes, so they load into torch.nn.RNN,
+torch.nn.LSTM and torch.nn.GRU: the G gate blocks of H rows each are stacked
+in W_ih (G*H, D), W_hh (G*H, H), b_ih (G*H,), b_hh (G*H,), with G = 1 (RNN),
+4 (LSTM, blocks i, f, g, o) or 3 (GRU, blocks r, z, n).
+
+Glossary (code name -> symbol):
+    x, x_t           -> the input sequence / the input x_t at step t; D its size
+    h, h0            -> the hidden state h_{t-1}, the initial state h_{-1}; H their size
+    c, c0            -> the LSTM cell c_{t-1}, the initial cell c_{-1}
+    W_ih, W_hh       -> the input and the recurrent weights (gate blocks stacked)
+    b_ih, b_hh       -> the two biases (PyTorch keeps two; only their sum matters except
+                        for the GRU's n gate, where b_hh is inside r * (...))
+    sigmoid          -> sigma(a) = 1 / (1 + e^{-a})
+    W, U, dL_dhT     -> the linear RNN's W, U and the gradient delta_T = dL/dh_T
+    u, W_in, W, alpha, x -> ESN input u_t, input weights, reservoir W, leak rate alpha, state x_t
+    X, Y, beta       -> ridge regression features (N_features, T), targets (D_out, T), penalty
+"""
+
+import math
+import warnings
+
+import numpy as np
+import torch
+from scipy.special import expit as sigmoid
+from torch import nn
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+NAMES = ("W_ih", "W_hh", "b_ih", "b_hh")
+
+
+def _as_float_array(name, value):
+    """``value`` as a float64 ndarray, or a ValueError naming ``name``."""
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name}: expected an array of numbers, got {type(value).__name__} "
+                         f"({exc})") from exc
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{name}: expected an array of numbers, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise ValueError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float64, copy=False)
+
+
+def _expect_shape(name, arr, shape):
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {arr.shape}")
+
+
+def _weights(kind, D, H, W_ih, W_hh, b_ih, b_hh):
+    """The four weights as float arrays, checked against G*H, D and H."""
+    G = GATES[kind]
+    arrays = [_as_float_array(n, w) for n, w in zip(NAMES, (W_ih, W_hh, b_ih, b_hh))]
+    shapes = [(G * H, D), (G * H, H), (G * H,), (G * H,)]
+    for name, arr, shape in zip(NAMES, arrays, shapes):
+        _expect_shape(name, arr, shape)
+    return arrays
+
+
+def _step_args(kind, x_t, h, c, weights):
+    """Validated x_t (batch, D) or (D,), h and c of shape (..., H), and the weights."""
+    x_t = _as_float_array("x_t", x_t)
+    if x_t.ndim not in (1, 2):
+        raise ValueError(f"x_t: expected shape (batch, D) or (D,), got {x_t.shape}")
+    h = _as_float_array("h", h)
+    if h.ndim != x_t.ndim or h.shape[:-1] != x_t.shape[:-1]:
+        want = "(H,)" if x_t.ndim == 1 else f"({x_t.shape[0]}, H)"
+        raise ValueError(f"h: expected shape {want} to match x_t {x_t.shape}, got {h.shape}")
+    if c is not None:
+        c = _as_float_array("c", c)
+        _expect_shape("c", c, h.shape)
+    return (x_t, h, c, *_weights(kind, x_t.shape[-1], h.shape[-1], *weights))
+
+
+def rnn_step(x_t, h, W_ih, W_hh, b_ih, b_hh):
+    """One Elman RNN step: ``h_t = tanh(W_ih x_t + b_ih + W_hh h + b_hh)``.
+
+    x_t : (batch, D) or (D,);  h : (batch, H) or (H,), the previous state h_{t-1}
+    W_ih : (H, D);  W_hh : (H, H);  b_ih, b_hh : (H,)
+    returns h_t : same shape as h, float64
+    """
+    x_t, h, _, W_ih, W_hh, b_ih, b_hh = _step_args("rnn", x_t, h, None, (W_ih, W_hh, b_ih, b_hh))
+    return np.tanh(x_t @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+
+
+def lstm_step(x_t, h, c, W_ih, W_hh, b_ih, b_hh):
+    """One LSTM step (PyTorch's gate order i, f, g, o in the stacked weights).
+
+        i = sigma(W_ii x_t + b_ii + W_hi h + b_hi)      input gate
+        f = sigma(W_if x_t + b_if + W_hf h + b_hf)      forget gate
+        g = tanh(W_ig x_t + b_ig + W_hg h + b_hg)       candidate cell
+        o = sigma(W_io x_t + b_io + W_ho h + b_ho)      output gate
+        c_t = f * c + i * g,    h_t = o * tanh(c_t)
+
+    x_t : (batch, D) or (D,);  h, c : (batch, H) or (H,), the previous h_{t-1}, c_{t-1}
+    W_ih : (4H, D);  W_hh : (4H, H);  b_ih, b_hh : (4H,)
+    returns (h_t, c_t) : each the shape of h, float64
+    """
+    x_t, h, c, W_ih, W_hh, b_ih, b_hh = _step_args("lstm", x_t, h, c, (W_ih, W_hh, b_ih, b_hh))
+    H = h.shape[-1]
+    a = x_t @ W_ih.T + b_ih + h @ W_hh.T + b_hh  # (..., 4H): the four pre-activations
+    i = sigmoid(a[..., 0 * H:1 * H])
+    f = sigmoid(a[..., 1 * H:2 * H])
+    g = np.tanh(a[..., 2 * H:3 * H])
+    o = sigmoid(a[..., 3 * H:4 * H])
+    c_t = f * c + i * g
+    h_t = o * np.tanh(c_t)
+    return h_t, c_t
+
+
+def gru_step(x_t, h, W_ih, W_hh, b_ih, b_hh):
+    """One GRU step, PyTorch's convention (gate order r, z, n in the stacked weights).
+
+        r = sigma(W_ir x_t + b_ir + W_hr h + b_hr)          reset gate
+        z = sigma(W_iz x_t + b_iz + W_hz h + b_hz)          update gate
+        n = tanh(W_in x_t + b_in + r * (W_hn h + b_hn))     candidate state
+        h_t = (1 - z) * n + z * h
+
+    Some texts (Chung et al. 2014, Wikipedia) swap z and 1 - z, writing
+    h_t = z * n + (1 - z) * h: the same model with the z gate's weights and
+    biases negated. The original paper (Cho et al. 2014) also applies the
+    reset before the matrix, n = tanh(W_in x_t + b_in + W_hn (r * h)): a
+    slightly different model; PyTorch and cuDNN apply it after, as here.
+
+    x_t : (batch, D) or (D,);  h : (batch, H) or (H,), the previous state h_{t-1}
+    W_ih : (3H, D);  W_hh : (3H, H);  b_ih, b_hh : (3H,)
+    returns h_t : same shape as h, float64
+    """
+    x_t, h, _, W_ih, W_hh, b_ih, b_hh = _step_args("gru", x_t, h, None, (W_ih, W_hh, b_ih, b_hh))
+    H = h.shape[-1]
+    a_x = x_t @ W_ih.T + b_ih  # (..., 3H): the input's part of r, z, n
+    a_h = h @ W_hh.T + b_hh  # (..., 3H): the state's part
+    r = sigmoid(a_x[..., 0 * H:1 * H] + a_h[..., 0 * H:1 * H])
+    z = sigmoid(a_x[..., 1 * H:2 * H] + a_h[..., 1 * H:2 * H])
+    n = np.tanh(a_x[..., 2 * H:3 * H] + r * a_h[..., 2 * H:3 * H])
+    return (1.0 - z) * n + z * h
+
+
+def _forward_args(kind, x, h0, c0, params):
+    """Validated x (batch, L, D), h0 and c0 (batch, H) (zeros if None), and the weights."""
+    if not isinstance(params, dict) or not set(NAMES) <= set(params):
+        got = sorted(params) if isinstance(params, dict) else type(params).__name__
+        raise ValueError(f"params: expected a dict with keys {list(NAMES)}, got {got}")
+    x = _as_float_array("x", x)
+    if x.ndim != 3:
+        raise ValueError(f"x: expected shape (batch, L, D), got {x.shape}")
+    W_hh = _as_float_array("W_hh", params["W_hh"])
+    if W_hh.ndim != 2 or W_hh.shape[0] != GATES[kind] * W_hh.shape[1]:
+        raise ValueError(f"W_hh: expected shape ({GATES[kind]}*H, H) (kind {kind!r}), "
+                         f"got {W_hh.shape}")
+    batch, H = x.shape[0], W_hh.shape[1]
+    states = []
+    for name, s in (("h0", h0), ("c0", c0)):
+        s = np.zeros((batch, H)) if s is None else _as_float_array(name, s)
+        _expect_shape(name, s, (batch, H))
+        states.append(s)
+    weights = _weights(kind, x.shape[2], H, *(params[n] for n in NAMES))
+    return x, states[0], states[1], weights
+
+
+def rnn_forward(x, h0, params):
+    """The Elman RNN over a sequence: ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
+
+    x : (batch, L, D);  h0 : (batch, H), the state h_{-1}, or None for zeros
+    params : dict with W_ih (H, D), W_hh (H, H), b_ih (H,), b_hh (H,)
+    returns (hs, h_last) : hs (batch, L, H) the states h_0 ... h_{L-1};
+        h_last (batch, H) the final state (h0 when L = 0)
+    """
+    x, h, _, weights = _forward_args("rnn", x, h0, None, params)
+    hs = np.zeros(x.shape[:2] + h.shape[1:])
+    for t in range(x.shape[1]):
+        h = rnn_step(x[:, t], h, *weights)
+        hs[:, t] = h
+    return hs, h
+
+
+def lstm_forward(x, h0, c0, params):
+    """The LSTM over a sequence (equations in ``lstm_step``), from (h_{-1}, c_{-1}) = (h0, c0).
+
+    x : (batch, L, D);  h0, c0 : (batch, H) or None for zeros
+    params : dict with W_ih (4H, D), W_hh (4H, H), b_ih (4H,), b_hh (4H,)
+    returns (hs, (h_last, c_last)) : hs (batch, L, H); h_last, c_last (batch, H)
+    """
+    x, h, c, weights = _forward_args("lstm", x, h0, c0, params)
+    hs = np.zeros(x.shape[:2] + h.shape[1:])
+    for t in range(x.shape[1]):
+        h, c = lstm_step(x[:, t], h, c, *weights)
+        hs[:, t] = h
+    return hs, (h, c)
+
+
+def gru_forward(x, h0, params):
+    """The GRU over a sequence (equations in ``gru_step``), from h_{-1} = h0.
+
+    x : (batch, L, D);  h0 : (batch, H) or None for zeros
+    params : dict with W_ih (3H, D), W_hh (3H, H), b_ih (3H,), b_hh (3H,)
+    returns (hs, h_last) : hs (batch, L, H); h_last (batch, H)
+    """
+    x, h, _, weights = _forward_args("gru", x, h0, None, params)
+    hs = np.zeros(x.shape[:2] + h.shape[1:])
+    for t in range(x.shape[1]):
+        h = gru_step(x[:, t], h, *weights)
+        hs[:, t] = h
+    return hs, h
+
+
+def _kind_arg(kind):
+    if kind not in GATES:
+        raise ValueError(f"kind: expected one of {sorted(GATES)}, got {kind!r}")
+    return kind
+
+
+def _size_arg(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def _rng_arg(rng):
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng: expected a numpy Generator (np.random.default_rng(seed)), "
+                         f"got {type(rng).__name__}")
+    return rng
+
+
+def init_params(kind, input_size, hidden_size, rng):
+    """PyTorch's default initialisation: every weight and bias ~ U(-k, k), ``k = 1 / sqrt(H)``.
+
+    kind : "rnn", "lstm" or "gru" (G = 1, 4, 3 gate blocks)
+    input_size : D;  hidden_size : H;  rng : numpy Generator
+    returns params : dict with W_ih (G*H, D), W_hh (G*H, H), b_ih (G*H,), b_hh (G*H,), float64
+    """
+    G = GATES[_kind_arg(kind)]
+    D, H = _size_arg("input_size", input_size), _size_arg("hidden_size", hidden_size)
+    rng = _rng_arg(rng)
+    k = 1.0 / math.sqrt(H)
+    shapes = [(G * H, D), (G * H, H), (G * H,), (G * H,)]
+    return {name: rng.uniform(-k, k, size=shape) for name, shape in zip(NAMES, shapes)}
+
+
+# ----------------------------------------------------------------- PyTorch
+
+
+class _TorchRecurrent(nn.Module):
+    """Shared by the three modules: the four parameters, their init, the input checks."""
+
+    kind = None
+
+    def __init__(self, input_size, hidden_size, dtype=None):
+        super().__init__()
+        self.input_size = _size_arg("input_size", input_size)
+        self.hidden_size = _size_arg("hidden_size", hidden_size)
+        G, D, H = GATES[self.kind], self.input_size, self.hidden_size
+        k = 1.0 / math.sqrt(H)
+        shapes = [(G * H, D), (G * H, H), (G * H,), (G * H,)]
+        for name, shape in zip(NAMES, shapes):
+            p = nn.Parameter(torch.empty(shape, dtype=dtype))
+            nn.init.uniform_(p, -k, k)
+            setattr(self, name, p)
+
+    def _check(self, x, states):
+        """x (batch, L, D) and each state (batch, H) (zeros where None)."""
+        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[2] != self.input_size:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x: expected a tensor of shape (batch, L, {self.input_size}), "
+                             f"got {got}")
+        shape = (x.shape[0], self.hidden_size)
+        out = []
+        for name, s in states:
+            if s is None:
+                s = x.new_zeros(shape)
+            elif not isinstance(s, torch.Tensor) or tuple(s.shape) != shape:
+                got = tuple(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__
+                raise ValueError(f"{name}: expected a tensor of shape {shape}, got {got}")
+            out.append(s)
+        return out
+
+
+class TorchRNN(_TorchRecurrent):
+    """The Elman RNN as an nn.Module: ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
+
+    TorchRNN(input_size D, hidden_size H, dtype=None); likewise TorchLSTM, TorchGRU.
+
+    Parameters W_ih (H, D), W_hh (H, H), b_ih (H,), b_hh (H,), init U(-1/sqrt(H), 1/sqrt(H)).
+    forward(x (batch, L, D), state (batch, H) or None) -> (hs (batch, L, H), h_last (batch, H))
+    """
+
+    kind = "rnn"
+
+    def step(self, x_t, h):
+        """x_t (batch, D), h (batch, H) -> h_t (batch, H)."""
+        return torch.tanh(x_t @ self.W_ih.T + self.b_ih + h @ self.W_hh.T + self.b_hh)
+
+    def forward(self, x, state=None):
+        (h,) = self._check(x, [("state", state)])
+        hs = []
+        for t in range(x.shape[1]):
+            h = self.step(x[:, t], h)
+            hs.append(h)
+        return _stack(hs, h), h
+
+
+class TorchLSTM(_TorchRecurrent):
+    """The LSTM as an nn.Module (equations in ``lstm_step``; gate blocks i, f, g, o).
+
+    Parameters W_ih (4H, D), W_hh (4H, H), b_ih (4H,), b_hh (4H,).
+    forward(x (batch, L, D), state (h0, c0) each (batch, H), or None)
+        -> (hs (batch, L, H), (h_last, c_last) each (batch, H))
+    """
+
+    kind = "lstm"
+
+    def step(self, x_t, h, c):
+        """x_t (batch, D), h, c (batch, H) -> (h_t, c_t) (batch, H) each."""
+        H = self.hidden_size
+        a = x_t @ self.W_ih.T + self.b_ih + h @ self.W_hh.T + self.b_hh
+        i = torch.sigmoid(a[:, 0 * H:1 * H])
+        f = torch.sigmoid(a[:, 1 * H:2 * H])
+        g = torch.tanh(a[:, 2 * H:3 * H])
+        o = torch.sigmoid(a[:, 3 * H:4 * H])
+        c_t = f * c + i * g
+        return o * torch.tanh(c_t), c_t
+
+    def forward(self, x, state=None):
+        if state is not None and not (isinstance(state, (tuple, list)) and len(state) == 2):
+            raise ValueError(f"state: expected a pair (h0, c0) or None, got "
+                             f"{type(state).__name__}")
+        h0, c0 = (None, None) if state is None else state
+        h, c = self._check(x, [("h0", h0), ("c0", c0)])
+        hs = []
+        for t in range(x.shape[1]):
+            h, c = self.step(x[:, t], h, c)
+            hs.append(h)
+        return _stack(hs, h), (h, c)
+
+
+class TorchGRU(_TorchRecurrent):
+    """The GRU as an nn.Module (equations in ``gru_step``; gate blocks r, z, n).
+
+    Parameters W_ih (3H, D), W_hh (3H, H), b_ih (3H,), b_hh (3H,).
+    forward(x (batch, L, D), state (batch, H) or None) -> (hs (batch, L, H), h_last (batch, H))
+    """
+
+    kind = "gru"
+
+    def step(self, x_t, h):
+        """x_t (batch, D), h (batch, H) -> h_t (batch, H)."""
+        H = self.hidden_size
+        a_x = x_t @ self.W_ih.T + self.b_ih
+        a_h = h @ self.W_hh.T + self.b_hh
+        r = torch.sigmoid(a_x[:, 0 * H:1 * H] + a_h[:, 0 * H:1 * H])
+        z = torch.sigmoid(a_x[:, 1 * H:2 * H] + a_h[:, 1 * H:2 * H])
+        n = torch.tanh(a_x[:, 2 * H:3 * H] + r * a_h[:, 2 * H:3 * H])
+        return (1 - z) * n + z * h
+
+    def forward(self, x, state=None):
+        (h,) = self._check(x, [("state", state)])
+        hs = []
+        for t in range(x.shape[1]):
+            h = self.step(x[:, t], h)
+            hs.append(h)
+        return _stack(hs, h), h
+
+
+def _stack(hs, h):
+    """The states stacked on the time axis: (batch, L, H), also for L = 0."""
+    return torch.stack(hs, dim=1) if hs else h.new_zeros((h.shape[0], 0, h.shape[1]))
+
+
+_TORCH_NN = {nn.RNN: "rnn", nn.LSTM: "lstm", nn.GRU: "gru"}
+_OURS = {TorchRNN: "rnn", TorchLSTM: "lstm", TorchGRU: "gru"}
+
+
+def load_into(module, params):
+    """Copy W_ih, W_hh, b_ih, b_hh into ``module`` (in place) and return it.
+
+    module : one of ours (TorchRNN, TorchLSTM, TorchGRU; parameters W_ih ...)
+        or a one-layer, unidirectional torch.nn.RNN (tanh), LSTM or GRU with
+        biases (parameters weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0)
+    params : dict of arrays or tensors, W_ih (G*H, D), W_hh (G*H, H), b_ih (G*H,), b_hh (G*H,)
+        in the module's gate order (both use PyTorch's)
+    returns module
+    """
+    if type(module) in _TORCH_NN:
+        if (module.num_layers != 1 or module.bidirectional or not module.bias
+                or getattr(module, "proj_size", 0) or getattr(module, "nonlinearity", "tanh")
+                != "tanh"):
+            raise ValueError(f"module: expected a one-layer, unidirectional {type(module).__name__}"
+                             f" with biases (and tanh, no projection), got {module}")
+        targets = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
+    elif type(module) in _OURS:
+        targets = list(NAMES)
+    else:
+        raise ValueError(f"module: expected torch.nn.RNN/LSTM/GRU or TorchRNN/LSTM/GRU, "
+                         f"got {type(module).__name__}")
+    if not isinstance(params, dict) or not set(NAMES) <= set(params):
+        got = sorted(params) if isinstance(params, dict) else type(params).__name__
+        raise ValueError(f"params: expected a dict with keys {list(NAMES)}, got {got}")
+    with torch.no_grad():
+        for name, target in zip(NAMES, targets):
+            p = getattr(module, target)
+            value = torch.as_tensor(params[name])
+            if tuple(value.shape) != tuple(p.shape):
+                raise ValueError(f"{name}: expected shape {tuple(p.shape)}, "
+                                 f"got {tuple(value.shape)}")
+            p.copy_(value.to(dtype=p.dtype, device=p.device))
+    return module
+
+
+def to_torch_nn(module):
+    """The torch.nn.RNN / LSTM / GRU (batch_first=True, one layer) equal to our ``module``.
+
+    module : TorchRNN, TorchLSTM or TorchGRU with W_ih (G*H, D) ...
+    returns a new torch.nn module with the same weights, dtype and device
+    """
+    if type(module) not in _OURS:
+        raise ValueError(f"module: expected TorchRNN, TorchLSTM or TorchGRU, "
+                         f"got {type(module).__name__}")
+    cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[_OURS[type(module)]]
+    target = cls(module.input_size, module.hidden_size, batch_first=True,
+                 dtype=module.W_ih.dtype, device=module.W_ih.device)
+    return load_into(target, {name: getattr(module, name).detach() for name in NAMES})
+
+
+# ------------------------------------------- the linear RNN and its gradients
+
+
+def _square(name, W):
+    W = _as_float_array(name, W)
+    if W.ndim != 2 or W.shape[0] != W.shape[1]:
+        raise ValueError(f"{name}: expected a square matrix (H, H), got shape {W.shape}")
+    return W
+
+
+def linear_rnn_bptt(W, U, x, h0, dL_dhT):
+    """Backpropagation through time, by hand, for ``h_t = W h_{t-1} + U x_t``, t = 1 .. T.
+
+    The loss L depends on the last state only, through ``delta_T = dL/dh_T``
+    (given). Going back in time,
+        dL/dW += delta_t h_{t-1}^T,   dL/dU += delta_t x_t^T,   delta_{t-1} = W^T delta_t,
+    and ``dL/dh_0 = delta_0 = (W^T)**T delta_T``: T multiplications by W^T.
+
+    W : (H, H);  U : (H, D);  x : (T, D), row t-1 is x_t;  h0 : (H,);  dL_dhT : (H,)
+    returns (dL_dh0 (H,), dL_dW (H, H), dL_dU (H, D))
+    """
+    W = _square("W", W)
+    H = W.shape[0]
+    U = _as_float_array("U", U)
+    if U.ndim != 2 or U.shape[0] != H:
+        raise ValueError(f"U: expected shape ({H}, D), got {U.shape}")
+    x = _as_float_array("x", x)
+    if x.ndim != 2 or x.shape[1] != U.shape[1]:
+        raise ValueError(f"x: expected shape (T, {U.shape[1]}), got {x.shape}")
+    h0 = _as_float_array("h0", h0)
+    _expect_shape("h0", h0, (H,))
+    delta = _as_float_array("dL_dhT", dL_dhT)
+    _expect_shape("dL_dhT", delta, (H,))
+    T = x.shape[0]
+    hs = [h0]  # forward: h_0 ... h_T
+    for t in range(1, T + 1):
+        hs.append(W @ hs[t - 1] + U @ x[t - 1])
+    dW, dU = np.zeros_like(W), np.zeros_like(U)
+    for t in range(T, 0, -1):  # backward: delta holds delta_t
+        dW += np.outer(delta, hs[t - 1])
+        dU += np.outer(delta, x[t - 1])
+        delta = W.T @ delta
+    return delta, dW, dU
+
+
+def grad_norm_vs_length(W, lengths, v=None):
+    """``||dL/dh_0||_2 = ||(W^T)**T v||_2`` for each T, the loss being ``L = v . h_T``.
+
+    (W^T is the transpose, **T the T-th matrix power.) For the linear RNN
+    ``dh_T/dh_0 = W**T``, so this is the size of the gradient that reaches
+    the first step after T steps of BPTT (``delta_{t-1} = W^T delta_t``,
+    ``delta_T = v``). It is the norm of one vector, not the spectral norm
+    of the matrix: it equals ``rho**T`` exactly for ``W = rho Q``, Q
+    orthogonal, and grows like ``C rho(W)**T`` (times a polynomial in T if
+    W is defective) for any W and almost any v: vanishing for rho < 1,
+    exploding for rho > 1.
+
+    W : (H, H);  lengths : ints >= 0, (K,);  v : (H,) or None for the unit
+        vector ``(1, ..., 1) / sqrt(H)`` (v is normalised to length 1)
+    returns norms : (K,), float64
+    """
+    W = _square("W", W)
+    lengths = np.asarray(lengths)
+    if (lengths.ndim != 1 or not np.issubdtype(lengths.dtype, np.integer)
+            or (lengths.size and lengths.min() < 0)):
+        raise ValueError(f"lengths: expected a 1-D array of integers >= 0, got {lengths!r}")
+    H = W.shape[0]
+    v = np.ones(H) if v is None else _as_float_array("v", v)
+    _expect_shape("v", v, (H,))
+    if not np.linalg.norm(v) > 0:
+        raise ValueError("v: expected a nonzero vector, got zeros")
+    delta = v / np.linalg.norm(v)
+    norms = {}
+    for T in range(int(lengths.max()) + 1 if lengths.size else 0):
+        norms[T] = np.linalg.norm(delta)
+        delta = W.T @ delta
+    return np.array([norms[int(T)] for T in lengths])
+
+
+def orthogonal(n, rng):
+    """A random orthogonal matrix Q (Q^T Q = I), uniform (Haar) over O(n).
+
+    QR of a Gaussian matrix, the signs of R's diagonal moved into Q.
+    n : int >= 1;  rng : numpy Generator
+    returns Q : (n, n), float64
+    """
+    n = _size_arg("n", n)
+    rng = _rng_arg(rng)
+    Q, R = np.linalg.qr(rng.standard_normal((n, n)))
+    return Q * np.where(np.diag(R) < 0, -1.0, 1.0)
+
+
+def spectral_radius(W):
+    """``rho(W) = max_i |lambda_i(W)|``, the largest eigenvalue modulus.
+
+    W : (H, H);  returns float
+    """
+    return float(np.max(np.abs(np.linalg.eigvals(_square("W", W)))))
+
+
+# ------------------------------------------------------ the echo state network
+
+
+def esn_reservoir(n, spectral_radius, density, rng):
+    """A sparse random reservoir W (n, n) scaled to a given spectral radius (Jaeger 2001).
+
+    Each entry is nonzero with probability ``density``, drawn from U(-1, 1);
+    then ``W <- W * spectral_radius / rho(W)``. With rho < 1 (and leak rate
+    1) the reservoir forgets its initial state, the echo state property
+    for the inputs of practice; rho >= 1 can break it, and warns.
+
+    n : int >= 1, the number of units N;  spectral_radius : float > 0
+    density : float in (0, 1];  rng : numpy Generator
+    returns W : (n, n), float64, a dense array with about density * n^2 nonzeros
+    """
+    n = _size_arg("n", n)
+    target = spectral_radius
+    if (isinstance(target, bool) or not isinstance(target, (int, float, np.number))
+            or not 0 < target < math.inf):
+        raise ValueError(f"spectral_radius: expected a finite number > 0, got {target!r}")
+    target = float(target)
+    if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0 < density <= 1:
+        raise ValueError(f"density: expected a number in (0, 1], got {density!r}")
+    rng = _rng_arg(rng)
+    if target >= 1:
+        warnings.warn(f"spectral_radius = {target} >= 1: the reservoir may not forget its "
+                      f"initial state (no echo state property)", stacklevel=2)
+    W = rng.uniform(-1, 1, size=(n, n)) * (rng.random((n, n)) < density)
+    rho = np.max(np.abs(np.linalg.eigvals(W)))
+    if rho < 1e-12:
+        raise ValueError(f"density: expected enough nonzeros for a reservoir with cycles "
+                         f"(this draw has spectral radius 0), got {density}")
+    return W * (target / rho)
+
+
+def esn_states(u, W_in, W, leak_rate, x0=None):
+    """The reservoir driven by u (Jaeger 2001; the leak rate is from Jaeger et al. 2007).
+
+        x_t = (1 - alpha) x_{t-1} + alpha tanh(W_in [1; u_t] + W x_{t-1})
+
+    u : (L,) or (L, D_in), the input (a 1-D u is one input channel)
+    W_in : (N, 1 + D_in), column 0 multiplies the constant 1 (a bias)
+    W : (N, N);  leak_rate : alpha in (0, 1];  x0 : (N,), the state x_{-1}, zeros if None
+    returns X : (L, N), float64, row t is x_t
+    """
+    u = _as_float_array("u", u)
+    if u.ndim == 1:
+        u = u[:, None]
+    if u.ndim != 2:
+        raise ValueError(f"u: expected shape (L,) or (L, D_in), got {u.shape}")
+    W = _square("W", W)
+    N = W.shape[0]
+    W_in = _as_float_array("W_in", W_in)
+    _expect_shape("W_in", W_in, (N, 1 + u.shape[1]))
+    alpha = leak_rate
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 1:
+        raise ValueError(f"leak_rate: expected a number in (0, 1], got {leak_rate!r}")
+    x = np.zeros(N) if x0 is None else _as_float_array("x0", x0)
+    _expect_shape("x0", x, (N,))
+    X = np.zeros((u.shape[0], N))
+    for t in range(u.shape[0]):
+        x = (1 - alpha) * x + alpha * np.tanh(W_in @ np.concatenate(([1.0], u[t])) + W @ x)
+        X[t] = x
+    return X
+
+
+def ridge_readout(X, Y, beta):
+    """Ridge regression as in the ESN literature: ``W_out = Y X^T (X X^T + beta I)^{-1}``.
+
+    It minimises ``||W_out X - Y||^2 + beta ||W_out||^2`` (Frobenius norms).
+    The inverse is applied by solving the symmetric system
+    ``(X X^T + beta I) W_out^T = X Y^T`` rather than formed.
+
+    X : (N_features, T), one column per time step;  Y : (D_out, T);  beta : float >= 0
+        (beta = 0 is ordinary least squares and warns: X X^T may be singular)
+    returns W_out : (D_out, N_features), float64
+    """
+    X = _as_float_array("X", X)
+    if X.ndim != 2:
+        raise ValueError(f"X: expected shape (N_features, T), got {X.shape}")
+    Y = _as_float_array("Y", Y)
+    if Y.ndim != 2 or Y.shape[1] != X.shape[1]:
+        raise ValueError(f"Y: expected shape (D_out, {X.shape[1]}), got {Y.shape}")
+    if (isinstance(beta, bool) or not isinstance(beta, (int, float, np.floating))
+            or not beta >= 0 or not math.isfinite(beta)):
+        raise ValueError(f"beta: expected a finite number >= 0, got {beta!r}")
+    if beta == 0:
+        warnings.warn("beta = 0: plain least squares, X X^T may be singular", stacklevel=2)
+    A = X @ X.T + beta * np.eye(X.shape[0])
+    return np.linalg.solve(A, X @ Y.T).T
+
+
+def fit_esn(u, y, n_reservoir=200, spectral_radius=0.9, density=0.1, leak_rate=1.0,
+            input_scale=1.0, beta=1e-8, washout=100, rng=None):
+    """Train an echo state network: a random reservoir, a ridge readout on ``[1; u_t; x_t]``.
+
+        x_t = (1 - alpha) x_{t-1} + alpha tanh(W_in [1; u_t] + W x_{t-1}),   x_{-1} = 0
+        y_t ~ W_out [1; u_t; x_t],    W_out = Y X^T (X X^T + beta I)^{-1} over t >= washout
+
+    For one-step prediction of a series s, take u = s[:-1] and y = s[1:].
+
+    u : (L,) or (L, D_in);  y : (L,) or (L, D_out), the targets, aligned with u
+    n_reservoir : N;  spectral_radius, density : of W (``esn_reservoir``)
+    leak_rate : alpha;  input_scale : W_in ~ U(-input_scale, input_scale)
+    beta : ridge penalty;  washout : int >= 0, first steps left out of the fit (the
+        reservoir still remembers x_{-1} = 0 there);  rng : numpy Generator (default seed 0)
+    returns model : dict with W_in (N, 1 + D_in), W (N, N), W_out (D_out, 1 + D_in + N),
+        leak_rate, and squeeze (True when y was 1-D)
+    """
+    rng = np.random.default_rng(0) if rng is None else _rng_arg(rng)
+    if not (isinstance(input_scale, (int, float)) and input_scale > 0):
+        raise ValueError(f"input_scale: expected a number > 0, got {input_scale!r}")
+    u = _as_float_array("u", u)
+    y = _as_float_array("y", y)
+    if u.ndim not in (1, 2):
+        raise ValueError(f"u: expected shape (L,) or (L, D_in), got {u.shape}")
+    if y.ndim not in (1, 2) or y.shape[0] != u.shape[0]:
+        raise ValueError(f"y: expected shape ({u.shape[0]},) or ({u.shape[0]}, D_out), "
+                         f"got {y.shape}")
+    if isinstance(washout, bool) or not isinstance(washout, (int, np.integer)) or washout < 0 \
+            or washout >= u.shape[0]:
+        raise ValueError(f"washout: expected an integer in [0, {u.shape[0]}), got {washout!r}")
+    u2 = u[:, None] if u.ndim == 1 else u
+    Y = (y[:, None] if y.ndim == 1 else y)[washout:].T
+    W = esn_reservoir(n_reservoir, spectral_radius, density, rng)
+    W_in = rng.uniform(-input_scale, input_scale, size=(W.shape[0], 1 + u2.shape[1]))
+    states = esn_states(u2, W_in, W, leak_rate)
+    features = np.hstack([np.ones((u2.shape[0], 1)), u2, states])[washout:].T
+    W_out = ridge_readout(features, Y, beta)
+    return {"W_in": W_in, "W": W, "W_out": W_out, "leak_rate": leak_rate,
+            "squeeze": y.ndim == 1}
+
+
+def esn_predict(model, u):
+    """The trained ESN's outputs ``y_t = W_out [1; u_t; x_t]``, from ``x_{-1} = 0``.
+
+    model : dict from ``fit_esn``;  u : (L,) or (L, D_in)
+    returns y : (L,) if the model was fit on a 1-D y, else (L, D_out)
+    """
+    if not isinstance(model, dict) or not {"W_in", "W", "W_out", "leak_rate"} <= set(model):
+        raise ValueError(f"model: expected the dict returned by fit_esn, got "
+                         f"{type(model).__name__}")
+    u = _as_float_array("u", u)
+    u2 = u[:, None] if u.ndim == 1 else u
+    states = esn_states(u2, model["W_in"], model["W"], model["leak_rate"])
+    y = np.hstack([np.ones((u2.shape[0], 1)), u2, states]) @ model["W_out"].T
+    return y[:, 0] if model.get("squeeze") else y

@@ -1,0 +1,220 @@
+"""Synthetic sequence data: two chaotic systems and a small character corpus.
+
+    Mackey-Glass (delay differential equation, chaotic for tau >= 17):
+        dx/dt = beta * x(t - tau) / (1 + x(t - tau)**n) - gamma * x(t)
+    Lorenz (ordinary differential equation, chaotic at sigma, rho, beta = 10, 28, 8/3):
+        dx/dt = sigma (y - x),   dy/dt = x (rho - z) - y,   dz/dt = x y - beta z
+
+Both are integrated with the classical fourth-order Runge-Kutta method (RK4).
+The character corpus feeds the character-level RNN of chapter 1.
+Everything is seeded or deterministic; nothing is downloaded.
+
+Glossary (code name -> symbol):
+    tau, beta, gamma, n -> tau, beta, gamma, n of Mackey-Glass
+    sigma, rho, beta    -> sigma, rho, beta of Lorenz (a different beta)
+    dt                  -> the spacing of the samples (Mackey-Glass) / the RK4 step (Lorenz)
+    h = dt / substeps   -> the Mackey-Glass RK4 step
+    chars, stoi         -> the vocabulary (sorted characters) and its index, char -> id
+"""
+
+import importlib.resources
+import math
+
+import numpy as np
+
+
+def _positive_number(name, value, allow_zero=False):
+    """``value`` as a finite float > 0 (or >= 0), or a ValueError naming ``name``."""
+    bound = ">= 0" if allow_zero else "> 0"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name}: expected a real number {bound}, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name}: expected a finite number {bound}, got {value}")
+    return value
+
+
+def _count(name, value, minimum):
+    """``value`` as an int >= ``minimum``, or a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def mackey_glass(n_steps, tau=17, beta=0.2, gamma=0.1, n=10, dt=1.0, x0=1.2, discard=500,
+                 subsample=1, rng=None, substeps=10):
+    """Samples of the Mackey-Glass delay differential equation, integrated with RK4.
+
+        dx/dt = beta x(t - tau) / (1 + x(t - tau)^n) - gamma x(t)
+
+    The history is constant, ``x(t) = x0`` for ``t <= 0``. The equation is
+    integrated with RK4 at step ``h = dt / substeps`` (``tau`` must be a
+    multiple of ``h``, so every delayed point ``x(t - tau)`` at a step
+    boundary is a stored one). RK4's half-step stages also need the delayed
+    value half way between two stored points; it comes from the cubic
+    Hermite interpolant through the two neighbours and their slopes,
+    ``x(t - tau + h/2) ~ (x_k + x_{k+1}) / 2 + h (f_k - f_{k+1}) / 8``,
+    which keeps the method fourth order.
+
+    Parameters
+    ----------
+    n_steps : int >= 1, the number of samples returned.
+    tau, beta, gamma, n : the delay and the coefficients (tau = 17 is the classic chaotic case).
+    dt : float > 0, the time between samples before subsampling.
+    x0 : float, the constant history.
+    discard : int >= 0, samples (spaced dt) dropped at the start: the transient.
+    subsample : int >= 1, keep every subsample-th sample (spacing dt * subsample).
+    rng : numpy Generator or None; if given, the constant history is
+        ``x0 + U(-0.1, 0.1)`` instead of ``x0`` (another trajectory on the attractor).
+    substeps : int >= 1, RK4 steps per dt.
+
+    Returns
+    -------
+    x : array (n_steps,), float64, ``x(t_k)`` at ``t_k = (discard + k * subsample) * dt``.
+    """
+    n_steps = _count("n_steps", n_steps, 1)
+    discard = _count("discard", discard, 0)
+    subsample = _count("subsample", subsample, 1)
+    substeps = _count("substeps", substeps, 1)
+    tau = _positive_number("tau", tau)
+    beta = _positive_number("beta", beta, allow_zero=True)
+    gamma = _positive_number("gamma", gamma, allow_zero=True)
+    n = _positive_number("n", n)
+    dt = _positive_number("dt", dt)
+    x0 = _positive_number("x0", x0)
+    if rng is not None:
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rng: expected a numpy Generator or None, got {type(rng).__name__}")
+        x0 = x0 + rng.uniform(-0.1, 0.1)
+    h = dt / substeps
+    m = round(tau / h)  # the delay in steps
+    if abs(tau / h - m) > 1e-9 * max(1.0, tau / h):
+        raise ValueError(f"tau: expected a multiple of the RK4 step dt / substeps = {h}, got {tau}")
+
+    def f(x, x_delayed):
+        return beta * x_delayed / (1.0 + x_delayed ** n) - gamma * x
+
+    n_total = (discard + (n_steps - 1) * subsample) * substeps
+    xs = [x0] * (m + 1) + [0.0] * n_total  # xs[k] = x((k - m) h): the history, then the solution
+    fs = [0.0] * (m + 1 + n_total)  # fs[k] = dx/dt at xs[k], from the right
+    for i in range(n_total):
+        j = m + i  # t_i = i h is xs[j]; t_i - tau is xs[i]
+        x, xd0, xd1 = xs[j], xs[i], xs[i + 1]
+        k1 = f(x, xd0)
+        fs[j] = k1
+        if i < m:  # the delayed time lies in the constant history
+            xd_half = xd0
+        else:
+            xd_half = 0.5 * (xd0 + xd1) + h * (fs[i] - fs[i + 1]) / 8.0
+        k2 = f(x + 0.5 * h * k1, xd_half)
+        k3 = f(x + 0.5 * h * k2, xd_half)
+        k4 = f(x + h * k3, xd1)
+        xs[j + 1] = x + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+    keep = [m + (discard + k * subsample) * substeps for k in range(n_steps)]
+    return np.array([xs[k] for k in keep])
+
+
+def lorenz(n_steps, dt=0.01, sigma=10.0, rho=28.0, beta=8.0 / 3.0, x0=(1.0, 1.0, 1.0)):
+    """The Lorenz system integrated with RK4 at step ``dt``.
+
+        dx/dt = sigma (y - x),   dy/dt = x (rho - z) - y,   dz/dt = x y - beta z
+
+    Parameters
+    ----------
+    n_steps : int >= 1, the number of states returned (the first is x0).
+    dt : float > 0, the RK4 step and the sample spacing.
+    sigma, rho, beta : floats, the coefficients (10, 28, 8/3: the butterfly attractor).
+    x0 : (3,), the state at t = 0.
+
+    Returns
+    -------
+    states : array (n_steps, 3), float64, ``(x, y, z)`` at ``t = 0, dt, ..., (n_steps - 1) dt``.
+    """
+    n_steps = _count("n_steps", n_steps, 1)
+    dt = _positive_number("dt", dt)
+    for name, value in (("sigma", sigma), ("rho", rho), ("beta", beta)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name}: expected a real number, got {value!r}")
+    try:
+        state = np.array(x0, dtype=float)
+    except (TypeError, ValueError):
+        state = None
+    if state is None or state.shape != (3,) or not np.all(np.isfinite(state)):
+        raise ValueError(f"x0: expected three finite numbers (x, y, z), got {x0!r}")
+
+    def f(s):
+        x, y, z = s
+        return np.array([sigma * (y - x), x * (rho - z) - y, x * y - beta * z])
+
+    out = np.zeros((n_steps, 3))
+    out[0] = state
+    for t in range(1, n_steps):
+        k1 = f(state)
+        k2 = f(state + 0.5 * dt * k1)
+        k3 = f(state + 0.5 * dt * k2)
+        k4 = f(state + dt * k3)
+        state = state + dt / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        out[t] = state
+    return out
+
+
+def char_corpus(name="hello"):
+    """A text to train a character-level model on.
+
+    name : "hello" (the five-character example of a character-level RNN:
+        from "hell" predict "ello") or "course" (a few thousand characters
+        of plain prose about sequences, memory and recurrence, written for
+        this course, in ``seqlearn/data/text.txt``).
+    returns : str
+    """
+    if name == "hello":
+        return "hello"
+    if name == "course":
+        path = importlib.resources.files("seqlearn").joinpath("data/text.txt")
+        return path.read_text(encoding="utf-8")
+    raise ValueError(f"name: expected 'hello' or 'course', got {name!r}")
+
+
+def char_vocab(text):
+    """The vocabulary of ``text``: its distinct characters, sorted, and their ids.
+
+    text : str, non-empty
+    returns (chars, stoi) : chars a list (V,) of single characters in sorted
+        order; stoi the dict {chars[i]: i}
+    """
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"text: expected a non-empty str, got {text!r:.40}")
+    chars = sorted(set(text))
+    return chars, {c: i for i, c in enumerate(chars)}
+
+
+def encode(text, stoi):
+    """Ids of the characters of ``text``: ``ids[t] = stoi[text[t]]``.
+
+    text : str of length L; stoi : dict char -> int (from ``char_vocab``)
+    returns ids : int64 array (L,)
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"text: expected a str, got {type(text).__name__}")
+    if not isinstance(stoi, dict):
+        raise ValueError(f"stoi: expected a dict char -> id, got {type(stoi).__name__}")
+    missing = sorted(set(text) - set(stoi))
+    if missing:
+        raise ValueError(f"text: expected only characters in the vocabulary, got {missing[:5]!r}")
+    return np.array([stoi[c] for c in text], dtype=np.int64)
+
+
+def decode(ids, chars):
+    """The text whose characters have ids ``ids``: ``text[t] = chars[ids[t]]``.
+
+    ids : ints (L,); chars : sequence (V,) of characters (from ``char_vocab``)
+    returns text : str of length L
+    """
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+        raise ValueError(f"ids: expected a 1-D array of integers, got shape {ids.shape}, "
+                         f"dtype {ids.dtype}")
+    if ids.size and (ids.min() < 0 or ids.max() >= len(chars)):
+        raise ValueError(f"ids: expected ids in [0, {len(chars)}), got "
+                         f"[{ids.min()}, {ids.max()}]")
+    return "".join(chars[i] for i in ids)

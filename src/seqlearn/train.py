@@ -1,0 +1,70 @@
+"""A small training loop with a progress bar, shared by the training chapters.
+
+    for step in range(steps):
+        loss = loss_fn(model, make_batch(step))
+        loss.backward(); clip ‖∇‖ to max_grad_norm; optimizer.step()
+        every eval_every steps: history["eval"].append(eval_fn(model))
+
+No framework: one function that a chapter can read in full. The progress
+bar is tqdm's (a widget in Jupyter, text elsewhere); its output changes
+from run to run, so notebook cells that train start with
+``# NBVAL_IGNORE_OUTPUT`` and print their results in the next cell.
+"""
+
+import random
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+
+def seed_everything(seed):
+    """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    random.seed(int(seed))
+    np.random.seed(int(seed))
+    torch.manual_seed(int(seed))
+
+
+def fit(model, loss_fn, make_batch, optimizer, steps, *, eval_fn=None, eval_every=None,
+        max_grad_norm=None, progress=True, desc="training"):
+    """Train ``model`` for ``steps`` optimizer steps; return the history.
+
+    model: a torch.nn.Module.
+    loss_fn(model, batch) -> scalar tensor.
+    make_batch(step) -> batch (anything ``loss_fn`` accepts); seed it for repeatable runs.
+    optimizer: a torch optimizer over the model's parameters.
+    steps: int >= 1.
+    eval_fn(model) -> float, run under ``torch.no_grad()`` in eval mode every
+        ``eval_every`` steps and after the last step.
+    max_grad_norm: clip the gradient's global 2-norm to this (None: no clipping).
+
+    Returns {"loss": [float per step], "eval_step": [int], "eval": [float]}.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps: expected a positive integer, got {steps!r}")
+    if eval_fn is not None and eval_every is None:
+        eval_every = steps
+    if eval_every is not None and (not isinstance(eval_every, (int, np.integer)) or eval_every < 1):
+        raise ValueError(f"eval_every: expected a positive integer, got {eval_every!r}")
+    history = {"loss": [], "eval_step": [], "eval": []}
+    bar = tqdm(range(int(steps)), desc=desc, disable=not progress, leave=True)
+    for step in bar:
+        model.train()
+        loss = loss_fn(model, make_batch(step))
+        optimizer.zero_grad()
+        loss.backward()
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        history["loss"].append(float(loss.detach()))
+        postfix = {"loss": f"{history['loss'][-1]:.3f}"}
+        if eval_fn is not None and ((step + 1) % eval_every == 0 or step + 1 == steps):
+            model.eval()
+            with torch.no_grad():
+                history["eval"].append(float(eval_fn(model)))
+            history["eval_step"].append(step + 1)
+            postfix["eval"] = f"{history['eval'][-1]:.3f}"
+        bar.set_postfix(postfix)
+    return history

@@ -1,0 +1,413 @@
+"""seqlearn.attention against independent computations: torch's scaled_dot_product_attention
+and MultiheadAttention, and brute-force loops over queries and keys."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.nn.attention.bias import causal_lower_right
+
+from seqlearn.attention import (KVCache, causal_mask, elu_feature_map, kv_cache_decode,
+                                linear_attention_parallel, linear_attention_recurrent,
+                                linear_attention_step, merge_heads, multi_head_attention,
+                                scaled_dot_product_attention, softmax, split_heads)
+
+TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-10)}
+
+batch_dims = st.lists(st.integers(1, 3), max_size=2).map(tuple)
+sizes = st.integers(1, 9)
+seeds = st.integers(0, 2**32 - 1)
+
+
+def torch_sdpa(Q, K, V, **kwargs):
+    """torch's scaled_dot_product_attention on NumPy arrays, answer as NumPy."""
+    out = F.scaled_dot_product_attention(torch.tensor(Q), torch.tensor(K), torch.tensor(V),
+                                         **kwargs)
+    return out.numpy()
+
+
+def brute_force_linear_attention(Q, K, V, phi, causal):
+    """y_i = sum_j w_ij v_j / sum_j w_ij with w_ij = phi(q_i) . phi(k_j), j <= i if causal."""
+    Y = np.zeros(Q.shape[:-1] + V.shape[-1:])
+    for idx in np.ndindex(Q.shape[:-2]):
+        for i in range(Q.shape[-2]):
+            num, den = 0.0, 0.0
+            for j in range(i + 1 if causal else K.shape[-2]):
+                w = np.dot(phi(Q[idx + (i,)]), phi(K[idx + (j,)]))
+                num = num + w * V[idx + (j,)]
+                den = den + w
+            Y[idx + (i,)] = num / den
+    return Y
+
+
+# --- softmax ------------------------------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=3), seed=seeds,
+       scale=st.sampled_from([1.0, 30.0, 1000.0]), data=st.data())
+def test_softmax_matches_torch(shape, seed, scale, data):
+    z = scale * np.random.default_rng(seed).standard_normal(shape)
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    got = softmax(z, axis=axis)
+    np.testing.assert_allclose(got, torch.softmax(torch.tensor(z), dim=axis).numpy(),
+                               rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(got.sum(axis=axis), 1.0, rtol=1e-12)
+
+
+def test_softmax_of_huge_scores_does_not_overflow():
+    np.testing.assert_allclose(softmax(np.array([1000.0, 1000.0, -1000.0])), [0.5, 0.5, 0])
+
+
+def test_softmax_masked_entries_get_zero_and_an_all_masked_row_is_zero():
+    z = np.array([[0.0, -np.inf, np.log(3.0)], [-np.inf, -np.inf, -np.inf]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "invalid value" warning either
+        got = softmax(z)
+    np.testing.assert_allclose(got, [[0.25, 0, 0.75], [0, 0, 0]], rtol=1e-15)
+
+
+def test_softmax_keeps_float32():
+    assert softmax(np.ones(3, np.float32)).dtype == np.float32
+
+
+# --- causal mask and scaled dot-product attention ------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(L_q=sizes, L_k=sizes)
+def test_causal_mask_is_the_bottom_right_triangle(L_q, L_k):
+    expected = torch.ones(L_q, L_k, dtype=torch.bool).tril(diagonal=L_k - L_q).numpy()
+    np.testing.assert_array_equal(causal_mask(L_q, L_k), expected)
+    assert causal_mask(L_q, L_k)[-1].all()  # the newest query sees every key
+
+
+def test_causal_mask_square_is_lower_triangle():
+    np.testing.assert_array_equal(causal_mask(5), np.tril(np.ones((5, 5), bool)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch=batch_dims, L_q=sizes, L_k=sizes, d_k=st.integers(1, 8), d_v=st.integers(1, 8),
+       dtype=st.sampled_from([np.float32, np.float64]),
+       mask_kind=st.sampled_from(["none", "bool", "float", "causal"]), seed=seeds)
+def test_sdpa_matches_torch(batch, L_q, L_k, d_k, d_v, dtype, mask_kind, seed):
+    rng = np.random.default_rng(seed)
+    Q = rng.standard_normal(batch + (L_q, d_k)).astype(dtype)
+    K = rng.standard_normal(batch + (L_k, d_k)).astype(dtype)
+    V = rng.standard_normal(batch + (L_k, d_v)).astype(dtype)
+    if mask_kind == "none":
+        got, expected = scaled_dot_product_attention(Q, K, V), torch_sdpa(Q, K, V)
+    elif mask_kind == "bool":  # some rows may be all False: both give 0 there
+        mask = rng.random((L_q, L_k)) < 0.7
+        got = scaled_dot_product_attention(Q, K, V, mask=mask)
+        expected = torch_sdpa(Q, K, V, attn_mask=torch.tensor(mask))
+    elif mask_kind == "float":
+        mask = rng.standard_normal(batch + (L_q, L_k)).astype(dtype)
+        got = scaled_dot_product_attention(Q, K, V, mask=mask)
+        expected = torch_sdpa(Q, K, V, attn_mask=torch.tensor(mask))
+    else:
+        got = scaled_dot_product_attention(Q, K, V, causal=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "will produce NaNs when L_q > L_k": it gives 0
+            bias = causal_lower_right(L_q, L_k)
+        expected = torch_sdpa(Q, K, V, attn_mask=bias)
+    assert got.shape == batch + (L_q, d_v) and got.dtype == dtype
+    np.testing.assert_allclose(got, expected, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sdpa_causal_matches_torch_is_causal_for_square_attention(dtype):
+    rng = np.random.default_rng(3)
+    Q, K, V = (rng.standard_normal((2, 3, 11, 8)).astype(dtype) for _ in range(3))
+    np.testing.assert_allclose(scaled_dot_product_attention(Q, K, V, causal=True),
+                               torch_sdpa(Q, K, V, is_causal=True), **TOL[dtype])
+
+
+def test_sdpa_weights_rows_sum_to_one_and_respect_the_mask():
+    rng = np.random.default_rng(4)
+    Q, K, V = rng.standard_normal((6, 4)), rng.standard_normal((9, 4)), rng.standard_normal((9, 2))
+    Y, A = scaled_dot_product_attention(Q, K, V, causal=True, return_weights=True)
+    assert A.shape == (6, 9)
+    np.testing.assert_allclose(A.sum(axis=-1), 1.0, rtol=1e-14)
+    assert np.all(A[~causal_mask(6, 9)] == 0)
+    np.testing.assert_allclose(Y, A @ V, rtol=1e-14)
+
+
+def test_query_that_sees_no_key_gets_zero_output():
+    rng = np.random.default_rng(5)
+    Q, K, V = rng.standard_normal((4, 3)), rng.standard_normal((2, 3)), rng.standard_normal((2, 5))
+    Y = scaled_dot_product_attention(Q, K, V, causal=True)
+    np.testing.assert_array_equal(Y[:2], 0)  # L_q > L_k: the first 2 queries see nothing
+
+
+def test_sdpa_batch_dims_broadcast():
+    rng = np.random.default_rng(6)
+    Q, K, V = (rng.standard_normal((2, 5, 4)), rng.standard_normal((5, 4)),
+               rng.standard_normal((3, 1, 5, 2)))
+    got = scaled_dot_product_attention(Q, K, V)
+    assert got.shape == (3, 2, 5, 2)
+    np.testing.assert_allclose(got[2, 1], scaled_dot_product_attention(Q[1], K, V[2, 0]),
+                               rtol=1e-14)
+
+
+# --- multi-head attention ------------------------------------------------------------------
+
+@settings(max_examples=30, deadline=None)
+@given(batch=batch_dims, L=sizes, n_heads=st.integers(1, 4), d_head=st.integers(1, 4),
+       seed=seeds)
+def test_split_heads_puts_consecutive_features_in_a_head_and_merge_undoes_it(
+        batch, L, n_heads, d_head, seed):
+    x = np.random.default_rng(seed).standard_normal(batch + (L, n_heads * d_head))
+    heads = split_heads(x, n_heads)
+    assert heads.shape == batch + (n_heads, L, d_head)
+    for n in range(n_heads):
+        np.testing.assert_array_equal(heads[..., n, :, :], x[..., n * d_head:(n + 1) * d_head])
+    np.testing.assert_array_equal(merge_heads(heads), x)
+
+
+def torch_mha(x, Ws, bs, n_heads, causal, dtype):
+    """torch.nn.MultiheadAttention loaded with our weights: (output, per-head weights)."""
+    d_model = x.shape[-1]
+    mha = torch.nn.MultiheadAttention(d_model, n_heads, batch_first=True)
+    mha = mha.to(torch.float64 if dtype == np.float64 else torch.float32)
+    W_q, W_k, W_v, W_o = (torch.tensor(W) for W in Ws)
+    b_q, b_k, b_v, b_o = (torch.tensor(b) for b in bs)
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.cat([W_q, W_k, W_v]))
+        mha.in_proj_bias.copy_(torch.cat([b_q, b_k, b_v]))
+        mha.out_proj.weight.copy_(W_o)
+        mha.out_proj.bias.copy_(b_o)
+        L = x.shape[1]
+        mask = torch.nn.Transformer.generate_square_subsequent_mask(L) if causal else None
+        xt = torch.tensor(x)
+        y, A = mha(xt, xt, xt, attn_mask=None if mask is None else mask.to(xt.dtype),
+                   need_weights=True, average_attn_weights=False)
+    return y.numpy(), A.numpy()
+
+
+def random_mha_weights(rng, d_model, dtype):
+    Ws = [(rng.standard_normal((d_model, d_model)) / np.sqrt(d_model)).astype(dtype)
+          for _ in range(4)]
+    bs = [(0.1 * rng.standard_normal(d_model)).astype(dtype) for _ in range(4)]
+    return Ws, bs
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_heads", [1, 4])
+def test_multi_head_attention_matches_torch(causal, dtype, n_heads):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 10, 16)).astype(dtype)
+    Ws, bs = random_mha_weights(rng, 16, dtype)
+    b_q, b_k, b_v, b_o = bs
+    y, A = multi_head_attention(x, *Ws, n_heads, causal=causal, b_q=b_q, b_k=b_k, b_v=b_v,
+                                b_o=b_o, return_weights=True)
+    y_torch, A_torch = torch_mha(x, Ws, bs, n_heads, causal, dtype)
+    assert y.dtype == dtype and A.shape == (3, n_heads, 10, 10)
+    np.testing.assert_allclose(y, y_torch, **TOL[dtype])
+    np.testing.assert_allclose(A, A_torch, **TOL[dtype])
+
+
+def test_multi_head_attention_biases_default_to_zero():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 6, 8))
+    Ws, _ = random_mha_weights(rng, 8, np.float64)
+    y_torch, _ = torch_mha(x, Ws, [np.zeros(8)] * 4, 2, True, np.float64)
+    np.testing.assert_allclose(multi_head_attention(x, *Ws, 2, causal=True), y_torch,
+                               rtol=1e-10, atol=1e-10)
+
+
+# --- KV cache ------------------------------------------------------------------------------
+
+@settings(max_examples=20, deadline=None)
+@given(batch=st.integers(1, 3), L=st.integers(1, 12), n_heads=st.sampled_from([1, 2, 4]),
+       seed=seeds)
+def test_kv_cache_decode_equals_full_causal_attention(batch, L, n_heads, seed):
+    rng = np.random.default_rng(seed)
+    d_model = 8
+    x = rng.standard_normal((batch, L, d_model))
+    Ws, (b_q, b_k, b_v, b_o) = random_mha_weights(rng, d_model, np.float64)
+    biases = dict(b_q=b_q, b_k=b_k, b_v=b_v, b_o=b_o)
+    y, cache = kv_cache_decode(x, *Ws, n_heads, **biases)
+    np.testing.assert_allclose(y, multi_head_attention(x, *Ws, n_heads, causal=True, **biases),
+                               rtol=1e-10, atol=1e-10)
+    assert cache.K.shape == cache.V.shape == (batch, n_heads, L, d_model // n_heads)
+    assert cache.n_numbers == 2 * batch * L * d_model
+    assert cache.n_bytes == 8 * cache.n_numbers
+
+
+def test_kv_cache_attend_matches_torch_for_one_query():
+    rng = np.random.default_rng(9)
+    K, V, q = rng.standard_normal((2, 7, 4)), rng.standard_normal((2, 7, 3)), \
+        rng.standard_normal((2, 4))
+    cache = KVCache()
+    assert cache.n_numbers == 0 and cache.n_bytes == 0
+    for t in range(7):
+        cache.append(K[:, t], V[:, t])
+    np.testing.assert_allclose(cache.attend(q), torch_sdpa(q[:, None], K, V)[:, 0],
+                               rtol=1e-10, atol=1e-10)
+    assert cache.n_numbers == 2 * 7 * 4 + 2 * 7 * 3  # K (2, 7, 4) and V (2, 7, 3)
+
+
+# --- linear attention ----------------------------------------------------------------------
+
+def test_elu_feature_map_matches_torch_and_is_positive():
+    x = np.linspace(-30, 30, 601)
+    got = elu_feature_map(x)
+    # torch adds 1 to elu(x) = expm1(x), which cancels for x << 0: its answer is exact only
+    # to about one unit in the last place of 1.0 (absolute), whereas exp(x) is accurate
+    np.testing.assert_allclose(got, F.elu(torch.tensor(x)).numpy() + 1, rtol=1e-15, atol=3e-16)
+    assert np.all(got > 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=batch_dims, L=sizes, d_k=st.integers(1, 6), d_v=st.integers(1, 6), seed=seeds)
+def test_linear_attention_parallel_equals_recurrent_equals_brute_force(batch, L, d_k, d_v, seed):
+    rng = np.random.default_rng(seed)
+    Q, K = rng.standard_normal(batch + (L, d_k)), rng.standard_normal(batch + (L, d_k))
+    V = rng.standard_normal(batch + (L, d_v))
+    parallel = linear_attention_parallel(Q, K, V, causal=True)
+    recurrent = linear_attention_recurrent(Q, K, V)
+    assert parallel.shape == recurrent.shape == batch + (L, d_v)
+    np.testing.assert_allclose(parallel, recurrent, rtol=1e-10, atol=1e-10)
+    expected = brute_force_linear_attention(Q, K, V, elu_feature_map, causal=True)
+    np.testing.assert_allclose(parallel, expected, rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=30, deadline=None)
+@given(batch=batch_dims, L_q=sizes, L_k=sizes, d_k=st.integers(1, 6), d_v=st.integers(1, 6),
+       seed=seeds)
+def test_non_causal_linear_attention_equals_brute_force(batch, L_q, L_k, d_k, d_v, seed):
+    rng = np.random.default_rng(seed)
+    Q, K = rng.standard_normal(batch + (L_q, d_k)), rng.standard_normal(batch + (L_k, d_k))
+    V = rng.standard_normal(batch + (L_k, d_v))
+    np.testing.assert_allclose(linear_attention_parallel(Q, K, V, causal=False),
+                               brute_force_linear_attention(Q, K, V, elu_feature_map, False),
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_linear_attention_step_by_step_equals_brute_force():
+    rng = np.random.default_rng(10)
+    Q, K, V = rng.standard_normal((2, 9, 3)), rng.standard_normal((2, 9, 3)), \
+        rng.standard_normal((2, 9, 4))
+    state, ys = None, []
+    for t in range(9):
+        S_before = None if state is None else state[0].copy()
+        y_t, new_state = linear_attention_step(state, Q[:, t], K[:, t], V[:, t])
+        if state is not None:
+            np.testing.assert_array_equal(state[0], S_before)  # input state untouched
+        assert new_state[0].shape == (2, 3, 4) and new_state[1].shape == (2, 3)
+        state = new_state
+        ys.append(y_t)
+    np.testing.assert_allclose(np.stack(ys, axis=1),
+                               brute_force_linear_attention(Q, K, V, elu_feature_map, True),
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_constant_feature_map_gives_the_running_mean():
+    """phi = 1 weighs every visible key equally: y_i is the mean of v_0 .. v_i."""
+    rng = np.random.default_rng(11)
+    Q, K, V = rng.standard_normal((12, 3)), rng.standard_normal((12, 3)), \
+        rng.standard_normal((12, 2))
+    ones = lambda x: np.ones_like(x)  # noqa: E731
+    running_mean = np.cumsum(V, axis=0) / np.arange(1, 13)[:, None]
+    np.testing.assert_allclose(linear_attention_parallel(Q, K, V, feature_map=ones),
+                               running_mean, rtol=1e-12)
+    np.testing.assert_allclose(linear_attention_recurrent(Q, K, V, feature_map=ones),
+                               running_mean, rtol=1e-12)
+    np.testing.assert_allclose(linear_attention_parallel(Q, K, V, False, ones),
+                               np.broadcast_to(V.mean(axis=0), (12, 2)), rtol=1e-12)
+
+
+def test_feature_map_may_change_the_width():
+    """phi(x) = [relu(x), relu(-x)] + 0.1 doubles d_k; all three forms still agree."""
+    phi = lambda x: np.concatenate([np.maximum(x, 0), np.maximum(-x, 0)], axis=-1) + 0.1  # noqa
+    rng = np.random.default_rng(12)
+    Q, K, V = rng.standard_normal((7, 3)), rng.standard_normal((7, 3)), rng.standard_normal((7, 2))
+    expected = brute_force_linear_attention(Q, K, V, phi, causal=True)
+    np.testing.assert_allclose(linear_attention_parallel(Q, K, V, feature_map=phi), expected,
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(linear_attention_recurrent(Q, K, V, feature_map=phi), expected,
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_linear_attention_keeps_float32():
+    Q = np.random.default_rng(13).standard_normal((5, 4)).astype(np.float32)
+    assert linear_attention_parallel(Q, Q, Q).dtype == np.float32
+    assert linear_attention_recurrent(Q, Q, Q).dtype == np.float32
+
+
+def test_no_keys_at_all_gives_zero_output():
+    Y, A = scaled_dot_product_attention(np.ones((3, 4)), np.ones((0, 4)), np.ones((0, 2)),
+                                        causal=True, return_weights=True)
+    assert A.shape == (3, 0)
+    np.testing.assert_array_equal(Y, np.zeros((3, 2)))
+    assert causal_mask(0, 3).shape == (0, 3)
+
+
+def _cache_of(k):
+    cache = KVCache()
+    cache.append(k, k)
+    return cache
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+_x = np.ones((2, 5, 8))
+_W = np.eye(8)
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda: softmax(3.0), "z"),
+    (lambda: softmax(["a"]), "z"),
+    (lambda: softmax(np.ones(3), axis=1), "axis"),
+    (lambda: causal_mask(-1), "L_q"),
+    (lambda: causal_mask(3, 2.5), "L_k"),
+    (lambda: causal_mask(True), "L_q"),
+    (lambda: scaled_dot_product_attention(np.ones(4), np.ones((3, 4)), np.ones((3, 2))), "Q"),
+    (lambda: scaled_dot_product_attention(np.ones((2, 7, 16)), np.ones((2, 7, 8)),
+                                          np.ones((2, 7, 3))), "K"),
+    (lambda: scaled_dot_product_attention(np.ones((5, 4)), np.ones((3, 4)), np.ones((4, 2))),
+     "V"),
+    (lambda: scaled_dot_product_attention(np.ones((2, 5, 4)), np.ones((3, 3, 4)),
+                                          np.ones((3, 2))), "K"),
+    (lambda: scaled_dot_product_attention(np.ones((5, 4)), np.ones((3, 4)), np.ones((3, 2)),
+                                          mask=np.ones((3, 5), bool)), "mask"),
+    (lambda: scaled_dot_product_attention(np.ones((5, 4)), np.ones((3, 4)), np.ones((3, 2)),
+                                          mask=np.ones((5, 3), int)), "mask"),
+    (lambda: split_heads(np.ones((5, 6)), 4), "n_heads"),
+    (lambda: split_heads(np.ones(6), 2), "x"),
+    (lambda: merge_heads(np.ones((5, 6))), "x"),
+    (lambda: multi_head_attention(np.ones((5, 8)), _W, _W, _W, _W, 2), "x"),
+    (lambda: multi_head_attention(_x, _W, np.eye(4), _W, _W, 2), "W_k"),
+    (lambda: multi_head_attention(_x, _W, _W, _W, _W, 3), "n_heads"),
+    (lambda: multi_head_attention(_x, _W, _W, _W, _W, 2, b_o=np.ones(4)), "b_o"),
+    (lambda: kv_cache_decode(_x, _W, _W, np.eye(8)[:4], _W, 2), "W_v"),
+    (lambda: KVCache().attend(np.ones(3)), "q_t"),
+    (lambda: _cache_of(np.ones((2, 3))).attend(np.ones((3, 3))), "q_t"),
+    (lambda: KVCache().append(np.ones((2, 3)), np.ones((3, 3))), "v_t"),
+    (lambda: linear_attention_parallel(np.ones((5, 4)), np.ones((6, 4)), np.ones((6, 2))), "K"),
+    (lambda: linear_attention_recurrent(np.ones((5, 4)), np.ones((6, 4)), np.ones((6, 2))),
+     "K"),
+    (lambda: linear_attention_parallel(np.ones((5, 4)), np.ones((5, 4)), np.ones((5, 2)),
+                                       feature_map="elu"), "feature_map"),
+    (lambda: linear_attention_step((np.ones((4, 2)),), np.ones(4), np.ones(4), np.ones(2)),
+     "state"),
+    (lambda: linear_attention_step((np.ones((4, 3)), np.ones(4)), np.ones(4), np.ones(4),
+                                   np.ones(2)), "state"),
+    (lambda: linear_attention_step(None, np.ones(4), np.ones(3), np.ones(2)), "k_t"),
+])
+def test_bad_input_raises_value_error_naming_the_argument(call, argument):
+    with pytest.raises(ValueError, match=rf"^{argument}: expected"):
+        call()
+
+
+def test_kv_cache_rejects_a_token_of_another_shape():
+    cache = KVCache()
+    cache.append(np.ones((2, 3)), np.ones((2, 5)))
+    with pytest.raises(ValueError, match="^k_t: expected"):
+        cache.append(np.ones((2, 4)), np.ones((2, 5)))
+    with pytest.raises(ValueError, match="^v_t: expected"):
+        cache.append(np.ones((2, 3)), np.ones((2, 4)))

@@ -1,0 +1,166 @@
+"""seqlearn.tasks against independent computations: a brute-force Euler loop for
+Mackey-Glass, SciPy's solve_ivp for Lorenz, list look-ups for the vocabulary."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.integrate import solve_ivp
+
+from seqlearn.tasks import char_corpus, char_vocab, decode, encode, lorenz, mackey_glass
+
+
+def euler_mackey_glass(T, h, tau=17.0, beta=0.2, gamma=0.1, n=10, x0=1.2):
+    """x(t + h) = x(t) + h (beta x(t - tau) / (1 + x(t - tau)^n) - gamma x(t)), x = x0 for t <= 0.
+
+    Returns x at t = 0, 1, ..., T (unit spacing)."""
+    m = round(tau / h)
+    xs = [x0] * (m + 1)  # xs[k] = x((k - m) h)
+    for i in range(round(T / h)):
+        x_delayed, x = xs[i], xs[-1]
+        xs.append(x + h * (beta * x_delayed / (1 + x_delayed ** n) - gamma * x))
+    return np.array(xs[m::round(1 / h)])
+
+
+def test_mackey_glass_matches_brute_force_euler():
+    # Euler is first order: its error halves with h. So the gap to our RK4 must
+    # (a) be small, (b) halve when Euler's step halves (the gap is Euler's own
+    # error), and (c) nearly vanish for the Richardson extrapolation 2 E(h/2) - E(h).
+    ours = mackey_glass(301, discard=0)
+    coarse, fine = euler_mackey_glass(300, 1e-3), euler_mackey_glass(300, 5e-4)
+    gap_coarse, gap_fine = np.abs(ours - coarse).max(), np.abs(ours - fine).max()
+    assert gap_coarse < 1e-3
+    assert 1.8 < gap_coarse / gap_fine < 2.2
+    np.testing.assert_allclose(ours, 2 * fine - coarse, rtol=0, atol=2e-6)
+
+
+def test_mackey_glass_other_parameters_match_brute_force_euler():
+    ours = mackey_glass(101, tau=5, beta=0.25, gamma=0.15, n=8, x0=0.7, discard=0,
+                        dt=1.0, substeps=20)
+    coarse = euler_mackey_glass(100, 1e-3, tau=5, beta=0.25, gamma=0.15, n=8, x0=0.7)
+    fine = euler_mackey_glass(100, 5e-4, tau=5, beta=0.25, gamma=0.15, n=8, x0=0.7)
+    np.testing.assert_allclose(ours, 2 * fine - coarse, rtol=0, atol=2e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(n_steps=st.integers(1, 40), discard=st.integers(0, 30), subsample=st.integers(1, 4))
+def test_mackey_glass_discard_and_subsample_pick_the_right_samples(n_steps, discard, subsample):
+    full = mackey_glass(discard + n_steps * subsample, discard=0)
+    got = mackey_glass(n_steps, discard=discard, subsample=subsample)
+    assert got.shape == (n_steps,)
+    np.testing.assert_allclose(got, full[discard::subsample][:n_steps], rtol=0, atol=1e-13)
+
+
+def test_mackey_glass_stays_on_the_attractor_and_looks_chaotic():
+    x = mackey_glass(6000)
+    assert 0.2 < x.min() and x.max() < 1.4  # the tau = 17 attractor lies in about [0.4, 1.35]
+    xc = x - x.mean()
+    acf = np.array([xc[: len(xc) - k] @ xc[k:] / (xc @ xc) for k in range(1000)])
+    assert np.argmax(acf < 0.5) < 20  # decorrelates within a pseudo-period
+    assert acf[30:].max() < 0.9  # and never comes back: not periodic (measured: 0.82)
+    # Sensitive dependence on the initial condition: 1e-9 grows to O(0.1).
+    y = mackey_glass(6000, x0=1.2 + 1e-9)
+    assert np.abs(x - y)[:100].max() < 1e-6
+    assert np.abs(x - y)[3000:].max() > 1e-2
+
+
+def test_mackey_glass_rng_gives_other_reproducible_trajectories():
+    a = mackey_glass(300, rng=np.random.default_rng(1))
+    b = mackey_glass(300, rng=np.random.default_rng(1))
+    c = mackey_glass(300, rng=np.random.default_rng(2))
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 1e-3
+
+
+def lorenz_rhs(t, s, sigma=10.0, rho=28.0, beta=8.0 / 3.0):
+    x, y, z = s
+    return [sigma * (y - x), x * (rho - z) - y, x * y - beta * z]
+
+
+@pytest.mark.parametrize("x0, coefficients", [
+    ((1.0, 1.0, 1.0), (10.0, 28.0, 8.0 / 3.0)),
+    ((-3.0, 2.0, 20.0), (10.0, 28.0, 8.0 / 3.0)),
+    ((0.5, -1.0, 3.0), (12.0, 20.0, 2.0)),
+])
+def test_lorenz_matches_solve_ivp_with_fourth_order_error(x0, coefficients):
+    # Two time units (the error grows like e^{0.9 t} beyond), reference DOP853 at
+    # rtol 1e-13. RK4's own truncation error is ~1e-5 of the state's size at
+    # dt = 0.01; it must shrink ~16x when dt halves (fourth order), which tells
+    # a truncation error from a wrong right-hand side (that would not shrink).
+    sigma, rho, beta = coefficients
+    errors = []
+    for dt in (0.01, 0.005):
+        n = round(2.0 / dt) + 1
+        ref = solve_ivp(lorenz_rhs, (0, 2.0), x0, args=coefficients, method="DOP853",
+                        rtol=1e-13, atol=1e-12, t_eval=np.arange(n) * dt).y.T
+        got = lorenz(n, dt=dt, sigma=sigma, rho=rho, beta=beta, x0=x0)
+        assert got.shape == (n, 3)
+        np.testing.assert_array_equal(got[0], x0)
+        errors.append(np.abs(got - ref).max() / np.abs(ref).max())
+    assert errors[0] < 1e-4  # measured 5e-6 .. 5e-5
+    assert 12 < errors[0] / errors[1] < 20
+
+
+def test_char_corpus():
+    assert char_corpus() == "hello" and char_corpus("hello") == "hello"
+    text = char_corpus("course")
+    assert 2500 <= len(text) <= 4000
+    assert text.isascii() and "recurren" in text
+    chars, stoi = char_vocab(text)
+    assert 20 <= len(chars) <= 60
+
+
+def test_char_vocab_hello():
+    chars, stoi = char_vocab("hello")
+    assert chars == ["e", "h", "l", "o"]
+    assert stoi == {"e": 0, "h": 1, "l": 2, "o": 3}
+    np.testing.assert_array_equal(encode("hello", stoi), [1, 0, 2, 2, 3])
+
+
+@settings(max_examples=50, deadline=None)
+@given(text=st.text(min_size=1, max_size=40))
+def test_encode_decode_round_trip(text):
+    chars, stoi = char_vocab(text)
+    assert chars == sorted(set(text)) and len(chars) == len(set(text))
+    ids = encode(text, stoi)
+    assert ids.dtype == np.int64 and ids.shape == (len(text),)
+    assert list(ids) == [chars.index(c) for c in text]  # brute-force look-up
+    assert decode(ids, chars) == text
+    assert decode(list(ids), chars) == text
+
+
+def test_course_corpus_round_trip():
+    text = char_corpus("course")
+    chars, stoi = char_vocab(text)
+    assert decode(encode(text, stoi), chars) == text
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda: mackey_glass(0), "n_steps"),
+    (lambda: mackey_glass(10.0), "n_steps"),
+    (lambda: mackey_glass(10, tau=17.05), "tau"),
+    (lambda: mackey_glass(10, tau=-1), "tau"),
+    (lambda: mackey_glass(10, dt=0), "dt"),
+    (lambda: mackey_glass(10, discard=-1), "discard"),
+    (lambda: mackey_glass(10, subsample=0), "subsample"),
+    (lambda: mackey_glass(10, substeps=0), "substeps"),
+    (lambda: mackey_glass(10, x0=np.nan), "x0"),
+    (lambda: mackey_glass(10, gamma="0.1"), "gamma"),
+    (lambda: mackey_glass(10, rng=3), "rng"),
+    (lambda: lorenz(0), "n_steps"),
+    (lambda: lorenz(10, dt=-0.01), "dt"),
+    (lambda: lorenz(10, x0=(1, 2)), "x0"),
+    (lambda: lorenz(10, x0=("a", "b", "c")), "x0"),
+    (lambda: lorenz(10, rho="28"), "rho"),
+    (lambda: char_corpus("shakespeare"), "name"),
+    (lambda: char_vocab(""), "text"),
+    (lambda: char_vocab(["a"]), "text"),
+    (lambda: encode("hex", char_vocab("hello")[1]), "text"),
+    (lambda: encode("he", ["h", "e"]), "stoi"),
+    (lambda: decode([0, 4], ["a", "b"]), "ids"),
+    (lambda: decode([[0]], ["a"]), "ids"),
+    (lambda: decode([0.5], ["a"]), "ids"),
+])
+def test_bad_input_raises_value_error_naming_the_argument(call, argument):
+    with pytest.raises(ValueError, match=rf"^{argument}: expected"):
+        call()
