@@ -443,3 +443,33 @@ def test_error_message_gives_the_expected_and_the_actual_shape():
     W_ih, W_hh, b_ih, b_hh = rnn.init_params("rnn", 3, 16, np.random.default_rng(0)).values()
     with pytest.raises(ValueError, match=r"^W_hh: expected shape \(16, 16\), got \(16, 8\)$"):
         rnn.rnn_step(np.zeros(3), np.zeros(16), W_ih, W_hh[:, :8], b_ih, b_hh)
+
+
+def test_lstm_cell_is_a_linear_recurrence_with_the_forget_gate_as_decay():
+    """c_t = f_t * c_{t-1} + i_t * g_t: chapter 0's h_t = a_t h_{t-1} + b_t with a_t = f_t.
+    The cells come from torch.nn.LSTMCell (independent), the gates from lstm_gates."""
+    from seqlearn.recurrence import linear_recurrence
+    from seqlearn.rnn import init_params, load_into, lstm_gates
+
+    rng = np.random.default_rng(7)
+    p = init_params("lstm", 3, 4, rng)
+    x = rng.standard_normal((2, 9, 3))
+    torch_lstm = load_into(torch.nn.LSTM(3, 4, batch_first=True).double(), p)
+    cell = torch.nn.LSTMCell(3, 4).double()
+    with torch.no_grad():
+        cell.weight_ih.copy_(torch_lstm.weight_ih_l0)
+        cell.weight_hh.copy_(torch_lstm.weight_hh_l0)
+        cell.bias_ih.copy_(torch_lstm.bias_ih_l0)
+        cell.bias_hh.copy_(torch_lstm.bias_hh_l0)
+    h, c = torch.zeros(2, 4, dtype=torch.float64), torch.zeros(2, 4, dtype=torch.float64)
+    f_seq, b_seq, c_seq = [], [], []
+    for t in range(9):
+        i, f, g, o = lstm_gates(x[:, t], h.numpy(), p["W_ih"], p["W_hh"], p["b_ih"], p["b_hh"])
+        assert np.all((0 < f) & (f < 1)) and np.all((0 < i) & (i < 1)) and np.all(np.abs(g) < 1)
+        f_seq.append(f)
+        b_seq.append(i * g)
+        with torch.no_grad():
+            h, c = cell(torch.tensor(x[:, t]), (h, c))
+        c_seq.append(c.numpy())
+    c_rec = linear_recurrence(np.stack(f_seq, -1), np.stack(b_seq, -1))
+    np.testing.assert_allclose(c_rec, np.stack(c_seq, -1), rtol=1e-12, atol=1e-12)

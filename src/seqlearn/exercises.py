@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from seqlearn import recurrence
+from seqlearn import attention, recurrence, rnn
 
 TIME_LIMIT_S = 10.0
 """Seconds one case may take before the checker calls it a hang."""
@@ -138,6 +138,191 @@ _register(Exercise(
         "the weight 1 - alpha of the input is missing: K[k] = (1 - alpha) * alpha**k.": _kernel_no_input_weight,
         "the powers start at alpha**1; K[0] weights the newest input x_t, "
         "which has not decayed yet (alpha**0).": _kernel_shifted,
+    },
+))
+
+
+# --------------------------------------------------------------------------
+# Chapter 1: recurrent networks.
+
+def _weights(rng, gates, D, H):
+    k = 1 / np.sqrt(H)
+    return (rng.uniform(-k, k, (gates * H, D)), rng.uniform(-k, k, (gates * H, H)),
+            rng.uniform(-k, k, gates * H), rng.uniform(-k, k, gates * H))
+
+
+def _rnn_step_cases(rng):
+    return [
+        (rng.standard_normal(2), rng.standard_normal(3), *_weights(rng, 1, 2, 3)),  # one sequence
+        (rng.standard_normal((4, 3)), rng.standard_normal((4, 5)), *_weights(rng, 1, 3, 5)),  # batch
+        (rng.standard_normal((2, 6)), np.zeros((2, 6)), *_weights(rng, 1, 6, 6)),  # square, h = 0
+    ]
+
+
+_register(Exercise(
+    name="rnn.step",
+    signature="rnn_step(x_t, h, W_ih, W_hh, b_ih, b_hh) -> h_t; x_t (batch, D) or (D,), h (batch, H)",
+    reference=rnn.rnn_step,
+    arg_names=("x_t", "h", "W_ih", "W_hh", "b_ih", "b_hh"),
+    cases=_rnn_step_cases,
+    mistakes={
+        "b_hh is missing: PyTorch's RNN adds both biases, b_ih + b_hh.":
+            lambda x, h, Wi, Wh, bi, bh: rnn.rnn_step(x, h, Wi, Wh, bi, np.zeros_like(bh)),
+        "W_hh is transposed: the recurrent term is W_hh h, i.e. h @ W_hh.T for a batch of rows.":
+            lambda x, h, Wi, Wh, bi, bh: rnn.rnn_step(x, h, Wi, np.asarray(Wh).T, bi, bh),
+    },
+))
+
+
+def _lstm_step_cases(rng):
+    return [
+        (rng.standard_normal(2), rng.standard_normal(3), rng.standard_normal(3),
+         *_weights(rng, 4, 2, 3)),
+        (rng.standard_normal((3, 4)), rng.standard_normal((3, 5)), rng.standard_normal((3, 5)),
+         *_weights(rng, 4, 4, 5)),
+    ]
+
+
+def _blocks(order, *arrays):
+    """The gate blocks of each array, re-stacked in ``order`` (0=i, 1=f, 2=g, 3=o)."""
+    return [np.concatenate([np.split(np.asarray(a), 4)[k] for k in order]) for a in arrays]
+
+
+_register(Exercise(
+    name="rnn.lstm_step",
+    signature="lstm_step(x_t, h, c, W_ih, W_hh, b_ih, b_hh) -> (h_t, c_t)",
+    reference=rnn.lstm_step,
+    arg_names=("x_t", "h", "c", "W_ih", "W_hh", "b_ih", "b_hh"),
+    cases=_lstm_step_cases,
+    mistakes={
+        "the gate blocks are read as i, f, o, g; PyTorch stacks them as i, f, g, o.":
+            lambda x, h, c, *w: rnn.lstm_step(x, h, c, *_blocks([0, 1, 3, 2], *w)),
+        "the forget and input gates are swapped: blocks are i, f, g, o (input gate first).":
+            lambda x, h, c, *w: rnn.lstm_step(x, h, c, *_blocks([1, 0, 2, 3], *w)),
+        "the result is (c_t, h_t); return (h_t, c_t).":
+            lambda *args: rnn.lstm_step(*args)[::-1],
+    },
+))
+
+
+def _ridge_cases(rng):
+    def case(n_features, T, d_out, beta):
+        return rng.standard_normal((n_features, T)), rng.standard_normal((d_out, T)), beta
+    return [case(2, 5, 1, 1.0), case(4, 30, 2, 0.5), case(10, 50, 3, 2.0)]
+
+
+_register(Exercise(
+    name="rnn.ridge_readout",
+    signature="ridge_readout(X, Y, beta) -> W_out (D_out, N); X (N, T), Y (D_out, T)",
+    reference=rnn.ridge_readout,
+    arg_names=("X", "Y", "beta"),
+    cases=_ridge_cases,
+    rtol=1e-6, atol=1e-9,
+    mistakes={
+        "beta is missing: the penalty adds beta * I to X X^T before inverting.":
+            lambda X, Y, beta: np.asarray(Y) @ np.linalg.pinv(np.asarray(X)),
+    },
+))
+
+
+# --------------------------------------------------------------------------
+# Chapter 2: attention.
+
+def _mask_cases(rng):
+    return [(1,), (4,), (7,)]
+
+
+_register(Exercise(
+    name="attention.causal_mask",
+    signature="causal_mask(L) -> (L, L) bool, True where query i may attend to key j",
+    reference=attention.causal_mask,
+    arg_names=("L",),
+    cases=_mask_cases,
+    mistakes={
+        "the diagonal is missing: token i may (and must) attend to itself, j <= i.":
+            lambda L: np.tril(np.ones((L, L), dtype=bool), -1),
+        "the mask looks at the future: True should be where j <= i (lower triangle).":
+            lambda L: np.triu(np.ones((L, L), dtype=bool)),
+        "True and False are swapped: True means 'may attend'.":
+            lambda L: ~attention.causal_mask(L),
+    },
+))
+
+
+def _sdpa_cases(rng):
+    def qkv(*shape_q, L_k=None):
+        *batch, L_q, d = shape_q
+        L_k = L_k or L_q
+        return (rng.standard_normal((*batch, L_q, d)), rng.standard_normal((*batch, L_k, d)),
+                rng.standard_normal((*batch, L_k, 3)))
+    return [
+        (*qkv(3, 2), None),  # tiny, no mask
+        (*qkv(5, 4), attention.causal_mask(5)),  # causal
+        (*qkv(6, 8, L_k=9), None),  # more keys than queries
+        (*qkv(2, 7, 16), attention.causal_mask(7)),  # a batch, causal
+    ]
+
+
+def _sdpa_unscaled(Q, K, V, mask):
+    return attention.scaled_dot_product_attention(np.asarray(Q) * np.sqrt(np.shape(Q)[-1]), K, V,
+                                                  mask=mask)
+
+
+def _sdpa_wrong_axis(Q, K, V, mask):
+    scores = np.asarray(Q) @ np.swapaxes(K, -1, -2) / np.sqrt(np.shape(Q)[-1])
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    return attention.softmax(scores, axis=-2) @ V
+
+
+_register(Exercise(
+    name="attention.sdpa",
+    signature="attention(Q, K, V, mask) -> (..., L_q, d_v); mask (L_q, L_k) bool or None",
+    reference=lambda Q, K, V, mask: attention.scaled_dot_product_attention(Q, K, V, mask=mask),
+    arg_names=("Q", "K", "V", "mask"),
+    cases=_sdpa_cases,
+    rtol=1e-6, atol=1e-9,
+    mistakes={
+        "the scores are not divided by sqrt(d_k).": _sdpa_unscaled,
+        "the mask is not applied: masked scores must become -inf before the softmax.":
+            lambda Q, K, V, mask: attention.scaled_dot_product_attention(Q, K, V),
+        "the softmax runs over the queries (axis -2); each query's weights over the keys "
+        "(axis -1) must sum to 1.": _sdpa_wrong_axis,
+    },
+))
+
+
+def _linear_step_cases(rng):
+    def case(d_k, d_v, fresh):
+        d_phi = d_k
+        S = np.zeros((d_phi, d_v)) if fresh else rng.uniform(0, 1, (d_phi, d_v))
+        z = np.zeros(d_phi) if fresh else rng.uniform(0.5, 2, d_phi)
+        return ((S, z), rng.standard_normal(d_k), rng.standard_normal(d_k), rng.standard_normal(d_v))
+    return [case(2, 1, True), case(3, 2, False), case(4, 4, False), case(8, 3, False)]
+
+
+def _linear_step_no_normaliser(state, q, k, v):
+    y, (S, z) = attention.linear_attention_step(state, q, k, v)
+    return attention.elu_feature_map(np.asarray(q)) @ S, (S, z)
+
+
+def _linear_step_old_state(state, q, k, v):
+    _, (S, z) = attention.linear_attention_step(state, q, k, v)
+    phi_q = attention.elu_feature_map(np.asarray(q))
+    S0, z0 = state
+    return phi_q @ S0 / (phi_q @ z0 + 1e-300), (S, z)
+
+
+_register(Exercise(
+    name="attention.linear_step",
+    signature="linear_step(state, q_t, k_t, v_t) -> (y_t, (S_t, z_t)), state = (S, z)",
+    reference=lambda state, q, k, v: attention.linear_attention_step(state, q, k, v),
+    arg_names=("state", "q_t", "k_t", "v_t"),
+    cases=_linear_step_cases,
+    mistakes={
+        "y_t is not normalised: divide by phi(q_t) . z_t.": _linear_step_no_normaliser,
+        "y_t uses the old state: update S and z with k_t, v_t first, then read them "
+        "with q_t.": _linear_step_old_state,
     },
 ))
 
@@ -253,6 +438,14 @@ def _compare(expected, got, rtol, atol, what):
         elif g.size == e.size:
             lines.append("hint: the right number of entries in the wrong shape (a reshape?).")
         return lines
+    if e.dtype == bool:
+        if g.dtype != bool:
+            return [f"problem: {what} should be a boolean array (True/False), got dtype {g.dtype}."]
+        if np.array_equal(g, e):
+            return None
+        index = tuple(int(i) for i in np.argwhere(g != e)[0])
+        return [f"problem: {what} differs at index {index}: expected {e[index]}, got {g[index]}; "
+                f"{int((g != e).sum())} of {e.size} entries differ."]
     if not np.isfinite(g).all() and np.isfinite(e).all():
         index = tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])
         return [f"problem: {what} contains {g[index]} at index {index}; expected {e[index]:.6g}."]

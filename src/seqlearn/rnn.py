@@ -99,26 +99,39 @@ def rnn_step(x_t, h, W_ih, W_hh, b_ih, b_hh):
     return np.tanh(x_t @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
 
 
-def lstm_step(x_t, h, c, W_ih, W_hh, b_ih, b_hh):
-    """One LSTM step (PyTorch's gate order i, f, g, o in the stacked weights).
+def lstm_gates(x_t, h, W_ih, W_hh, b_ih, b_hh):
+    """The LSTM's four gates at one step (PyTorch's order i, f, g, o in the stacked weights).
 
         i = sigma(W_ii x_t + b_ii + W_hi h + b_hi)      input gate
         f = sigma(W_if x_t + b_if + W_hf h + b_hf)      forget gate
         g = tanh(W_ig x_t + b_ig + W_hg h + b_hg)       candidate cell
         o = sigma(W_io x_t + b_io + W_ho h + b_ho)      output gate
+
+    x_t : (batch, D) or (D,);  h : (batch, H) or (H,), the previous state h_{t-1}
+    W_ih : (4H, D);  W_hh : (4H, H);  b_ih, b_hh : (4H,)
+    returns (i, f, g, o) : each the shape of h, float64
+    """
+    x_t, h, _, W_ih, W_hh, b_ih, b_hh = _step_args("lstm", x_t, h, None, (W_ih, W_hh, b_ih, b_hh))
+    H = h.shape[-1]
+    a = x_t @ W_ih.T + b_ih + h @ W_hh.T + b_hh  # (..., 4H): the four pre-activations
+    return (sigmoid(a[..., 0 * H:1 * H]), sigmoid(a[..., 1 * H:2 * H]),
+            np.tanh(a[..., 2 * H:3 * H]), sigmoid(a[..., 3 * H:4 * H]))
+
+
+def lstm_step(x_t, h, c, W_ih, W_hh, b_ih, b_hh):
+    """One LSTM step: the gates of ``lstm_gates``, then
+
         c_t = f * c + i * g,    h_t = o * tanh(c_t)
+
+    The cell update is the linear recurrence c_t = a_t * c_{t-1} + b_t of
+    chapter 0 with a data-dependent decay a_t = f and input b_t = i * g.
 
     x_t : (batch, D) or (D,);  h, c : (batch, H) or (H,), the previous h_{t-1}, c_{t-1}
     W_ih : (4H, D);  W_hh : (4H, H);  b_ih, b_hh : (4H,)
     returns (h_t, c_t) : each the shape of h, float64
     """
-    x_t, h, c, W_ih, W_hh, b_ih, b_hh = _step_args("lstm", x_t, h, c, (W_ih, W_hh, b_ih, b_hh))
-    H = h.shape[-1]
-    a = x_t @ W_ih.T + b_ih + h @ W_hh.T + b_hh  # (..., 4H): the four pre-activations
-    i = sigmoid(a[..., 0 * H:1 * H])
-    f = sigmoid(a[..., 1 * H:2 * H])
-    g = np.tanh(a[..., 2 * H:3 * H])
-    o = sigmoid(a[..., 3 * H:4 * H])
+    _, _, c, *_ = _step_args("lstm", x_t, h, c, (W_ih, W_hh, b_ih, b_hh))
+    i, f, g, o = lstm_gates(x_t, h, W_ih, W_hh, b_ih, b_hh)
     c_t = f * c + i * g
     h_t = o * np.tanh(c_t)
     return h_t, c_t
