@@ -45,36 +45,14 @@ Glossary (code -> math)
     S, z              S_t = sum_{j<=t} phi(k_j) v_j^T (d_k, d_v), z_t = sum_{j<=t} phi(k_j) (d_k,)
 """
 
+from functools import partial
+
 import numpy as np
 
+from seqlearn._checks import integer, numeric_array
 
-def _float_array(name, value, min_ndim=0, what="an array of numbers"):
-    """``value`` as a float32/float64 ndarray with >= ``min_ndim`` axes, or a ValueError."""
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:  # ragged lists and the like
-        raise ValueError(f"{name}: expected {what}, got {type(value).__name__} ({exc})") from exc
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ValueError(f"{name}: expected {what}, got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise ValueError(f"{name}: expected real numbers, got dtype {arr.dtype}")
-    if arr.ndim < min_ndim:
-        raise ValueError(f"{name}: expected {what}, got shape {arr.shape}")
-    if arr.dtype != np.float32:
-        arr = arr.astype(np.float64)
-    return arr
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
-
-
-def _count(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
-    return int(value)
+# Attention keeps float32 in float32, as torch does (the tests compare both).
+_float_array = partial(numeric_array, keep_float32=True)
 
 
 def softmax(z, axis=-1):
@@ -115,8 +93,8 @@ def causal_mask(L_q, L_k=None):
     L_k : int >= 0, number of keys; L_q by default
     returns (L_q, L_k) bool
     """
-    L_q = _count("L_q", L_q)
-    L_k = L_q if L_k is None else _count("L_k", L_k)
+    L_q = integer("L_q", L_q, 0)
+    L_k = L_q if L_k is None else integer("L_k", L_k, 0)
     i = np.arange(L_q)[:, None]
     j = np.arange(L_k)[None, :]
     return j <= i + (L_k - L_q)
@@ -191,7 +169,7 @@ def split_heads(x, n_heads):
     returns (..., h, L, d_model // h)
     """
     x = _float_array("x", x, 2, "shape (..., L, d_model)")
-    n_heads = _positive_int("n_heads", n_heads)
+    n_heads = integer("n_heads", n_heads)
     *batch, L, d_model = x.shape
     if d_model % n_heads:
         raise ValueError(f"n_heads: expected a divisor of d_model = {d_model}, got {n_heads}")
@@ -215,7 +193,7 @@ def _projections(x, W_q, W_k, W_v, W_o, n_heads, b_q, b_k, b_v, b_o):
     if x.ndim != 3:
         raise ValueError(f"x: expected shape (batch, L, d_model), got {x.shape}")
     d = x.shape[-1]
-    n_heads = _positive_int("n_heads", n_heads)
+    n_heads = integer("n_heads", n_heads)
     if d % n_heads:
         raise ValueError(f"n_heads: expected a divisor of d_model = {d}, got {n_heads}")
     Ws, bs = [], []

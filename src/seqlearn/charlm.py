@@ -13,9 +13,10 @@ The cells are torch.nn's; chapter 1 tests that seqlearn.rnn's readable
 cells equal them, so using the fast ones here changes no number.
 """
 
-import numpy as np
 import torch
 from torch import nn
+
+from seqlearn._checks import integer
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -30,9 +31,8 @@ class CharRNN(nn.Module):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"cell: expected one of {sorted(CELLS)}, got {cell!r}")
-        for name, value in [("vocab_size", vocab_size), ("hidden_size", hidden_size)]:
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        vocab_size = integer("vocab_size", vocab_size)
+        hidden_size = integer("hidden_size", hidden_size)
         embed_size = embed_size or min(hidden_size, 64)
         self.embed = nn.Embedding(vocab_size, embed_size)
         self.cell = CELLS[cell](embed_size, hidden_size, batch_first=True)

@@ -36,14 +36,10 @@ import tracemalloc
 
 import numpy as np
 
+from seqlearn._checks import integer
+
 from seqlearn import rnn
 from seqlearn.attention import linear_attention_parallel, scaled_dot_product_attention
-
-
-def _positive_int(name, value, smallest=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest:
-        raise ValueError(f"{name}: expected an integer >= {smallest}, got {value!r}")
-    return int(value)
 
 
 def time_call(fn, *args, repeat=3):
@@ -59,7 +55,7 @@ def time_call(fn, *args, repeat=3):
     """
     if not callable(fn):
         raise ValueError(f"fn: expected a function, got {type(fn).__name__}")
-    repeat = _positive_int("repeat", repeat)
+    repeat = integer("repeat", repeat)
     best = np.inf
     for _ in range(repeat):
         start = time.perf_counter()
@@ -151,7 +147,7 @@ def loglog_slope(lengths, values, tail=None):
         raise ValueError(f"values: expected positive finite numbers (their log is fitted), "
                          f"got {values!r}")
     if tail is not None:
-        tail = _positive_int("tail", tail, smallest=2)
+        tail = integer("tail", tail, minimum=2)
         if tail > L.size:
             raise ValueError(f"tail: expected at most {L.size} (the number of points), got {tail}")
         keep = np.argsort(L, kind="stable")[-tail:]
@@ -186,7 +182,7 @@ def rnn_inputs(L, d=D, seed=0):
     L, d : ints >= 1; seed : the random generator's seed
     returns (x, params), params a dict with W_ih (d, d), W_hh (d, d), b_ih (d,), b_hh (d,)
     """
-    L, d = _positive_int("L", L), _positive_int("d", d)
+    L, d = integer("L", L), integer("d", d)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((1, L, d))
     params = {"W_ih": rng.standard_normal((d, d)) / np.sqrt(d),
@@ -209,7 +205,7 @@ def attention_inputs(L, d=D, seed=0):
 
     L, d : ints >= 1; seed : the random generator's seed
     """
-    L, d = _positive_int("L", L), _positive_int("d", d)
+    L, d = integer("L", L), integer("d", d)
     rng = np.random.default_rng(seed)
     return tuple(rng.standard_normal((L, d)) for _ in range(3))
 
@@ -235,7 +231,7 @@ def compare_costs(lengths, d=D, repeat=3, rnn_forward=rnn_states):
     returns dict name -> ``cost_curve`` result, names "rnn", "softmax attention",
     "linear attention"
     """
-    d = _positive_int("d", d)
+    d = integer("d", d)
     if not callable(rnn_forward):
         raise ValueError(f"rnn_forward: expected a function (x, params) -> states, "
                          f"got {type(rnn_forward).__name__}")

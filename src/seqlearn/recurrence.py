@@ -11,18 +11,7 @@ Time is the **last** axis throughout, as in the reference Mamba layout.
 
 import numpy as np
 
-
-def _as_float_array(name, value):
-    """``value`` as a float ndarray, or a ValueError naming ``name``."""
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:  # ragged lists and the like
-        raise ValueError(f"{name}: expected an array of numbers, got {type(value).__name__} ({exc})") from exc
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ValueError(f"{name}: expected an array of numbers, got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        return arr
-    return arr.astype(np.result_type(arr.dtype, np.float64), copy=False)
+from seqlearn._checks import integer, numeric_array
 
 
 def linear_recurrence(a, b, h0=None):
@@ -43,8 +32,8 @@ def linear_recurrence(a, b, h0=None):
 
 def _recurrence_args(a, b, h0):
     """Validated (a, b, h0) for ``linear_recurrence``, a broadcast to b's shape."""
-    b = _as_float_array("b", b)
-    a = _as_float_array("a", a)
+    b = numeric_array("b", b, allow_complex=True)
+    a = numeric_array("a", a, allow_complex=True)
     if b.ndim == 0:
         raise ValueError("b: expected an array with time as its last axis, "
                          "shape (..., L), got a scalar")
@@ -55,7 +44,7 @@ def _recurrence_args(a, b, h0):
                          f"got {a.shape}") from None
     h = np.zeros(b.shape[:-1], dtype=np.result_type(a, b))
     if h0 is not None:
-        h0 = _as_float_array("h0", h0)
+        h0 = numeric_array("h0", h0, allow_complex=True)
         try:
             h = h + np.broadcast_to(h0, h.shape)
         except ValueError:
@@ -81,7 +70,7 @@ def ema(x, alpha):
     -------
     h : array (..., L), float64.
     """
-    x = _as_float_array("x", x)
+    x = numeric_array("x", x, allow_complex=True)
     if x.ndim == 0:
         raise ValueError("x: expected an array with time as its last axis, "
                          "shape (..., L), got a scalar")
@@ -113,6 +102,5 @@ def ema_kernel(alpha, L):
     -------
     K : array (L,), float64.
     """
-    if isinstance(L, bool) or not isinstance(L, (int, np.integer)) or L < 1:
-        raise ValueError(f"L: expected a positive integer kernel length, got {L!r}")
-    return ema(np.eye(1, int(L))[0], alpha)
+    L = integer("L", L)
+    return ema(np.eye(1, L)[0], alpha)

@@ -40,22 +40,10 @@ import torch
 from scipy.special import expit as sigmoid
 from torch import nn
 
+from seqlearn._checks import integer, numeric_array
+
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 NAMES = ("W_ih", "W_hh", "b_ih", "b_hh")
-
-
-def _as_float_array(name, value):
-    """``value`` as a float64 ndarray, or a ValueError naming ``name``."""
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:  # ragged lists and the like
-        raise ValueError(f"{name}: expected an array of numbers, got {type(value).__name__} "
-                         f"({exc})") from exc
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ValueError(f"{name}: expected an array of numbers, got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise ValueError(f"{name}: expected real numbers, got dtype {arr.dtype}")
-    return arr.astype(np.float64, copy=False)
 
 
 def _expect_shape(name, arr, shape):
@@ -66,7 +54,7 @@ def _expect_shape(name, arr, shape):
 def _weights(kind, D, H, W_ih, W_hh, b_ih, b_hh):
     """The four weights as float arrays, checked against G*H, D and H."""
     G = GATES[kind]
-    arrays = [_as_float_array(n, w) for n, w in zip(NAMES, (W_ih, W_hh, b_ih, b_hh))]
+    arrays = [numeric_array(n, w) for n, w in zip(NAMES, (W_ih, W_hh, b_ih, b_hh))]
     shapes = [(G * H, D), (G * H, H), (G * H,), (G * H,)]
     for name, arr, shape in zip(NAMES, arrays, shapes):
         _expect_shape(name, arr, shape)
@@ -75,15 +63,15 @@ def _weights(kind, D, H, W_ih, W_hh, b_ih, b_hh):
 
 def _step_args(kind, x_t, h, c, weights):
     """Validated x_t (batch, D) or (D,), h and c of shape (..., H), and the weights."""
-    x_t = _as_float_array("x_t", x_t)
+    x_t = numeric_array("x_t", x_t)
     if x_t.ndim not in (1, 2):
         raise ValueError(f"x_t: expected shape (batch, D) or (D,), got {x_t.shape}")
-    h = _as_float_array("h", h)
+    h = numeric_array("h", h)
     if h.ndim != x_t.ndim or h.shape[:-1] != x_t.shape[:-1]:
         want = "(H,)" if x_t.ndim == 1 else f"({x_t.shape[0]}, H)"
         raise ValueError(f"h: expected shape {want} to match x_t {x_t.shape}, got {h.shape}")
     if c is not None:
-        c = _as_float_array("c", c)
+        c = numeric_array("c", c)
         _expect_shape("c", c, h.shape)
     return (x_t, h, c, *_weights(kind, x_t.shape[-1], h.shape[-1], *weights))
 
@@ -170,17 +158,17 @@ def _forward_args(kind, x, h0, c0, params):
     if not isinstance(params, dict) or not set(NAMES) <= set(params):
         got = sorted(params) if isinstance(params, dict) else type(params).__name__
         raise ValueError(f"params: expected a dict with keys {list(NAMES)}, got {got}")
-    x = _as_float_array("x", x)
+    x = numeric_array("x", x)
     if x.ndim != 3:
         raise ValueError(f"x: expected shape (batch, L, D), got {x.shape}")
-    W_hh = _as_float_array("W_hh", params["W_hh"])
+    W_hh = numeric_array("W_hh", params["W_hh"])
     if W_hh.ndim != 2 or W_hh.shape[0] != GATES[kind] * W_hh.shape[1]:
         raise ValueError(f"W_hh: expected shape ({GATES[kind]}*H, H) (kind {kind!r}), "
                          f"got {W_hh.shape}")
     batch, H = x.shape[0], W_hh.shape[1]
     states = []
     for name, s in (("h0", h0), ("c0", c0)):
-        s = np.zeros((batch, H)) if s is None else _as_float_array(name, s)
+        s = np.zeros((batch, H)) if s is None else numeric_array(name, s)
         _expect_shape(name, s, (batch, H))
         states.append(s)
     weights = _weights(kind, x.shape[2], H, *(params[n] for n in NAMES))
@@ -239,12 +227,6 @@ def _kind_arg(kind):
     return kind
 
 
-def _size_arg(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
-
-
 def _rng_arg(rng):
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng: expected a numpy Generator (np.random.default_rng(seed)), "
@@ -260,7 +242,7 @@ def init_params(kind, input_size, hidden_size, rng):
     returns params : dict with W_ih (G*H, D), W_hh (G*H, H), b_ih (G*H,), b_hh (G*H,), float64
     """
     G = GATES[_kind_arg(kind)]
-    D, H = _size_arg("input_size", input_size), _size_arg("hidden_size", hidden_size)
+    D, H = integer("input_size", input_size), integer("hidden_size", hidden_size)
     rng = _rng_arg(rng)
     k = 1.0 / math.sqrt(H)
     shapes = [(G * H, D), (G * H, H), (G * H,), (G * H,)]
@@ -277,8 +259,8 @@ class _TorchRecurrent(nn.Module):
 
     def __init__(self, input_size, hidden_size, dtype=None):
         super().__init__()
-        self.input_size = _size_arg("input_size", input_size)
-        self.hidden_size = _size_arg("hidden_size", hidden_size)
+        self.input_size = integer("input_size", input_size)
+        self.hidden_size = integer("hidden_size", hidden_size)
         G, D, H = GATES[self.kind], self.input_size, self.hidden_size
         k = 1.0 / math.sqrt(H)
         shapes = [(G * H, D), (G * H, H), (G * H,), (G * H,)]
@@ -304,6 +286,18 @@ class _TorchRecurrent(nn.Module):
             out.append(s)
         return out
 
+    def forward(self, x, state=None):
+        """The loop over time for the one-state cells (RNN, GRU); the LSTM has its own.
+
+        x (batch, L, D), state (batch, H) or None -> (hs (batch, L, H), h_last (batch, H))
+        """
+        (h,) = self._check(x, [("state", state)])
+        hs = []
+        for t in range(x.shape[1]):
+            h = self.step(x[:, t], h)
+            hs.append(h)
+        return _stack(hs, h), h
+
 
 class TorchRNN(_TorchRecurrent):
     """The Elman RNN as an nn.Module: ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
@@ -319,14 +313,6 @@ class TorchRNN(_TorchRecurrent):
     def step(self, x_t, h):
         """x_t (batch, D), h (batch, H) -> h_t (batch, H)."""
         return torch.tanh(x_t @ self.W_ih.T + self.b_ih + h @ self.W_hh.T + self.b_hh)
-
-    def forward(self, x, state=None):
-        (h,) = self._check(x, [("state", state)])
-        hs = []
-        for t in range(x.shape[1]):
-            h = self.step(x[:, t], h)
-            hs.append(h)
-        return _stack(hs, h), h
 
 
 class TorchLSTM(_TorchRecurrent):
@@ -381,14 +367,6 @@ class TorchGRU(_TorchRecurrent):
         z = torch.sigmoid(a_x[:, 1 * H:2 * H] + a_h[:, 1 * H:2 * H])
         n = torch.tanh(a_x[:, 2 * H:3 * H] + r * a_h[:, 2 * H:3 * H])
         return (1 - z) * n + z * h
-
-    def forward(self, x, state=None):
-        (h,) = self._check(x, [("state", state)])
-        hs = []
-        for t in range(x.shape[1]):
-            h = self.step(x[:, t], h)
-            hs.append(h)
-        return _stack(hs, h), h
 
 
 def _stack(hs, h):
@@ -455,7 +433,7 @@ def to_torch_nn(module):
 
 
 def _square(name, W):
-    W = _as_float_array(name, W)
+    W = numeric_array(name, W)
     if W.ndim != 2 or W.shape[0] != W.shape[1]:
         raise ValueError(f"{name}: expected a square matrix (H, H), got shape {W.shape}")
     return W
@@ -474,15 +452,15 @@ def linear_rnn_bptt(W, U, x, h0, dL_dhT):
     """
     W = _square("W", W)
     H = W.shape[0]
-    U = _as_float_array("U", U)
+    U = numeric_array("U", U)
     if U.ndim != 2 or U.shape[0] != H:
         raise ValueError(f"U: expected shape ({H}, D), got {U.shape}")
-    x = _as_float_array("x", x)
+    x = numeric_array("x", x)
     if x.ndim != 2 or x.shape[1] != U.shape[1]:
         raise ValueError(f"x: expected shape (T, {U.shape[1]}), got {x.shape}")
-    h0 = _as_float_array("h0", h0)
+    h0 = numeric_array("h0", h0)
     _expect_shape("h0", h0, (H,))
-    delta = _as_float_array("dL_dhT", dL_dhT)
+    delta = numeric_array("dL_dhT", dL_dhT)
     _expect_shape("dL_dhT", delta, (H,))
     T = x.shape[0]
     hs = [h0]  # forward: h_0 ... h_T
@@ -518,7 +496,7 @@ def grad_norm_vs_length(W, lengths, v=None):
             or (lengths.size and lengths.min() < 0)):
         raise ValueError(f"lengths: expected a 1-D array of integers >= 0, got {lengths!r}")
     H = W.shape[0]
-    v = np.ones(H) if v is None else _as_float_array("v", v)
+    v = np.ones(H) if v is None else numeric_array("v", v)
     _expect_shape("v", v, (H,))
     if not np.linalg.norm(v) > 0:
         raise ValueError("v: expected a nonzero vector, got zeros")
@@ -537,7 +515,7 @@ def orthogonal(n, rng):
     n : int >= 1;  rng : numpy Generator
     returns Q : (n, n), float64
     """
-    n = _size_arg("n", n)
+    n = integer("n", n)
     rng = _rng_arg(rng)
     Q, R = np.linalg.qr(rng.standard_normal((n, n)))
     return Q * np.where(np.diag(R) < 0, -1.0, 1.0)
@@ -566,7 +544,7 @@ def esn_reservoir(n, spectral_radius, density, rng):
     density : float in (0, 1];  rng : numpy Generator
     returns W : (n, n), float64, a dense array with about density * n^2 nonzeros
     """
-    n = _size_arg("n", n)
+    n = integer("n", n)
     target = spectral_radius
     if (isinstance(target, bool) or not isinstance(target, (int, float, np.number))
             or not 0 < target < math.inf):
@@ -596,19 +574,19 @@ def esn_states(u, W_in, W, leak_rate, x0=None):
     W : (N, N);  leak_rate : alpha in (0, 1];  x0 : (N,), the state x_{-1}, zeros if None
     returns X : (L, N), float64, row t is x_t
     """
-    u = _as_float_array("u", u)
+    u = numeric_array("u", u)
     if u.ndim == 1:
         u = u[:, None]
     if u.ndim != 2:
         raise ValueError(f"u: expected shape (L,) or (L, D_in), got {u.shape}")
     W = _square("W", W)
     N = W.shape[0]
-    W_in = _as_float_array("W_in", W_in)
+    W_in = numeric_array("W_in", W_in)
     _expect_shape("W_in", W_in, (N, 1 + u.shape[1]))
     alpha = leak_rate
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 1:
         raise ValueError(f"leak_rate: expected a number in (0, 1], got {leak_rate!r}")
-    x = np.zeros(N) if x0 is None else _as_float_array("x0", x0)
+    x = np.zeros(N) if x0 is None else numeric_array("x0", x0)
     _expect_shape("x0", x, (N,))
     X = np.zeros((u.shape[0], N))
     for t in range(u.shape[0]):
@@ -628,10 +606,10 @@ def ridge_readout(X, Y, beta):
         (beta = 0 is ordinary least squares and warns: X X^T may be singular)
     returns W_out : (D_out, N_features), float64
     """
-    X = _as_float_array("X", X)
+    X = numeric_array("X", X)
     if X.ndim != 2:
         raise ValueError(f"X: expected shape (N_features, T), got {X.shape}")
-    Y = _as_float_array("Y", Y)
+    Y = numeric_array("Y", Y)
     if Y.ndim != 2 or Y.shape[1] != X.shape[1]:
         raise ValueError(f"Y: expected shape (D_out, {X.shape[1]}), got {Y.shape}")
     if (isinstance(beta, bool) or not isinstance(beta, (int, float, np.floating))
@@ -663,8 +641,8 @@ def fit_esn(u, y, n_reservoir=200, spectral_radius=0.9, density=0.1, leak_rate=1
     rng = np.random.default_rng(0) if rng is None else _rng_arg(rng)
     if not (isinstance(input_scale, (int, float)) and input_scale > 0):
         raise ValueError(f"input_scale: expected a number > 0, got {input_scale!r}")
-    u = _as_float_array("u", u)
-    y = _as_float_array("y", y)
+    u = numeric_array("u", u)
+    y = numeric_array("y", y)
     if u.ndim not in (1, 2):
         raise ValueError(f"u: expected shape (L,) or (L, D_in), got {u.shape}")
     if y.ndim not in (1, 2) or y.shape[0] != u.shape[0]:
@@ -693,7 +671,7 @@ def esn_predict(model, u):
     if not isinstance(model, dict) or not {"W_in", "W", "W_out", "leak_rate"} <= set(model):
         raise ValueError(f"model: expected the dict returned by fit_esn, got "
                          f"{type(model).__name__}")
-    u = _as_float_array("u", u)
+    u = numeric_array("u", u)
     u2 = u[:, None] if u.ndim == 1 else u
     states = esn_states(u2, model["W_in"], model["W"], model["leak_rate"])
     y = np.hstack([np.ones((u2.shape[0], 1)), u2, states]) @ model["W_out"].T

@@ -22,6 +22,8 @@ import math
 
 import numpy as np
 
+from seqlearn._checks import integer
+
 
 def _positive_number(name, value, allow_zero=False):
     """``value`` as a finite float > 0 (or >= 0), or a ValueError naming ``name``."""
@@ -32,13 +34,6 @@ def _positive_number(name, value, allow_zero=False):
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{name}: expected a finite number {bound}, got {value}")
     return value
-
-
-def _count(name, value, minimum):
-    """``value`` as an int >= ``minimum``, or a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def mackey_glass(n_steps, tau=17, beta=0.2, gamma=0.1, n=10, dt=1.0, x0=1.2, discard=500,
@@ -72,10 +67,10 @@ def mackey_glass(n_steps, tau=17, beta=0.2, gamma=0.1, n=10, dt=1.0, x0=1.2, dis
     -------
     x : array (n_steps,), float64, ``x(t_k)`` at ``t_k = (discard + k * subsample) * dt``.
     """
-    n_steps = _count("n_steps", n_steps, 1)
-    discard = _count("discard", discard, 0)
-    subsample = _count("subsample", subsample, 1)
-    substeps = _count("substeps", substeps, 1)
+    n_steps = integer("n_steps", n_steps, 1)
+    discard = integer("discard", discard, 0)
+    subsample = integer("subsample", subsample, 1)
+    substeps = integer("substeps", substeps, 1)
     tau = _positive_number("tau", tau)
     beta = _positive_number("beta", beta, allow_zero=True)
     gamma = _positive_number("gamma", gamma, allow_zero=True)
@@ -130,7 +125,7 @@ def lorenz(n_steps, dt=0.01, sigma=10.0, rho=28.0, beta=8.0 / 3.0, x0=(1.0, 1.0,
     -------
     states : array (n_steps, 3), float64, ``(x, y, z)`` at ``t = 0, dt, ..., (n_steps - 1) dt``.
     """
-    n_steps = _count("n_steps", n_steps, 1)
+    n_steps = integer("n_steps", n_steps, 1)
     dt = _positive_number("dt", dt)
     for name, value in (("sigma", sigma), ("rho", rho), ("beta", beta)):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):

@@ -17,14 +17,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from seqlearn._checks import integer
+
 
 def seed_everything(seed):
     """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
-    random.seed(int(seed))
-    np.random.seed(int(seed))
-    torch.manual_seed(int(seed))
+    seed = integer("seed", seed, 0)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def fit(model, loss_fn, make_batch, optimizer, steps, *, eval_fn=None, eval_every=None,
@@ -42,14 +43,13 @@ def fit(model, loss_fn, make_batch, optimizer, steps, *, eval_fn=None, eval_ever
 
     Returns {"loss": [float per step], "eval_step": [int], "eval": [float]}.
     """
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps: expected a positive integer, got {steps!r}")
+    steps = integer("steps", steps)
     if eval_fn is not None and eval_every is None:
         eval_every = steps
-    if eval_every is not None and (not isinstance(eval_every, (int, np.integer)) or eval_every < 1):
-        raise ValueError(f"eval_every: expected a positive integer, got {eval_every!r}")
+    if eval_every is not None:
+        eval_every = integer("eval_every", eval_every)
     history = {"loss": [], "eval_step": [], "eval": []}
-    bar = tqdm(range(int(steps)), desc=desc, disable=not progress, leave=True)
+    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=True)
     for step in bar:
         model.train()
         loss = loss_fn(model, make_batch(step))
