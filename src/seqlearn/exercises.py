@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from seqlearn import attention, recurrence, rnn
+from seqlearn import attention, discretize, recurrence, rnn, ssm
 
 TIME_LIMIT_S = 10.0
 """Seconds one case may take before the checker calls it a hang."""
@@ -323,6 +323,83 @@ _register(Exercise(
         "y_t is not normalised: divide by phi(q_t) . z_t.": _linear_step_no_normaliser,
         "y_t uses the old state: update S and z with k_t, v_t first, then read them "
         "with q_t.": _linear_step_old_state,
+    },
+))
+
+
+# --------------------------------------------------------------------------
+# Chapter 5: discretization.
+
+def _stable(rng, N):
+    """A random stable A (N, N): eigenvalues shifted to real parts <= -0.1."""
+    A = rng.standard_normal((N, N))
+    return A - (np.linalg.eigvals(A).real.max() + 0.1 + rng.uniform(0, 1)) * np.eye(N)
+
+
+def _bilinear_cases(rng):
+    oscillator = np.array([[0.0, 1.0], [-4.0, -0.4]])  # x'' + 0.4 x' + 4 x = u
+    return [(np.array([[-1.0]]), np.array([1.0]), 0.1),
+            (oscillator, np.array([0.0, 1.0]), 0.05),
+            (_stable(rng, 4), rng.standard_normal(4), 0.3)]
+
+
+_register(Exercise(
+    name="discretize.bilinear",
+    signature="bilinear(A, B, dt) -> (Ab, Bb); A (N, N), B (N,)",
+    reference=lambda A, B, dt: discretize.discretize(A, B, dt, "bilinear"),
+    arg_names=("A", "B", "dt"),
+    cases=_bilinear_cases,
+    mistakes={
+        "Bb is missing the factor (I - dt/2 A)^{-1}: Bb = (I - dt/2 A)^{-1} dt B.":
+            lambda A, B, dt: (discretize.discretize(A, B, dt, "bilinear")[0], dt * np.asarray(B)),
+        "Bb uses dt/2; the trapezoid gives (I - dt/2 A)^{-1} dt B (the whole step).":
+            lambda A, B, dt: tuple(M * f for M, f in zip(
+                discretize.discretize(A, B, dt, "bilinear"), (1.0, 0.5))),
+        "this is forward Euler (Ab = I + dt A), not the bilinear transform.":
+            lambda A, B, dt: discretize.discretize(A, B, dt, "forward_euler"),
+    },
+))
+
+
+def _kernel_K_cases(rng):
+    Ab, Bb = discretize.discretize(_stable(rng, 3), rng.standard_normal(3), 0.2, "zoh")
+    return [(np.array([[0.5]]), np.array([1.0]), np.array([1.0]), 5),
+            (Ab, Bb, rng.standard_normal(3), 12),
+            (np.array([[0.9, 0.1], [0.0, 0.8]]), np.array([1.0, 1.0]), np.array([1.0, -1.0]), 1)]
+
+
+_register(Exercise(
+    name="ssm.kernel",
+    signature="kernel(Ab, Bb, C, L) -> K of shape (L,), K[k] = C Ab^k Bb",
+    reference=ssm.ssm_kernel,
+    arg_names=("Ab", "Bb", "C", "L"),
+    cases=_kernel_K_cases,
+    mistakes={
+        "the powers start at Ab^1; K[0] = C Bb (the newest input, not yet multiplied by Ab).":
+            lambda Ab, Bb, C, L: ssm.ssm_kernel(Ab, np.asarray(Ab) @ Bb, C, L),
+    },
+))
+
+
+def _zoh_diag_cases(rng):
+    return [(np.array([-1.0]), np.array([1.0]), 0.1),
+            (-rng.uniform(0.1, 2, 5), rng.standard_normal(5), 0.5),
+            (-rng.uniform(0.1, 1, 4) + 1j * rng.uniform(-3, 3, 4), np.ones(4), 0.2)]
+
+
+_register(Exercise(
+    name="discretize.zoh_diag",
+    signature="zoh_diag(A_diag, B, dt) -> (Ab, Bb), elementwise, A_diag (N,) real or complex",
+    reference=lambda A, B, dt: discretize.discretize_diag(A, B, dt, "zoh"),
+    arg_names=("A_diag", "B", "dt"),
+    cases=_zoh_diag_cases,
+    mistakes={
+        "Bb = dt * B is Euler's input matrix; ZOH integrates the input over the step: "
+        "Bb = (exp(dt A) - 1) / A * B.":
+            lambda A, B, dt: (np.exp(dt * np.asarray(A)), dt * np.asarray(B)),
+        "the division by A is missing: Bb = (exp(dt A) - 1) / A * B.":
+            lambda A, B, dt: (np.exp(dt * np.asarray(A)),
+                              (np.exp(dt * np.asarray(A)) - 1) * np.asarray(B)),
     },
 ))
 
