@@ -38,3 +38,22 @@ def integer(name, value, minimum=1):
             minimum, f"an integer >= {minimum}")
         raise ValueError(f"{name}: expected {wanted}, got {value!r}")
     return int(value)
+
+
+def positive(name, value, scalar=True, allow_zero=False):
+    """``value`` as float64 > 0 (>= 0 with ``allow_zero``) and finite everywhere.
+
+    scalar: a single number, returned as a Python float; otherwise an array of them.
+    """
+    bound = "non-negative" if allow_zero else "positive"
+    what = f"a {bound} real number" if scalar else f"{bound} real numbers"
+    if isinstance(value, bool) or np.asarray(value).dtype == bool:
+        raise ValueError(f"{name}: expected {what}, got {value!r}")
+    arr = numeric_array(name, value, what=what)
+    if scalar and arr.ndim != 0:
+        raise ValueError(f"{name}: expected {what}, got shape {arr.shape}")
+    ok = arr >= 0 if allow_zero else arr > 0
+    if not np.all(np.isfinite(arr)) or not np.all(ok):
+        shown = float(arr) if arr.ndim == 0 else f"values in [{arr.min()}, {arr.max()}]"
+        raise ValueError(f"{name}: expected {what}, got {shown}")
+    return float(arr) if scalar else arr

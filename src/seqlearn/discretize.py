@@ -44,7 +44,7 @@ import warnings
 import numpy as np
 from scipy.linalg import expm
 
-from seqlearn._checks import numeric_array
+from seqlearn._checks import numeric_array, positive
 
 #: the GBT parameter each named method fixes (None: not a GBT, or alpha given by the caller)
 METHODS = {"forward_euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5, "gbt": None,
@@ -55,8 +55,8 @@ METHODS = {"forward_euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5, "gbt": 
 _MARGIN = 1e-8
 
 
-def _method_alpha(method, alpha):
-    """The validated method name and its alpha (None for ZOH)."""
+def method_alpha(method, alpha):
+    """The validated method name and its GBT alpha (None for ZOH); also used by ``hippo``."""
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
     if alpha is not None:
@@ -79,20 +79,6 @@ def _method_alpha(method, alpha):
         raise ValueError(f"alpha: expected None or {fixed} for method {method!r}, "
                          f"got {alpha!r}")
     return method, fixed
-
-
-def _positive(name, value, scalar):
-    """``value`` as float64 > 0 everywhere (a Python float when ``scalar``)."""
-    what = "a positive real number" if scalar else "positive real numbers"
-    if isinstance(value, bool) or np.asarray(value).dtype == bool:
-        raise ValueError(f"{name}: expected {what}, got {value!r}")
-    arr = numeric_array(name, value, what=what)
-    if scalar and arr.ndim != 0:
-        raise ValueError(f"{name}: expected {what}, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)) or not np.all(arr > 0):
-        shown = float(arr) if arr.ndim == 0 else f"values in [{arr.min()}, {arr.max()}]"
-        raise ValueError(f"{name}: expected {what}, got {shown}")
-    return float(arr) if scalar else arr
 
 
 def _warn_stability(re_max, scale, rho, method, dt):
@@ -130,7 +116,7 @@ def discretize(A, B, dt, method, alpha=None):
     The matrices equal scipy.signal.cont2discrete's Ad, Bd; see the module docstring
     for how the output equations differ.
     """
-    method, alpha = _method_alpha(method, alpha)
+    method, alpha = method_alpha(method, alpha)
     A = numeric_array("A", A, allow_complex=True)
     if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
         raise ValueError(f"A: expected a square matrix (N, N) with N >= 1, got shape {A.shape}")
@@ -139,7 +125,7 @@ def discretize(A, B, dt, method, alpha=None):
     if B.ndim not in (1, 2) or B.shape[0] != N or (B.ndim == 2 and B.shape[1] == 0):
         raise ValueError(f"B: expected shape ({N},) or ({N}, M) (N = {N} from A), "
                          f"got {B.shape}")
-    dt = _positive("dt", dt, scalar=True)
+    dt = positive("dt", dt, scalar=True)
     B2 = B.reshape(N, -1)
     if method == "zoh":
         M = B2.shape[1]
@@ -180,11 +166,11 @@ def discretize_diag(A_diag, B, dt, method, alpha=None):
     Warns as ``discretize`` does, from the entries: Re(A_diag) > 0 is an unstable
     continuous system; |Ab| > 1 where every Re(A_diag) <= 0 an unstable discretisation.
     """
-    method, alpha = _method_alpha(method, alpha)
+    method, alpha = method_alpha(method, alpha)
     A_diag = numeric_array("A_diag", A_diag, min_ndim=1, what="an array (..., N)",
                            allow_complex=True)
     B = numeric_array("B", B, allow_complex=True)
-    dt = _positive("dt", dt, scalar=False)
+    dt = positive("dt", dt, scalar=False)
     try:
         shape = np.broadcast_shapes(dt.shape, A_diag.shape)
     except ValueError:

@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from seqlearn import attention, discretize, recurrence, rnn, ssm
+from seqlearn import attention, basis, discretize, hippo, recurrence, rnn, ssm
 
 TIME_LIMIT_S = 10.0
 """Seconds one case may take before the checker calls it a hang."""
@@ -323,6 +323,135 @@ _register(Exercise(
         "y_t is not normalised: divide by phi(q_t) . z_t.": _linear_step_no_normaliser,
         "y_t uses the old state: update S and z with k_t, v_t first, then read them "
         "with q_t.": _linear_step_old_state,
+    },
+))
+
+
+# --------------------------------------------------------------------------
+# Chapter 3: signals and bases.
+
+def _legendre_cases(rng):
+    return [(3, np.linspace(0, 1, 5), (0.0, 1.0)),
+            (6, np.sort(rng.uniform(2, 5, 9)), (2.0, 5.0)),
+            (1, np.array([0.25]), (0.0, 1.0))]
+
+
+def _legendre_unscaled(N, s, window):
+    return basis.legendre(N, s, window) / np.sqrt(2 * np.arange(N) + 1)[:, None] \
+        * np.sqrt(window[1] - window[0])
+
+
+_register(Exercise(
+    name="basis.legendre",
+    signature="legendre(N, s, window) -> (N, len(s)), orthonormal shifted Legendre on window",
+    reference=basis.legendre,
+    arg_names=("N", "s", "window"),
+    cases=_legendre_cases,
+    mistakes={
+        "the factor sqrt((2n + 1) / T) is missing: plain P_n are orthogonal, not orthonormal.":
+            _legendre_unscaled,
+        "the window is not mapped to [-1, 1]: evaluate P_n at x = 2 (s - t0) / T - 1.":
+            lambda N, s, window: basis.legendre(N, s, (-1.0, 1.0))  # sqrt((2n+1)/T) P_n(s)
+            * np.sqrt(2 / (window[1] - window[0])),
+    },
+))
+
+
+def _project_cases(rng):
+    t1 = np.linspace(0, 1, 11)
+    t2 = np.linspace(0, 3, 301)
+    return [(t1 ** 2, t1, 3), (np.sin(3 * t2) + 0.5 * t2, t2, 8),
+            (rng.standard_normal(50), np.linspace(-1, 1, 50), 5)]
+
+
+def _project_riemann(f, t, N):
+    t = np.asarray(t)
+    return basis.legendre(N, t, (t[0], t[-1])) @ np.asarray(f) * (t[1] - t[0])
+
+
+_register(Exercise(
+    name="basis.project",
+    signature="project(f, t, N) -> c (N,), Legendre coefficients of samples f on [t[0], t[-1]]",
+    reference=lambda f, t, N: basis.project(f, t, "legendre", N),
+    arg_names=("f", "t", "N"),
+    cases=_project_cases,
+    mistakes={
+        "a plain Riemann sum (every sample weighted dt): the trapezoid rule gives the two "
+        "end samples half a step.": _project_riemann,
+    },
+))
+
+
+def _reconstruct_cases(rng):
+    return [(np.array([1.0, 0.0, 0.0]), np.linspace(0, 1, 5)),
+            (rng.standard_normal(6), np.linspace(0, 2, 40)),
+            (rng.standard_normal((2, 4)), np.linspace(-1, 3, 7))]
+
+
+_register(Exercise(
+    name="basis.reconstruct",
+    signature="reconstruct(c, t) -> f_N(t) of shape (..., len(t)), Legendre on [t[0], t[-1]]",
+    reference=lambda c, t: basis.reconstruct(c, t, "legendre"),
+    arg_names=("c", "t"),
+    cases=_reconstruct_cases,
+))
+
+
+# --------------------------------------------------------------------------
+# Chapter 4: HiPPO.
+
+_register(Exercise(
+    name="hippo.legs",
+    signature="legs(N) -> (A (N, N), B (N,)), HiPPO-LegS in the convention x' = A x + B u",
+    reference=lambda N: hippo.hippo_matrix("legs", N),
+    arg_names=("N",),
+    cases=lambda rng: [(1,), (3,), (8,)],
+    mistakes={
+        "A has the paper's sign: the paper writes c' = -(1/t) A c + ...; in the state-space "
+        "convention x' = A x + B u the matrix is negative (stable).":
+            lambda N: (-hippo.hippo_matrix("legs", N)[0], hippo.hippo_matrix("legs", N)[1]),
+        "the diagonal is -n; it is -(n + 1) (n counted from 0).":
+            lambda N: (hippo.hippo_matrix("legs", N)[0] + np.eye(N), hippo.hippo_matrix("legs", N)[1]),
+    },
+))
+
+
+def _lagt_with_half(N, theta):
+    A, B = hippo.hippo_matrix("lagt", N, theta)
+    return A + np.eye(N) / (2 * theta), B
+
+
+_register(Exercise(
+    name="hippo.lagt",
+    signature="lagt(N, theta) -> (A (N, N), B (N,)), HiPPO-LagT, x' = A x + B u",
+    reference=lambda N, theta: hippo.hippo_matrix("lagt", N, theta),
+    arg_names=("N", "theta"),
+    cases=lambda rng: [(1, 1.0), (4, 1.0), (6, 2.5)],
+    mistakes={
+        "the 1/theta is missing: the time scale theta divides both A and B.":
+            lambda N, theta: tuple(M * theta for M in hippo.hippo_matrix("lagt", N, theta)),
+        "this is the variant with I/2 on the diagonal (Laguerre functions, as in S4's code); "
+        "this course's LagT is A = -tril(ones) / theta.": _lagt_with_half,
+    },
+))
+
+
+def _legs_reconstruct_cases(rng):
+    return [(np.array([1.0, 0.0, 0.0]), 1.0, np.linspace(0, 1, 5)),
+            (rng.standard_normal(5), 4.0, np.linspace(0, 4, 9)),
+            (rng.standard_normal((2, 7)), 2.5, np.linspace(0.5, 2.5, 6))]
+
+
+_register(Exercise(
+    name="hippo.legs_reconstruct",
+    signature="legs_reconstruct(c, t, s) -> f(s) for s in [0, t], from LegS coefficients c(t)",
+    reference=lambda c, t, s: hippo.reconstruct("legs", c, t, s),
+    arg_names=("c", "t", "s"),
+    cases=_legs_reconstruct_cases,
+    mistakes={
+        "the basis is normalised for ds on [0, t] (sqrt((2n+1)/t)); LegS uses the probability "
+        "measure ds / t, so g_n(s; t) = sqrt(2n+1) P_n(2 s / t - 1).":
+            lambda c, t, s: hippo.reconstruct("legs", c, t, s) / np.sqrt(t),
     },
 ))
 

@@ -18,22 +18,10 @@ Glossary (code name -> symbol):
 """
 
 import importlib.resources
-import math
 
 import numpy as np
 
-from seqlearn._checks import integer
-
-
-def _positive_number(name, value, allow_zero=False):
-    """``value`` as a finite float > 0 (or >= 0), or a ValueError naming ``name``."""
-    bound = ">= 0" if allow_zero else "> 0"
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name}: expected a real number {bound}, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name}: expected a finite number {bound}, got {value}")
-    return value
+from seqlearn._checks import integer, positive
 
 
 def mackey_glass(n_steps, tau=17, beta=0.2, gamma=0.1, n=10, dt=1.0, x0=1.2, discard=500,
@@ -71,12 +59,12 @@ def mackey_glass(n_steps, tau=17, beta=0.2, gamma=0.1, n=10, dt=1.0, x0=1.2, dis
     discard = integer("discard", discard, 0)
     subsample = integer("subsample", subsample, 1)
     substeps = integer("substeps", substeps, 1)
-    tau = _positive_number("tau", tau)
-    beta = _positive_number("beta", beta, allow_zero=True)
-    gamma = _positive_number("gamma", gamma, allow_zero=True)
-    n = _positive_number("n", n)
-    dt = _positive_number("dt", dt)
-    x0 = _positive_number("x0", x0)
+    tau = positive("tau", tau)
+    beta = positive("beta", beta, allow_zero=True)
+    gamma = positive("gamma", gamma, allow_zero=True)
+    n = positive("n", n)
+    dt = positive("dt", dt)
+    x0 = positive("x0", x0)
     if rng is not None:
         if not isinstance(rng, np.random.Generator):
             raise ValueError(f"rng: expected a numpy Generator or None, got {type(rng).__name__}")
@@ -126,7 +114,7 @@ def lorenz(n_steps, dt=0.01, sigma=10.0, rho=28.0, beta=8.0 / 3.0, x0=(1.0, 1.0,
     states : array (n_steps, 3), float64, ``(x, y, z)`` at ``t = 0, dt, ..., (n_steps - 1) dt``.
     """
     n_steps = integer("n_steps", n_steps, 1)
-    dt = _positive_number("dt", dt)
+    dt = positive("dt", dt)
     for name, value in (("sigma", sigma), ("rho", rho), ("beta", beta)):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise ValueError(f"{name}: expected a real number, got {value!r}")

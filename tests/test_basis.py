@@ -1,0 +1,341 @@
+"""seqlearn.basis against independent references: numpy.polynomial's legval, lagval and
+Gauss rules, scipy.special, scipy.integrate.quad, the FFT, closed forms (complex
+exponentials, Parseval's identity)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.polynomial import laguerre as npla
+from numpy.polynomial import legendre as npl
+from numpy.polynomial import polynomial as npp
+from scipy.integrate import quad
+from scipy.special import eval_laguerre, eval_legendre, spherical_in
+
+from seqlearn.basis import (evaluate, fourier, laguerre, legendre, project, reconstruct,
+                            weight)
+
+windows = st.tuples(st.floats(-5, 5), st.floats(0.1, 10)).map(lambda p: (p[0], p[0] + p[1]))
+
+
+def gauss(t0, t1, n=200):
+    """Gauss-Legendre nodes and weights on [t0, t1] (numpy's rule, rescaled)."""
+    x, w = npl.leggauss(n)
+    return t0 + (t1 - t0) * (x + 1) / 2, w * (t1 - t0) / 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(N=st.integers(1, 20), window=windows, seed=st.integers(0, 2**32 - 1))
+def test_legendre_matches_numpy_legval_and_scipy(N, window, seed):
+    t0, t1 = window
+    T = t1 - t0
+    s = np.random.default_rng(seed).uniform(t0, t1, 17)
+    x = 2 * (s - t0) / T - 1
+    got = legendre(N, s, window)
+    assert got.shape == (N, 17)
+    for n in range(N):
+        scale = np.sqrt((2 * n + 1) / T)
+        np.testing.assert_allclose(got[n], scale * npl.legval(x, np.eye(N)[n]),
+                                   rtol=1e-10, atol=1e-12 * scale)
+        np.testing.assert_allclose(got[n], scale * eval_legendre(n, x), rtol=1e-10,
+                                   atol=1e-12 * scale)
+
+
+@settings(max_examples=40, deadline=None)
+@given(N=st.integers(1, 20), now=st.floats(-5, 5), seed=st.integers(0, 2**32 - 1))
+def test_laguerre_matches_numpy_lagval_and_scipy(N, now, seed):
+    x = np.random.default_rng(seed).uniform(0, 30, 17)  # time before now
+    got = laguerre(N, now - x, now)
+    assert got.shape == (N, 17)
+    for n in range(N):
+        ref = npla.lagval(x, np.eye(N)[n])
+        np.testing.assert_allclose(got[n], ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
+        np.testing.assert_allclose(got[n], eval_laguerre(n, x), rtol=1e-9,
+                                   atol=1e-12 * np.abs(ref).max())
+
+
+@settings(max_examples=30, deadline=None)
+@given(N=st.integers(1, 21), window=windows)
+def test_fourier_is_sqrt2_times_complex_exponentials(N, window):
+    # phi_{2k-1} + i phi_{2k} = sqrt(2/T) exp(2 pi i k (s - t0) / T), phi_0 = 1/sqrt(T)
+    t0, t1 = window
+    T = t1 - t0
+    s = np.linspace(t0 - T, t1 + T, 41)
+    got = fourier(N, s, window)
+    np.testing.assert_allclose(got[0], 1 / np.sqrt(T))
+    for k in range(1, (N - 1) // 2 + 1):
+        z = np.sqrt(2 / T) * np.exp(2j * np.pi * k * (s - t0) / T)
+        np.testing.assert_allclose(got[2 * k - 1] + 1j * got[2 * k], z, atol=1e-12 / np.sqrt(T))
+    if N % 2 == 0:  # the last cosine without its sine
+        k = N // 2
+        np.testing.assert_allclose(got[-1], np.sqrt(2 / T) * np.cos(2 * np.pi * k * (s - t0) / T),
+                                   atol=1e-12 / np.sqrt(T))
+
+
+@settings(max_examples=30, deadline=None)
+@given(N=st.integers(1, 25), window=windows, name=st.sampled_from(["legendre", "fourier"]))
+def test_gram_matrix_is_identity_on_the_window(N, window, name):
+    # Gauss-Legendre with 200 nodes integrates these products (degree < 50 polynomials,
+    # trigonometric ones of < 13 periods) to rounding error.
+    s, w = gauss(*window)
+    phi = evaluate(name, N, s, window)
+    np.testing.assert_allclose((phi * w) @ phi.T, np.eye(N), atol=1e-8)
+
+
+@pytest.mark.parametrize("N", [1, 2, 9, 20])
+def test_fourier_gram_on_a_uniform_periodic_grid(N):
+    # the rectangle (= periodic trapezoid) rule is exact for trigonometric polynomials
+    t0, T, M = -1.3, 2.7, 64
+    s = t0 + T * np.arange(M) / M
+    phi = fourier(N, s, (t0, t0 + T))
+    np.testing.assert_allclose(phi @ phi.T * (T / M), np.eye(N), atol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(N=st.integers(1, 20), now=st.floats(-5, 5))
+def test_laguerre_gram_matrix_is_identity_for_the_exponential_weight(N, now):
+    x, w = npla.laggauss(60)  # w includes exp(-x); exact for degree < 120
+    phi = laguerre(N, now - x, now)
+    np.testing.assert_allclose((phi * w) @ phi.T, np.eye(N), atol=1e-8)
+
+
+@pytest.mark.parametrize("name, window, m, n", [
+    ("legendre", (0.5, 3.0), 3, 5), ("legendre", (-2.0, -1.0), 4, 4),
+    ("fourier", (0.0, 2.0), 3, 4), ("fourier", (1.0, 4.0), 5, 5),
+    ("laguerre", (-np.inf, 1.5), 2, 6), ("laguerre", (-np.inf, 0.0), 6, 6)])
+def test_orthonormality_by_adaptive_quadrature(name, window, m, n):
+    t0, t1 = window
+
+    def product(s):
+        phi = evaluate(name, max(m, n) + 1, np.array([s]), window)[:, 0]
+        w = np.exp(-(t1 - s)) if name == "laguerre" else 1.0
+        return phi[m] * phi[n] * w
+
+    value, _ = quad(product, t0, t1, limit=200, epsabs=1e-12)
+    assert abs(value - (m == n)) < 1e-8
+
+
+def test_weight_closed_forms():
+    s = np.array([-3.0, 0.0, 0.5, 1.0, 2.0])
+    np.testing.assert_array_equal(weight("legendre", s, (0, 1)), [0, 1, 1, 1, 0])
+    np.testing.assert_array_equal(weight("fourier", s, (0, 1)), [0, 1, 1, 1, 0])
+    np.testing.assert_allclose(weight("laguerre", s, (-np.inf, 1)),
+                               [np.exp(-4), np.exp(-1), np.exp(-0.5), 1, 0])
+    np.testing.assert_allclose(weight("laguerre", s, (0, 1)),
+                               [0, np.exp(-1), np.exp(-0.5), 1, 0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(N=st.integers(1, 16), window=windows, seed=st.integers(0, 2**32 - 1))
+def test_polynomial_of_degree_below_N_is_reconstructed_exactly(N, window, seed):
+    p = np.random.default_rng(seed).standard_normal(N)  # degree N - 1, power basis
+    t0, t1 = window
+    mid, half = (t0 + t1) / 2, (t1 - t0) / 2
+
+    def f(s):
+        return npp.polyval((s - mid) / half, p)  # well scaled on the window
+
+    coeffs = project(f, window, "legendre", N)
+    s = np.linspace(t0, t1, 50)
+    scale = np.abs(f(s)).max() + np.abs(p).sum()
+    np.testing.assert_allclose(reconstruct(coeffs, s, "legendre", window), f(s),
+                               atol=1e-8 * scale)
+    # the coefficients are the Legendre series of p (numpy's conversion), rescaled
+    leg = npl.poly2leg(p)
+    expected = leg * np.sqrt(half) * np.sqrt(2 / (2 * np.arange(N) + 1))
+    np.testing.assert_allclose(coeffs, expected, atol=1e-9 * scale)
+
+
+@settings(max_examples=30, deadline=None)
+@given(N=st.integers(1, 12), now=st.floats(-3, 3), seed=st.integers(0, 2**32 - 1))
+def test_laguerre_projection_of_a_polynomial_over_the_whole_past_is_exact(N, now, seed):
+    p = np.random.default_rng(seed).standard_normal(N) / np.arange(1, N + 1) ** 2
+    f = lambda s: npp.polyval(now - s, p)  # noqa: E731, a polynomial of the time before now
+    coeffs = project(f, (-np.inf, now), "laguerre", N)
+    np.testing.assert_allclose(coeffs, npla.poly2lag(p), atol=1e-9 * np.abs(p).sum())
+    s = now - np.linspace(0, 10, 30)
+    np.testing.assert_allclose(reconstruct(coeffs, s, "laguerre", (-np.inf, now)), f(s),
+                               atol=1e-8 * np.abs(f(s)).max())
+
+
+def test_trapezoid_projection_of_samples_converges_at_second_order():
+    # samples on a grid: error O(h^2); each halving of h divides it by ~4
+    f = lambda s: 1 - 2 * s + 3 * s**3  # noqa: E731
+    window, N = (-1.0, 2.0), 5
+    exact = project(f, window, "legendre", N)
+    errors = []
+    for M in (101, 201, 401):
+        t = np.linspace(*window, M)
+        errors.append(np.abs(project(f(t), t, "legendre", N) - exact).max())
+    ratios = np.array(errors[:-1]) / np.array(errors[1:])
+    assert np.all((ratios > 3.8) & (ratios < 4.2)), ratios
+
+
+def test_trapezoid_samples_batch_and_laguerre_truncation():
+    # samples (..., L) give (..., N); laguerre on samples counts f as 0 before t[0]
+    t = np.linspace(0.0, 2.0, 2001)
+    f = np.stack([np.ones_like(t), t])
+    c = project(f, t, "laguerre", 3)
+    assert c.shape == (2, 3)
+    # int_0^2 L_n(2 - s) e^{-(2 - s)} ds = int_0^2 L_n(x) e^{-x} dx, by quad
+    for n in range(3):
+        ref, _ = quad(lambda x: eval_laguerre(n, x) * np.exp(-x), 0, 2)
+        assert abs(c[0, n] - ref) < 1e-6
+
+
+def test_fourier_projection_of_a_trigonometric_polynomial_is_exact():
+    t0, T = 0.4, 2.5
+    window = (t0, t0 + T)
+    k = 2 * np.pi / T
+
+    def f(s):
+        return 0.3 - 1.2 * np.cos(k * (s - t0)) + 0.7 * np.sin(3 * k * (s - t0))
+
+    expected = np.zeros(9)
+    expected[0] = 0.3 * np.sqrt(T)
+    expected[1] = -1.2 * np.sqrt(T / 2)
+    expected[6] = 0.7 * np.sqrt(T / 2)  # sin at frequency 3 is row 2 * 3
+    s = np.linspace(*window, 40)
+    # callable: Gauss-Legendre
+    coeffs = project(f, window, "fourier", 9)
+    np.testing.assert_allclose(coeffs, expected, atol=1e-12)
+    np.testing.assert_allclose(reconstruct(coeffs, s, "fourier", window), f(s), atol=1e-12)
+    # samples on a uniform grid over the whole period: the trapezoid rule is exact
+    t = np.linspace(*window, 33)
+    np.testing.assert_allclose(project(f(t), t, "fourier", 9), expected, atol=1e-12)
+
+
+def test_fourier_coefficients_from_samples_equal_the_fft():
+    # on a uniform periodic grid, trapezoid coefficients are scaled real FFT coefficients
+    T, M, N = 3.0, 64, 15
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(M)
+    t = T * np.arange(M + 1) / M
+    samples = np.append(x, x[0])  # periodic: the last sample repeats the first
+    c = project(samples, t, "fourier", N)
+    X = np.fft.rfft(x)
+    np.testing.assert_allclose(c[0], np.sqrt(T) / M * X[0].real, atol=1e-12)
+    for k in range(1, (N - 1) // 2 + 1):
+        np.testing.assert_allclose(c[2 * k - 1], np.sqrt(2 * T) / M * X[k].real, atol=1e-12)
+        np.testing.assert_allclose(c[2 * k], -np.sqrt(2 * T) / M * X[k].imag, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, f, window, rate", [
+    ("legendre", np.exp, (-1.0, 1.5), "spectral"),
+    ("legendre", lambda s: np.sin(3 * s), (0.0, 2.0), "spectral"),
+    ("fourier", lambda s: np.exp(np.sin(2 * np.pi * s / 1.5)), (0.0, 1.5), "spectral"),
+    ("fourier", lambda s: np.exp(-s), (0.0, 1.0), "seam"),
+    ("laguerre", lambda s: np.cos(s), (-np.inf, 0.0), "geometric"),
+])
+def test_reconstruction_error_falls_as_N_grows(name, f, window, rate):
+    # Independent error: dense quadrature of (f - f_N)^2 w with numpy's Gauss rules; and
+    # Parseval, ||f - f_N||^2 = ||f||^2 - sum_n c_n^2, as a cross-check. The rates:
+    # "spectral" analytic (and, for Fourier, periodic) f: faster than any power of N;
+    # "seam" Fourier of a non-periodic f: the jump at the seam gives ||f - f_N|| ~ N^(-1/2);
+    # "geometric" cos on the Laguerre past: |c_n| = 2^(-(n+1)/2) (see the closed-form test),
+    # so the error halves every two terms: 2^(-6) from N = 1 to 13.
+    t0, t1 = window
+    if name == "laguerre":
+        x, w = npla.laggauss(150)
+        s = t1 - x
+    else:
+        s, w = gauss(t0, t1, 400)
+    norm2 = np.sum(w * f(s) ** 2)
+    Ns = np.array([1, 3, 5, 7, 9, 11, 13])
+    errors = []
+    for N in Ns:
+        coeffs = project(f, window, name, N)
+        err2 = np.sum(w * (f(s) - reconstruct(coeffs, s, name, window)) ** 2)
+        np.testing.assert_allclose(err2, norm2 - np.sum(coeffs**2), atol=1e-10 * norm2)
+        errors.append(np.sqrt(err2))
+    errors = np.array(errors)
+    assert np.all(np.diff(errors) < 0), errors
+    if rate == "spectral":
+        assert errors[-1] < 1e-5 * errors[0], errors
+    elif rate == "seam":
+        slope = np.polyfit(np.log(Ns[3:]), np.log(errors[3:]), 1)[0]
+        assert -0.6 < slope < -0.4, (slope, errors)
+    else:
+        assert 0.5 * 2.0**-6 < errors[-1] / errors[0] < 2 * 2.0**-6, errors
+
+
+def test_legendre_coefficients_of_exp_closed_form():
+    # int_{-1}^{1} e^x P_n(x) dx = 2 i_n(1) (modified spherical Bessel function). The
+    # absolute tolerance is rounding: the integrand e^x phi_n reaches ~8, the sum has 128
+    # terms, and the small high-order coefficients come from cancellation.
+    N = 12
+    coeffs = project(np.exp, (-1.0, 1.0), "legendre", N)
+    n = np.arange(N)
+    np.testing.assert_allclose(coeffs, np.sqrt((2 * n + 1) / 2) * 2 * spherical_in(n, 1.0),
+                               rtol=1e-12, atol=2e-13)
+
+
+def test_laguerre_coefficients_of_cos_closed_form():
+    # c_n = int_0^inf cos(x) L_n(x) e^{-x} dx = Re of the Laplace transform of L_n,
+    # (s - 1)^n / s^(n + 1), at s = 1 - i; f(s) = cos(now - s) is cos of the time before now
+    N, now = 15, 0.7
+    coeffs = project(lambda s: np.cos(now - s), (-np.inf, now), "laguerre", N)
+    n = np.arange(N)
+    np.testing.assert_allclose(coeffs, ((-1j) ** n / (1 - 1j) ** (n + 1)).real, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(N=st.integers(1, 12), window=windows, seed=st.integers(0, 2**32 - 1),
+       name=st.sampled_from(["legendre", "fourier"]))
+def test_projection_is_linear_and_idempotent(N, window, seed, name):
+    rng = np.random.default_rng(seed)
+    c1, c2 = rng.standard_normal((2, N))
+    a = rng.uniform(-2, 2)
+    g1 = lambda s: reconstruct(c1, s, name, window)  # noqa: E731
+    g2 = lambda s: reconstruct(c2, s, name, window)  # noqa: E731
+    np.testing.assert_allclose(project(g1, window, name, N), c1, atol=1e-9)
+    np.testing.assert_allclose(project(lambda s: a * g1(s) + g2(s), window, name, N),
+                               a * c1 + c2, atol=1e-9)
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda: legendre(0, [0.1]), "N"),
+    (lambda: legendre(2.5, [0.1]), "N"),
+    (lambda: legendre(2, [[0.1]]), "s"),
+    (lambda: legendre(2, [np.nan]), "s"),
+    (lambda: legendre(2, [0.1], (1, 1)), "window"),
+    (lambda: legendre(2, [0.1], (0, 1, 2)), "window"),
+    (lambda: fourier(2, [0.1], (2, 1)), "window"),
+    (lambda: fourier(2, ["a"]), "s"),
+    (lambda: laguerre(2, [0.1], np.inf), "now"),
+    (lambda: evaluate("chebyshev", 2, [0.1], (0, 1)), "basis"),
+    (lambda: evaluate("legendre", 2, [0.1], (-np.inf, 1)), "window"),
+    (lambda: weight("hermite", [0.1], (0, 1)), "basis"),
+    (lambda: project(np.ones(3), [0, 1, 2], "legendre", 0), "N"),
+    (lambda: project(np.ones(3), [0, 2, 1], "legendre", 2), "t"),
+    (lambda: project(np.ones(3), [0], "legendre", 2), "t"),
+    (lambda: project(np.ones(4), [0, 1, 2], "legendre", 2), "f"),
+    (lambda: project("abc", [0, 1, 2], "legendre", 2), "f"),
+    (lambda: project(np.ones(3), [-np.inf, 1, 2], "laguerre", 2), "t"),
+    (lambda: project(np.sin, [-np.inf, 1], "legendre", 2), "t"),
+    (lambda: project(np.sin, [0, 1], "legendre", 2, nodes=0), "nodes"),
+    (lambda: project(np.sin, [-np.inf, 1], "laguerre", 2, nodes=0), "nodes"),
+    (lambda: project(lambda s: s[:1], [0, 1], "legendre", 2), "f"),
+    (lambda: project(np.ones(3), [0, 1, 2], "wavelet", 2), "basis"),
+    (lambda: reconstruct(np.ones((2, 0)), [0, 1], "legendre"), "coeffs"),
+    (lambda: reconstruct(np.ones(2), [1, 0], "legendre"), "t"),
+    (lambda: reconstruct(np.ones(2), [0, 1], "legendre", (0, 0)), "window"),
+])
+def test_bad_input_raises_value_error_naming_the_argument(call, argument):
+    with pytest.raises(ValueError, match=rf"^{argument}: expected"):
+        call()
+
+
+def test_laguerre_whole_past_projection_of_an_oscillating_signal_matches_scipy_quad():
+    """Gauss-Laguerre nodes (the earlier implementation) missed the second digit here."""
+    from scipy.integrate import quad
+
+    f = lambda s: np.sin(3 * s) + 0.5 * np.cos(7 * s)
+    now, N = 2.0, 16
+    got = project(f, [-np.inf, now], "laguerre", N)
+    for n in [0, 5, 15]:
+        coef = np.eye(N)[n]
+        integrand = lambda x: f(now - x) * npla.lagval(x, coef) * np.exp(-x)
+        # adaptive quadrature unit by unit (one call over [0, 80] reports an error of 3e-9)
+        expected = sum(quad(integrand, j, j + 1, epsabs=1e-15)[0] for j in range(80))
+        assert got[n] == pytest.approx(expected, abs=1e-13)

@@ -1,0 +1,486 @@
+"""seqlearn.hippo against independent computations: the projections computed here by
+numpy's Gauss rules and legval / lagval, the matrices as the HiPPO paper and the lecture
+notes write them (positive A, unnormalised and time-flipped LegT), the ODEs checked by
+differentiating the projection itself, and closed forms (equilibria, the lecture's LegS
+recurrence)."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
+from numpy.polynomial import laguerre as npla
+from numpy.polynomial import legendre as npl
+from numpy.polynomial import polynomial as npp
+from scipy.integrate import solve_ivp
+
+from seqlearn.discretize import discretize
+from seqlearn.hippo import (KINDS, hippo_matrix, offline_coefficients, online_coefficients,
+                            reconstruct)
+
+METHODS = ["forward_euler", "backward_euler", "bilinear", "zoh"]
+ORDER = {"forward_euler": 1, "backward_euler": 1, "bilinear": 2, "zoh": 2}
+
+
+# --- independent references: the coefficients c_n(t) = int f g_n dmu_t by quadrature ---
+
+def gauss(a, b, n=100):
+    """numpy's Gauss-Legendre rule on [a, b]; 100 nodes (more are less accurate: ~1e-14)."""
+    x, w = npl.leggauss(n)
+    return a + (b - a) * (x + 1) / 2, w * (b - a) / 2
+
+
+def shifted_legendre(N, x):
+    """r_n P_n(2x - 1) on [0, 1] with numpy's legval, (N, len(x))."""
+    return np.array([np.sqrt(2 * n + 1) * npl.legval(2 * x - 1, np.eye(N)[n])
+                     for n in range(N)])
+
+
+def fourier_p(N, x):
+    """1, sqrt2 cos(2 pi k x), sqrt2 sin(2 pi k x), ... as real and imaginary parts."""
+    rows = [np.ones_like(x)]
+    for n in range(1, N):
+        z = np.sqrt(2) * np.exp(2j * np.pi * ((n + 1) // 2) * x)
+        rows.append(z.real if n % 2 else z.imag)
+    return np.array(rows)
+
+
+def ref_coefficients(kind, f, t, N, theta=1.0, start=None):
+    """c(t) by Gauss quadrature in x in [0, 1] (legs, legt, fout) or in x = (t - s)/theta
+    (lagt: Gauss-Laguerre over the whole past, or Gauss-Legendre when f starts at
+    ``start``, 0 before)."""
+    if kind == "lagt":
+        if start is None:
+            x, w = npla.laggauss(120)
+        else:
+            x, w = gauss(0.0, (t - start) / theta)
+            w = w * np.exp(-x)
+        L = np.array([npla.lagval(x, np.eye(N)[n]) for n in range(N)])
+        return L @ (w * f(t - theta * x))
+    x, w = gauss(0.0, 1.0)
+    T = t if kind == "legs" else theta
+    s = t - T + T * x  # x = 0 at the window's start, 1 at the present
+    p = fourier_p(N, x) if kind == "fout" else shifted_legendre(N, x)
+    return p @ (w * f(s))
+
+
+def smooth(s):
+    return np.sin(3 * s) + np.exp(-s) * np.cos(7 * s)
+
+
+# --- the matrices ---
+
+def test_legs_matrix_is_the_lecture_formula_with_the_sign_flipped():
+    # lecture notes / paper: c' = -(1/t) A_p c + (1/t) B_p f with
+    # A_p[n,k] = sqrt(2n+1) sqrt(2k+1) (n > k), n + 1 (n = k), 0 (n < k); B_p[n] = sqrt(2n+1)
+    for N in (1, 2, 5, 16):
+        A_p = np.zeros((N, N))
+        for n in range(N):
+            for k in range(N):
+                if n > k:
+                    A_p[n, k] = math.sqrt(2 * n + 1) * math.sqrt(2 * k + 1)
+                elif n == k:
+                    A_p[n, k] = n + 1
+        B_p = np.array([math.sqrt(2 * n + 1) for n in range(N)])
+        A, B = hippo_matrix("legs", N)
+        np.testing.assert_allclose(A, -A_p, rtol=1e-15)
+        np.testing.assert_allclose(B, B_p, rtol=1e-15)
+
+
+@pytest.mark.parametrize("N", [1, 4, 10, 32])
+def test_legs_eigenvalues_are_minus_one_to_N(N):
+    A, _ = hippo_matrix("legs", N)
+    assert np.all(np.triu(A, 1) == 0)  # lower triangular: the eigenvalues are the diagonal
+    np.testing.assert_array_equal(np.diag(A), -np.arange(1, N + 1))
+    eig = np.linalg.eigvals(A)
+    np.testing.assert_allclose(np.sort(eig.real), -np.arange(N, 0, -1), atol=1e-9)
+    np.testing.assert_allclose(eig.imag, 0, atol=1e-9)
+
+
+@pytest.mark.parametrize("theta", [1.0, 0.3, 4.0])
+def test_legt_matrix_is_the_papers_after_normalising_and_flipping_time(theta):
+    # paper / LMU: A_p[n,k] = (2n+1)/theta * ((-1)^(n-k) if n >= k else 1),
+    # B_p[n] = (2n+1)(-1)^n / theta, for c' = -A_p d + B_p f with d the coefficients on
+    # the unnormalised P_n of the delay (t - s)/theta: d = S R c, R = diag(sqrt(2n+1)),
+    # S = diag((-1)^n) (P_n(-x) = (-1)^n P_n(x)). So -A_p = S R A R^-1 S, B_p = S R B.
+    N = 9
+    n = np.arange(N)
+    A_p = np.array([[(2 * i + 1) / theta * ((-1.0) ** (i - k) if i >= k else 1.0)
+                     for k in range(N)] for i in range(N)])
+    B_p = (2 * n + 1) * (-1.0) ** n / theta
+    A, B = hippo_matrix("legt", N, theta)
+    SR = np.diag((-1.0) ** n * np.sqrt(2 * n + 1))
+    np.testing.assert_allclose(SR @ A @ np.linalg.inv(SR), -A_p, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(SR @ B, B_p, rtol=1e-12)
+
+
+def test_lagt_matrix_is_the_lectures_with_the_sign_flipped():
+    # lecture: A_p[n,k] = 1 (n >= k), 0 (n < k), B_p = 1; here also a timescale theta
+    for N, theta in ((1, 1.0), (6, 1.0), (6, 2.5)):
+        A, B = hippo_matrix("lagt", N, theta)
+        A_p = np.array([[1.0 if n >= k else 0.0 for k in range(N)] for n in range(N)])
+        np.testing.assert_allclose(A, -A_p / theta)
+        np.testing.assert_allclose(B, np.ones(N) / theta)
+
+
+@settings(max_examples=40, deadline=None)
+@given(kind=st.sampled_from(KINDS), N=st.integers(1, 24), theta=st.floats(0.1, 10))
+def test_every_kind_is_stable(kind, N, theta):
+    N = N if kind != "fout" else 2 * (N // 2) + 1
+    A, B = hippo_matrix(kind, N, theta)
+    assert A.shape == (N, N) and B.shape == (N,)
+    assert np.linalg.eigvals(A).real.max() < 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_e0_is_the_equilibrium_of_a_constant_input(kind):
+    # a constant is in every span: its coefficients are (1, 0, ..., 0), so A e_0 + B = 0
+    A, B = hippo_matrix(kind, 7, 0.8)
+    np.testing.assert_allclose(A[:, 0] + B, 0, atol=1e-12)
+
+
+# --- the ODEs, checked by differentiating the exact projection ---
+
+@settings(max_examples=25, deadline=None)
+@given(N=st.integers(1, 12), theta=st.floats(0.2, 5), t=st.floats(-3, 3),
+       seed=st.integers(0, 2**32 - 1))
+def test_legt_ode_is_exact_for_polynomials_of_degree_below_N(N, theta, t, seed):
+    # translation-invariant measure: c[f](t) = int_0^1 f(t - theta + theta x) p(x) dx, so
+    # c[f]'(t) = c[f'](t); for f of degree < N, f(t - theta) is exactly the
+    # reconstruction at the window's start, and A c + B f(t) must equal c[f'](t).
+    p = np.random.default_rng(seed).standard_normal(N)
+    f, df = (lambda s: npp.polyval(s, p)), (lambda s: npp.polyval(s, npp.polyder(p)))
+    A, B = hippo_matrix("legt", N, theta)
+    c = ref_coefficients("legt", f, t, N, theta)
+    scale = 1 + np.abs(ref_coefficients("legt", df, t, N, theta)).max() + np.abs(A @ c).max()
+    np.testing.assert_allclose(A @ c + B * f(t), ref_coefficients("legt", df, t, N, theta),
+                               atol=1e-9 * scale)
+
+
+def test_legt_ode_is_only_approximate_beyond_the_span():
+    # degree N: f(t - theta) is no longer the reconstruction, so the identity fails
+    N, theta, t = 6, 1.0, 0.3
+    f, df = (lambda s: s**N), (lambda s: N * s ** (N - 1))
+    A, B = hippo_matrix("legt", N, theta)
+    gap = A @ ref_coefficients("legt", f, t, N, theta) + B * f(t) \
+        - ref_coefficients("legt", df, t, N, theta)
+    assert np.abs(gap).max() > 1e-3
+
+
+@settings(max_examples=25, deadline=None)
+@given(K=st.integers(0, 5), extra=st.integers(0, 3), theta=st.floats(0.2, 5),
+       t=st.floats(-3, 3), seed=st.integers(0, 2**32 - 1))
+def test_fout_ode_is_exact_for_theta_periodic_trigonometric_polynomials(K, extra, theta, t,
+                                                                       seed):
+    # f of period theta with frequencies <= K <= (N - 1)/2: f(t - theta) = f(t) is the
+    # seam value of its Fourier series, so A c + B f(t) = c[f'](t) exactly
+    N = 2 * (K + extra) + 1
+    a, b = np.random.default_rng(seed).standard_normal((2, K + 1))
+    w = 2 * np.pi * np.arange(K + 1) / theta
+
+    def f(s):
+        return np.cos(np.outer(s, w)) @ a + np.sin(np.outer(s, w)) @ b
+
+    def df(s):
+        return np.cos(np.outer(s, w)) @ (w * b) - np.sin(np.outer(s, w)) @ (w * a)
+
+    A, B = hippo_matrix("fout", N, theta)
+    c = ref_coefficients("fout", f, t, N, theta)
+    ft = f(np.array([t]))[0]
+    scale = 1 + np.abs(A).max() * np.abs(c).max()
+    np.testing.assert_allclose(A @ c + B * ft, ref_coefficients("fout", df, t, N, theta),
+                               atol=1e-9 * scale)
+
+
+def test_fout_ode_is_only_approximate_for_a_non_periodic_input():
+    N, theta, t = 9, 1.0, 0.5
+    A, B = hippo_matrix("fout", N, theta)
+    gap = A @ ref_coefficients("fout", np.exp, t, N, theta) + B * np.exp(t) \
+        - ref_coefficients("fout", np.exp, t, N, theta)  # (e^s)' = e^s
+    assert np.abs(gap).max() > 1e-2
+
+
+@settings(max_examples=25, deadline=None)
+@given(N=st.integers(1, 10), degree=st.integers(0, 15), theta=st.floats(0.2, 5),
+       t=st.floats(-2, 2), seed=st.integers(0, 2**32 - 1))
+def test_lagt_ode_is_exact_for_any_polynomial(N, degree, theta, t, seed):
+    # the whole past, measure e^(-(t - s)/theta) ds / theta: no approximation in LagT,
+    # so any degree works (Gauss-Laguerre integrates these exactly)
+    p = np.random.default_rng(seed).standard_normal(degree + 1) / np.arange(1, degree + 2) ** 2
+    f, df = (lambda s: npp.polyval(s, p)), (lambda s: npp.polyval(s, npp.polyder(p)))
+    A, B = hippo_matrix("lagt", N, theta)
+    c = ref_coefficients("lagt", f, t, N, theta)
+    dc = ref_coefficients("lagt", df, t, N, theta)
+    scale = 1 + np.abs(dc).max() + np.abs(A @ c).max()
+    np.testing.assert_allclose(A @ c + B * f(t), dc, atol=1e-8 * scale)
+
+
+@pytest.mark.parametrize("f, df", [(np.exp, np.exp),
+                                   (lambda s: np.sin(5 * s), lambda s: 5 * np.cos(5 * s))])
+@pytest.mark.parametrize("t", [0.3, 1.0, 2.7])
+def test_legs_ode_is_exact_for_any_smooth_signal(f, df, t):
+    # c(t) = int_0^1 f(t x) p(x) dx, so t c'(t) = int_0^1 t x f'(t x) p(x) dx, which must
+    # equal A c + B f(t) (no approximation in LegS), here for N = 12. Tolerance: the
+    # reference c is good to ~1e-14 (numpy's Gauss rule), and the terms of A @ c (sum of
+    # magnitudes up to ~70) cancel down to ~1e-10 in the last rows.
+    N = 12
+    A, B = hippo_matrix("legs", N)
+    x, w = gauss(0.0, 1.0)
+    t_dc = shifted_legendre(N, x) @ (w * t * x * df(t * x))
+    c = ref_coefficients("legs", f, t, N)
+    scale = (np.abs(A) @ np.abs(c)).max() + np.abs(B * f(t)).max()
+    np.testing.assert_allclose(A @ c + B * f(t), t_dc, rtol=0, atol=1e-13 * scale)
+
+
+# --- online coefficients against the offline projection ---
+
+CONVERGENCE = {
+    # kind: (signal, N, theta, whether c(0) is the exact projection at t = 0)
+    "legs": (smooth, 8, 1.0, False),
+    "legt": (lambda s: 1 - 2 * s + 0.5 * s**3, 8, 0.7, True),  # degree < N: exact ODE
+    "lagt": (smooth, 8, 0.5, False),  # starts at t = 0 (zero history)
+    "fout": (lambda s: 1 + np.cos(2 * np.pi * s / 0.7) - 0.5 * np.sin(4 * np.pi * s / 0.7),
+             7, 0.7, True),  # 0.7-periodic, frequencies <= 2 <= (N - 1)/2: exact ODE
+}
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_online_coefficients_converge_at_the_methods_order(kind, method):
+    # error of c(T), T = 1, against the projection computed here; the order is the
+    # least-squares slope of log(error) against log(dt) over three halvings of dt
+    f, N, theta, needs_c0 = CONVERGENCE[kind]
+    T = 1.0
+    steps = (800, 1600, 3200) if kind == "fout" and ORDER[method] == 1 else (200, 400, 800)
+    c0 = ref_coefficients(kind, f, 0.0, N, theta) if needs_c0 else None
+    exact = ref_coefficients(kind, f, T, N, theta, start=0.0 if kind == "lagt" else None)
+    errors = []
+    for n_steps in steps:
+        dt = T / n_steps
+        samples = f(dt * np.arange(n_steps + 1))
+        c = online_coefficients(kind, samples, dt, N, theta, method=method, c0=c0)
+        assert c.shape == (n_steps + 1, N)
+        errors.append(np.abs(c[-1] - exact).max())
+    order = np.polyfit(np.log(T / np.array(steps)), np.log(errors), 1)[0]
+    print(f"{kind} {method}: errors {np.array(errors)}, order {order:.3f}")
+    assert abs(order - ORDER[method]) < 0.15, (order, errors)
+
+
+def test_feeding_the_latest_sample_alone_is_only_first_order():
+    # why online_coefficients feeds u_k = (f_{k-1} + f_k) / 2 to bilinear and ZOH: with
+    # S4's u_k = f_k (x_k = Ab x_{k-1} + Bb f_k) both fall to first order
+    f, N, theta, _ = CONVERGENCE["lagt"]
+    A, B = hippo_matrix("lagt", N, theta)
+    exact = ref_coefficients("lagt", f, 1.0, N, theta, start=0.0)
+    for method in ("bilinear", "zoh"):
+        errors = []
+        for n_steps in (200, 400, 800):
+            dt = 1.0 / n_steps
+            Ab, Bb = discretize(A, B, dt, method)
+            c = np.zeros(N)
+            for f_k in f(dt * np.arange(1, n_steps + 1)):
+                c = Ab @ c + Bb * f_k
+            errors.append(np.abs(c - exact).max())
+        order = np.polyfit(np.log(1.0 / np.array([200, 400, 800])), np.log(errors), 1)[0]
+        assert abs(order - 1) < 0.15, (method, order)
+
+
+def test_legs_forward_euler_transient_is_removed_after_N_steps():
+    # forward Euler's first LegS steps are unstable (rows up to ~2^N), but the factor
+    # 1 - (n + 1)/(k - 1) = 0 at k = n + 2 resets each coefficient: from k = N + 1 on the
+    # rows are as accurate as forward Euler allows (O(dt))
+    N, T, n_steps = 24, 2.0, 2000
+    dt = T / n_steps
+    c = online_coefficients("legs", smooth(dt * np.arange(n_steps + 1)), dt, N,
+                            method="forward_euler")
+    assert np.all(np.isfinite(c))
+    for k in (N + 1, N + 10, 500, n_steps):
+        assert np.abs(c[k] - ref_coefficients("legs", smooth, k * dt, N)).max() < 2e-3
+
+
+def test_legs_reconstruction_error_falls_as_N_grows(capsys):
+    # f on [0, T] from c(T): online (bilinear, dt = 1e-3) and offline (the projection);
+    # the max error over s in [0, T] on a dense grid
+    T, n_steps = 2.0, 2000
+    dt = T / n_steps
+    samples = smooth(dt * np.arange(n_steps + 1))
+    s = np.linspace(0, T, 4001)
+    online_err, offline_err = [], []
+    for N in (4, 8, 16, 32):
+        c_on = online_coefficients("legs", samples, dt, N, method="bilinear")[-1]
+        c_off = ref_coefficients("legs", smooth, T, N)
+        online_err.append(np.abs(reconstruct("legs", c_on, T, s) - smooth(s)).max())
+        offline_err.append(np.abs(reconstruct("legs", c_off, T, s) - smooth(s)).max())
+    with capsys.disabled():
+        print("\nLegS max reconstruction error, N = 4, 8, 16, 32:"
+              f"\n  online (bilinear, dt = {dt}): {np.array(online_err)}"
+              f"\n  offline projection:           {np.array(offline_err)}")
+    assert np.all(np.diff(online_err) < 0) and np.all(np.diff(offline_err) < 0)
+    # up to N = 16 the projection dominates, so online and offline agree ...
+    np.testing.assert_allclose(online_err[:3], offline_err[:3], rtol=0.05)
+    # ... at N = 32 the projection error is tiny and what is left is the O(dt^2) online error
+    assert offline_err[3] < 1e-10
+    assert online_err[3] < 1e-5
+
+
+def test_legs_forward_euler_is_the_lecture_recurrence():
+    # c_{k+1} = (1 - A_p / k) c_k + (1/k) B_p f_k for k >= 1 (A_p the lecture's positive
+    # matrix), written here with the matrices built from the formula, not from hippo_matrix
+    N = 6
+    A_p = np.array([[math.sqrt((2 * n + 1) * (2 * k + 1)) if n > k else (n + 1.0) * (n == k)
+                     for k in range(N)] for n in range(N)])
+    B_p = np.sqrt(2 * np.arange(N) + 1.0)
+    samples = smooth(0.01 * np.arange(60))
+    c = online_coefficients("legs", samples, 0.01, N, method="forward_euler")
+    np.testing.assert_allclose(c[0], samples[0] * np.eye(N)[0])
+    np.testing.assert_allclose(c[1], c[0])  # the first step: A_p e_0 = B_p, nothing moves
+    for k in range(1, 59):
+        expected = (np.eye(N) - A_p / k) @ c[k] + B_p * samples[k] / k
+        np.testing.assert_allclose(c[k + 1], expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5, 1.0])
+@pytest.mark.parametrize("kind", KINDS)
+def test_gbt_update_is_the_theta_method(kind, alpha):
+    # the scheme written the other way round, one linear solve per step:
+    # c_k - c_{k-1} = h [(1 - alpha) (A c_{k-1} + B f_{k-1}) + alpha (A c_k + B f_k)],
+    # h = dt (LTI) or dt / tau with tau = t_{k-1} + alpha dt (LegS; k >= 2)
+    N, theta, dt = 5, 0.8, 0.05
+    f = smooth(dt * np.arange(12))
+    A, B = hippo_matrix(kind, N, theta)
+    c0 = None if kind == "legs" else np.linspace(1, -1, N)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small alpha on fout is unstable at this dt
+        c = online_coefficients(kind, f, dt, N, theta, method="gbt", alpha=alpha, c0=c0)
+    for k in range(2 if kind == "legs" else 1, 12):
+        h = dt / ((k - 1 + alpha) * dt) if kind == "legs" else dt
+        rhs = c[k - 1] + h * ((1 - alpha) * (A @ c[k - 1] + B * f[k - 1]) + alpha * B * f[k])
+        np.testing.assert_allclose(c[k], np.linalg.solve(np.eye(N) - h * alpha * A, rhs),
+                                   rtol=1e-11, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_zoh_update_integrates_the_ode_with_the_held_average(kind):
+    # between samples the input is held at (f_{k-1} + f_k) / 2; integrate the ODE there
+    # with scipy's adaptive Runge-Kutta (LegS: c' = (A c + B u) / t, from t_1 on)
+    N, theta, dt = 5, 0.8, 0.05
+    f = smooth(dt * np.arange(8))
+    A, B = hippo_matrix(kind, N, theta)
+    c = online_coefficients(kind, f, dt, N, theta, method="zoh",
+                            c0=None if kind == "legs" else np.linspace(1, -1, N))
+    for k in range(2 if kind == "legs" else 1, 8):
+        u = (f[k - 1] + f[k]) / 2
+        scale = (lambda t: 1 / t) if kind == "legs" else (lambda t: 1.0)
+        sol = solve_ivp(lambda t, x: scale(t) * (A @ x + B * u), ((k - 1) * dt, k * dt),
+                        c[k - 1], method="DOP853", rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(c[k], sol.y[:, -1], rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_legs_online_coefficients_do_not_depend_on_dt(method):
+    # scale invariance: the same samples give the same coefficients at any spacing
+    samples = smooth(np.linspace(0, 2, 50))
+    a = online_coefficients("legs", samples, 0.01, 5, method=method)
+    b = online_coefficients("legs", samples, 7.0, 5, method=method)
+    np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=30, deadline=None)
+@example(kind="legs", method="gbt", N=1, theta=1.0, dt=0.125, value=1.0, alpha=1e-300)
+@given(kind=st.sampled_from(KINDS), method=st.sampled_from(METHODS + ["gbt"]),
+       N=st.sampled_from([1, 3, 5]), theta=st.floats(0.2, 3), dt=st.floats(0.01, 0.2),
+       value=st.floats(-3, 3), alpha=st.floats(0, 1))
+def test_a_constant_input_stays_at_the_equilibrium(kind, method, N, theta, dt, value, alpha):
+    # every GBT and ZOH keep the equilibrium c = value * e_0 of A c + B value = 0 (up to
+    # rounding, which an unstable discretisation would amplify: those draws are skipped)
+    c0 = None if kind == "legs" else value * np.eye(N)[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        c = online_coefficients(kind, np.full(30, value), dt, N, theta, method=method,
+                                alpha=alpha if method == "gbt" else None, c0=c0)
+    assume(not any("unstable" in str(w.message) for w in caught))
+    np.testing.assert_allclose(c, np.broadcast_to(value * np.eye(N)[0], c.shape), atol=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(kind=st.sampled_from(KINDS), method=st.sampled_from(METHODS),
+       seed=st.integers(0, 2**32 - 1), a=st.floats(-2, 2))
+def test_online_coefficients_are_linear_and_batched(kind, method, seed, a):
+    rng = np.random.default_rng(seed)
+    f = rng.standard_normal((2, 40))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # forward Euler on fout is unstable at this dt
+        both = online_coefficients(kind, f, 0.05, 5, method=method)
+        one = [online_coefficients(kind, row, 0.05, 5, method=method) for row in f]
+        mixed = online_coefficients(kind, a * f[0] + f[1], 0.05, 5, method=method)
+    assert both.shape == (2, 40, 5)
+    np.testing.assert_allclose(both, np.stack(one), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(mixed, a * one[0] + one[1], rtol=1e-9, atol=1e-9)
+
+
+# --- offline coefficients and reconstruction ---
+
+@pytest.mark.parametrize("kind, N", [("legs", 9), ("legt", 9), ("lagt", 9), ("fout", 9)])
+def test_offline_coefficients_match_the_independent_projection(kind, N):
+    # (lagt integrates over the whole past: a polynomial, so that both Gauss-Laguerre
+    # rules are exact; the others a smooth non-polynomial signal)
+    t, theta = 1.3, 0.6
+    f = (lambda s: 1 - s + 0.2 * s**3) if kind == "lagt" else smooth
+    np.testing.assert_allclose(offline_coefficients(kind, f, t, N, theta),
+                               ref_coefficients(kind, f, t, N, theta), atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_reconstruct_recovers_a_signal_in_the_span(kind):
+    t, theta, N = 1.7, 0.9, 7
+    if kind == "fout":
+        f = lambda s: 0.5 + np.sin(2 * np.pi * s / theta) - np.cos(6 * np.pi * s / theta)  # noqa
+    else:
+        f = lambda s: 2 - s + 0.3 * s**4  # noqa: E731, degree 4 < N
+    s = {"legs": np.linspace(0, t, 30), "lagt": np.linspace(t - 5, t, 30)}.get(
+        kind, np.linspace(t - theta, t, 30))
+    c = ref_coefficients(kind, f, t, N, theta)
+    np.testing.assert_allclose(reconstruct(kind, c, t, s, theta), f(s), atol=1e-9)
+    both = reconstruct(kind, np.stack([c, 2 * c]), t, s, theta)
+    assert both.shape == (2, 30)
+    np.testing.assert_allclose(both[1], 2 * f(s), atol=1e-9)
+
+
+# --- bad input ---
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda: hippo_matrix("legx", 4), "kind"),
+    (lambda: hippo_matrix(None, 4), "kind"),
+    (lambda: hippo_matrix("legs", 0), "N"),
+    (lambda: hippo_matrix("legs", 2.0), "N"),
+    (lambda: hippo_matrix("legs", True), "N"),
+    (lambda: hippo_matrix("fout", 4), "N"),
+    (lambda: hippo_matrix("legt", 4, theta=0.0), "theta"),
+    (lambda: hippo_matrix("lagt", 4, theta=-1.0), "theta"),
+    (lambda: hippo_matrix("legt", 4, theta=np.nan), "theta"),
+    (lambda: hippo_matrix("legt", 4, theta=[1.0, 2.0]), "theta"),
+    (lambda: online_coefficients("legq", np.ones(5), 0.1, 4), "kind"),
+    (lambda: online_coefficients("legs", np.ones(5), 0.1, 0), "N"),
+    (lambda: online_coefficients("legt", np.ones(5), 0.1, 4, theta=0), "theta"),
+    (lambda: online_coefficients("legs", np.ones(5), 0.0, 4), "dt"),
+    (lambda: online_coefficients("legs", np.ones(5), 0.1, 4, method="rk4"), "method"),
+    (lambda: online_coefficients("legs", np.ones(5), 0.1, 4, method="gbt"), "alpha"),
+    (lambda: online_coefficients("legs", np.ones(5), 0.1, 4, c0=np.zeros(4)), "c0"),
+    (lambda: online_coefficients("legt", np.ones(5), 0.1, 4, c0=np.zeros(3)), "c0"),
+    (lambda: online_coefficients("legt", np.ones(0), 0.1, 4), "f"),
+    (lambda: online_coefficients("legt", 1.0, 0.1, 4), "f"),
+    (lambda: reconstruct("legs", np.ones(3), 0.0, [0.1]), "t"),
+    (lambda: reconstruct("legs", np.ones(0), 1.0, [0.1]), "c"),
+    (lambda: reconstruct("fout", np.ones(4), 1.0, [0.1]), "c"),
+    (lambda: reconstruct("legt", np.ones(3), 1.0, [0.1], theta=-2), "theta"),
+    (lambda: reconstruct("legt", np.ones(3), 1.0, [[0.1]]), "s"),
+    (lambda: reconstruct("lagx", np.ones(3), 1.0, [0.1]), "kind"),
+    (lambda: offline_coefficients("legs", np.ones(3), 1.0, 3), "f"),
+    (lambda: offline_coefficients("legs", np.sin, -1.0, 3), "t"),
+    (lambda: offline_coefficients("fout", np.sin, 1.0, 2), "N"),
+])
+def test_bad_input_raises_value_error_naming_the_argument(call, argument):
+    with pytest.raises(ValueError, match=rf"^{argument}: expected"):
+        call()
