@@ -135,7 +135,8 @@ _register(Exercise(
     arg_names=("alpha", "L"),
     cases=_kernel_cases,
     mistakes={
-        "the weight 1 - alpha of the input is missing: K[k] = (1 - alpha) * alpha**k.": _kernel_no_input_weight,
+        "the weight 1 - alpha of the input is missing: K[k] = (1 - alpha) * alpha**k.":
+            _kernel_no_input_weight,
         "the powers start at alpha**1; K[0] weights the newest input x_t, "
         "which has not decayed yet (alpha**0).": _kernel_shifted,
     },
@@ -154,14 +155,16 @@ def _weights(rng, gates, D, H):
 def _rnn_step_cases(rng):
     return [
         (rng.standard_normal(2), rng.standard_normal(3), *_weights(rng, 1, 2, 3)),  # one sequence
-        (rng.standard_normal((4, 3)), rng.standard_normal((4, 5)), *_weights(rng, 1, 3, 5)),  # batch
+        (rng.standard_normal((4, 3)), rng.standard_normal((4, 5)),
+         *_weights(rng, 1, 3, 5)),  # a batch
         (rng.standard_normal((2, 6)), np.zeros((2, 6)), *_weights(rng, 1, 6, 6)),  # square, h = 0
     ]
 
 
 _register(Exercise(
     name="rnn.step",
-    signature="rnn_step(x_t, h, W_ih, W_hh, b_ih, b_hh) -> h_t; x_t (batch, D) or (D,), h (batch, H)",
+    signature="rnn_step(x_t, h, W_ih, W_hh, b_ih, b_hh) -> h_t; "
+              "x_t (batch, D) or (D,), h (batch, H)",
     reference=rnn.rnn_step,
     arg_names=("x_t", "h", "W_ih", "W_hh", "b_ih", "b_hh"),
     cases=_rnn_step_cases,
@@ -297,7 +300,8 @@ def _linear_step_cases(rng):
         d_phi = d_k
         S = np.zeros((d_phi, d_v)) if fresh else rng.uniform(0, 1, (d_phi, d_v))
         z = np.zeros(d_phi) if fresh else rng.uniform(0.5, 2, d_phi)
-        return ((S, z), rng.standard_normal(d_k), rng.standard_normal(d_k), rng.standard_normal(d_v))
+        q, k, v = rng.standard_normal(d_k), rng.standard_normal(d_k), rng.standard_normal(d_v)
+        return ((S, z), q, k, v)
     return [case(2, 1, True), case(3, 2, False), case(4, 4, False), case(8, 3, False)]
 
 
@@ -411,7 +415,8 @@ _register(Exercise(
         "convention x' = A x + B u the matrix is negative (stable).":
             lambda N: (-hippo.hippo_matrix("legs", N)[0], hippo.hippo_matrix("legs", N)[1]),
         "the diagonal is -n; it is -(n + 1) (n counted from 0).":
-            lambda N: (hippo.hippo_matrix("legs", N)[0] + np.eye(N), hippo.hippo_matrix("legs", N)[1]),
+            lambda N: (hippo.hippo_matrix("legs", N)[0] + np.eye(N),
+                       hippo.hippo_matrix("legs", N)[1]),
     },
 ))
 
@@ -545,7 +550,8 @@ def check(name, fn, verbose=True):
     exercise = EXERCISES.get(name)
     if exercise is None:
         known = ", ".join(sorted(EXERCISES))
-        return _verdict(verbose, False, f"❌ there is no exercise called {name!r}. Known exercises: {known}.")
+        return _verdict(verbose, False, f"❌ there is no exercise called {name!r}. "
+                                        f"Known exercises: {known}.")
     if not callable(fn):
         return _verdict(verbose, False, f"❌ {name}: expected a function {exercise.signature}, "
                                         f"got {type(fn).__name__} {fn!r:.60}.")
@@ -569,7 +575,8 @@ def _wrap(lines, width=76):
     out = []
     for line in lines:
         indent = " " * (len(line) - len(line.lstrip()) + 4)
-        out += textwrap.wrap(line, width=width, subsequent_indent=indent, break_on_hyphens=False) or [""]
+        out += textwrap.wrap(line, width=width, subsequent_indent=indent,
+                             break_on_hyphens=False) or [""]
     return out
 
 
@@ -584,7 +591,8 @@ def _check_case(exercise, fn, args):
     try:
         expected = exercise.reference(*copy.deepcopy(args))
     except Exception as exc:  # a bug of ours, not the student's
-        return [f"internal error: the reference raised {type(exc).__name__}: {exc}. Please report this."]
+        return [f"internal error: the reference raised {type(exc).__name__}: {exc}. "
+                "Please report this."]
     student_args = copy.deepcopy(args)
     try:
         with _time_limit(TIME_LIMIT_S):
@@ -613,7 +621,8 @@ def _known_mistake(exercise, fn, cases):
             return None
     for description, wrong in exercise.mistakes.items():
         try:
-            if all(_compare(wrong(*copy.deepcopy(args)), got, exercise.rtol, exercise.atol, "") is None
+            tol = exercise.rtol, exercise.atol
+            if all(_compare(wrong(*copy.deepcopy(args)), got, *tol, "") is None
                    for args, got in answers):
                 return description
         except Exception:
@@ -625,7 +634,8 @@ def _compare(expected, got, rtol, atol, what):
     """None when ``got`` equals ``expected`` within tolerance, else lines saying how not."""
     if isinstance(expected, tuple):
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
-            return [f"problem: {what} should be a tuple of {len(expected)} arrays, got {_kind(got)}."]
+            return [f"problem: {what} should be a tuple of {len(expected)} arrays, "
+                    f"got {_kind(got)}."]
         for k, (e, g) in enumerate(zip(expected, got)):
             problem = _compare(e, g, rtol, atol, f"{what}[{k}]")
             if problem is not None:
@@ -718,7 +728,8 @@ class _time_limit:
 
     def __init__(self, seconds):
         self.seconds = seconds
-        self.active = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+        main_thread = threading.current_thread() is threading.main_thread()
+        self.active = hasattr(signal, "setitimer") and main_thread
 
     def _alarm(self, signum, frame):
         raise _Timeout()

@@ -94,10 +94,12 @@ def set_colab_cell(nb, cell_source):
     """Make the first code cell of ``nb`` the set-up cell (inserted if missing); in place."""
     cell = first_code_cell(nb)
     if cell is None or COLAB_TAG not in tags(cell):
-        cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": ""}
+        cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                "source": ""}
         if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) >= (4, 5):
             cell["id"] = COLAB_TAG  # cell ids are required from nbformat 4.5 on
-        index = next((i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"), len(nb["cells"]))
+        index = next((i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"),
+                     len(nb["cells"]))
         nb["cells"].insert(index, cell)
     cell["source"] = cell_source.splitlines(keepends=True)
     cell_tags = cell.setdefault("metadata", {}).setdefault("tags", [])
@@ -134,7 +136,8 @@ def student_copy(nb, name="notebook"):
 
 
 def _main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m seqlearn.notebooks", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m seqlearn.notebooks",
+                                     description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("colab-cell", help="rewrite the set-up cell of every notebook from _config.yml")
     student = sub.add_parser("student", help="write student copies (no solutions, no outputs)")
