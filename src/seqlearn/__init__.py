@@ -7,14 +7,19 @@ of each. Modules (one per topic, NumPy references first):
 - ``recurrence``  the linear recurrence h_t = a_t * h_{t-1} + b_t (chapter 0)
 - ``rnn``         RNN, LSTM, GRU cells (NumPy and PyTorch), BPTT, echo state networks (chapter 1)
 - ``attention``   softmax attention, causal masks, the KV cache, linear attention (chapter 2)
+- ``basis``       signals as coefficients on Legendre, Fourier, Laguerre bases (chapter 3)
+- ``hippo``       the HiPPO matrices and online coefficients (chapter 4)
+- ``discretize``  Euler, bilinear (GBT), zero-order hold (chapter 5)
+- ``ssm``         scan, kernel, FFT convolution, transfer functions (chapter 5)
+- ``s4``          NPLR/DPLR, the Cauchy kernel, S4D, S4 and S4D layers (chapter 6)
 - ``cost``        measured time and memory against the sequence length, log-log slopes
 - ``charlm``      a character-level language model and sampling
-- ``tasks``       synthetic data: Mackey-Glass, Lorenz, the course's own text
+- ``tasks``       synthetic data: Mackey-Glass, Lorenz, the course's own text, a long-range task
 - ``train``       a small training loop with a progress bar
 - ``exercises``   ``check(name, fn)``: self-checking exercises
 - ``notebooks``   book tooling: the Colab set-up cell, student copies
 
-Later chapters add ``basis``, ``hippo``, ``discretize``, ``ssm``, ``s4``, ``mamba``.
+Chapter 7 adds ``mamba``.
 """
 
 __version__ = "0.1.0"

@@ -201,3 +201,51 @@ def decode(ids, chars):
         raise ValueError(f"ids: expected ids in [0, {len(chars)}), got "
                          f"[{ids.min()}, {ids.max()}]")
     return "".join(chars[i] for i in ids)
+
+
+def first_token_classification(n_samples, length, n_classes=4, n_noise=8, rng=0):
+    """A long-range classification task: the class is the first token; the rest is noise.
+
+    Sample ``i`` is a sequence of ``length`` token ids over a vocabulary of
+    ``n_classes + n_noise`` tokens:
+
+        x[i, 0]  = y[i]                                  (a class token, in [0, n_classes))
+        x[i, t] ~ Uniform{n_classes, ..., n_classes + n_noise - 1}   for t = 1, ..., length - 1
+
+    and its label is ``y[i] = x[i, 0]``. The label is a function of the first
+    token only; the ``length - 1`` tokens after it are distractors drawn
+    independently of the label (and never equal to a class token). A model
+    that reads the sequence left to right must carry one token across
+    ``length - 1`` steps of noise to answer at the end.
+
+    The labels are balanced: ``y`` is a random permutation of
+    ``np.arange(n_samples) % n_classes``, so every class occurs
+    ``n_samples // n_classes`` or one more times.
+
+    Parameters
+    ----------
+    n_samples : int >= 1, the number of sequences.
+    length : int >= 1, the number of tokens per sequence (long-range: 1024 and more).
+    n_classes : int >= 2, the number of classes (class tokens 0 .. n_classes - 1).
+    n_noise : int >= 1, the number of distractor tokens (ids n_classes .. n_classes + n_noise - 1).
+    rng : numpy Generator or int seed >= 0. The labels are drawn first, then the
+        noise, so a given seed gives the same labels (and first tokens) for every ``length``.
+
+    Returns
+    -------
+    x : int64 array (n_samples, length), the token ids.
+    y : int64 array (n_samples,), the labels, ``y == x[:, 0]``.
+    """
+    n_samples = integer("n_samples", n_samples, 1)
+    length = integer("length", length, 1)
+    n_classes = integer("n_classes", n_classes, 2)
+    n_noise = integer("n_noise", n_noise, 1)
+    if not isinstance(rng, np.random.Generator):
+        if isinstance(rng, bool) or not isinstance(rng, (int, np.integer)) or rng < 0:
+            raise ValueError(f"rng: expected a numpy Generator or a non-negative integer seed, "
+                             f"got {rng!r}")
+        rng = np.random.default_rng(int(rng))
+    y = rng.permutation(np.arange(n_samples, dtype=np.int64) % n_classes)
+    x = rng.integers(n_classes, n_classes + n_noise, size=(n_samples, length), dtype=np.int64)
+    x[:, 0] = y
+    return x, y

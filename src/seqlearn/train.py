@@ -68,3 +68,25 @@ def fit(model, loss_fn, make_batch, optimizer, steps, *, eval_fn=None, eval_ever
             postfix["eval"] = f"{history['eval'][-1]:.3f}"
         bar.set_postfix(postfix)
     return history
+
+
+def accuracy(model, x, y, batch_size=256):
+    """The fraction of rows of ``x`` whose predicted class, ``model(x).argmax(-1)``, is ``y``.
+
+    model: maps a batch (B, ...) to logits (B, n_classes); run in eval mode
+        under ``torch.no_grad()``, then put back in the mode it was in.
+    x: tensor (N, ...); y: int tensor (N,); batch_size: int >= 1, rows per forward pass.
+    Returns a float in [0, 1].
+    """
+    batch_size = integer("batch_size", batch_size)
+    if len(x) != len(y) or len(y) == 0:
+        raise ValueError(f"y: expected {len(x)} labels, one per row of x (at least one), "
+                         f"got {len(y)}")
+    was_training = model.training
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            correct += int((model(x[i:i + batch_size]).argmax(-1) == y[i:i + batch_size]).sum())
+    model.train(was_training)
+    return correct / len(y)

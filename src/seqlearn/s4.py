@@ -1,0 +1,393 @@
+"""S4 and S4D (chapter 6): structured state space kernels, fast, and the layers built on them.
+
+    continuous   x'(t) = A x(t) + B u(t),   y(t) = C x(t) + D u(t)
+    discrete     x_k = Ab x_{k-1} + Bb u_k,  y_k = C x_k + D u_k     (``seqlearn.discretize``)
+    kernel       K[k] = C Ab^k Bb,  k = 0 .. L-1,   y = K * u + D u   (``seqlearn.ssm``)
+
+NPLR (Gu, Goel, Re 2022, "S4"): a HiPPO matrix is normal plus low rank,
+
+    A = V diag(Lambda) V^* - P P^*,    V unitary,
+    so  V^* A V = diag(Lambda) - Pt Pt^*   (DPLR, Pt = V^* P), a conjugation that keeps K.
+
+    legs  P_n = sqrt(n + 1/2) (rank 1):  A + P P^T = -I/2 + S, S skew-symmetric
+    legt  P = (r_even, r_odd) (rank 2, r_n = sqrt(2n + 1) on n of that parity, else 0):
+          A + P^T P = S skew-symmetric (Re Lambda = 0)
+
+S4's kernel, for A = diag(Lambda) - P Q^* and the bilinear discretisation (Algorithm 1).
+The truncated generating function at the L-th roots of unity z_j = exp(-2 pi i j / L):
+
+    Khat(z) = sum_{k<L} K[k] z^k = Ct (I - Ab z)^{-1} Bb,       Ct = C (I - Ab^L)  (z^L = 1)
+            = 2 / (1 + z) * Ct (g I - A)^{-1} B,                g = (2 / dt) (1 - z) / (1 + z)
+    (g I - A)^{-1} = R - R P (I + Q^* R P)^{-1} Q^* R,          R = diag(1 / (g - Lambda_n))
+    so with the Cauchy kernel k(v)(g) = sum_n v_n / (g - Lambda_n)  (``cauchy``):
+    Khat = 2 / (1 + z) [k(Ct B) - k(Ct P) (I + k(Q^* P))^{-1} k(Q^* B)],   K = ifft(Khat)
+
+S4D (Gu, Gupta, Goel, Re 2022): A diagonal, K[k] = sum_n C_n Bb_n Ab_n^k, a Vandermonde
+product; with conjugate pairs kept once (N/2 modes), K = 2 Re(sum over the kept modes).
+
+    s4d_lin  A_n = -1/2 + i pi n
+    s4d_inv  A_n = -1/2 + i (N / pi) (N / (2n + 1) - 1),   n = 0 .. N-1 (N modes kept)
+
+Glossary (code name -> symbol):
+    kind              -> the HiPPO measure ("legs", "legt"), ``seqlearn.hippo``
+    Lambda            -> the eigenvalues Lambda_n of the normal part (N,)
+    P, Q              -> the low-rank factors P, Q (N,) or (r, N): rows p_i, A = .. - sum p_i q_i^*
+    V                 -> the unitary eigenvectors V (N, N)
+    A_diag            -> a diagonal A (S4D), lambda_n
+    B, C, D, dt, L    -> input, output row, feed-through, step Delta, kernel length
+    Ct                -> C tilde = C (I - Ab^L)
+    omega, v          -> the Cauchy kernel's evaluation points and numerators
+    H, N              -> channels (d_model), state size (d_state)
+"""
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from seqlearn._checks import integer, numeric_array, positive
+from seqlearn.discretize import discretize_diag
+from seqlearn.hippo import hippo_matrix
+
+NPLR_KINDS = ("legs", "legt")
+
+
+# ---------------------------------------------------------------- NPLR and the DPLR kernel
+def nplr(kind, N):
+    """The normal-plus-low-rank form of the HiPPO matrix A = hippo_matrix(kind, N)[0]:
+
+        A = V diag(Lambda) V^* - P^T P^*     (for P (N,): A = V diag(Lambda) V^* - P P^*)
+
+    kind : "legs" (rank 1) or "legt" (rank 2, theta = 1)
+    N : int >= 1
+    returns (Lambda, P, B, V) : Lambda (N,) complex128 (Re = -1/2 legs, 0 legt);
+        P (N,) for legs, (2, N) for legt, float64; B (N,) the HiPPO B, float64;
+        V (N, N) complex128 unitary. P and B are in the ORIGINAL (HiPPO) basis, not
+        transformed: the DPLR system is (Lambda, V^* P, V^* P, V^* B, C V).
+    """
+    if not isinstance(kind, str) or kind not in NPLR_KINDS:
+        raise ValueError(f"kind: expected one of {NPLR_KINDS}, got {kind!r}")
+    N = integer("N", N)
+    A, B = hippo_matrix(kind, N)
+    n = np.arange(N)
+    if kind == "legs":
+        P = np.sqrt(n + 0.5)
+        S = A + np.outer(P, P)
+    else:
+        r = np.sqrt(2 * n + 1.0)
+        P = np.stack([np.where(n % 2 == 0, r, 0.0), np.where(n % 2 == 1, r, 0.0)])
+        S = A + P.T @ P
+    shift = np.trace(S) / N  # -1/2 (legs) or 0 (legt): S - shift I is skew-symmetric
+    skew = S - shift * np.eye(N)
+    w, V = np.linalg.eigh(1j * skew)  # i skew = V diag(w) V^*  ->  skew = V diag(-i w) V^*
+    return shift - 1j * w, P, B, V
+
+
+def cauchy(v, omega, Lambda):
+    """The Cauchy kernel ``k[..., j] = sum_n v[..., n] / (omega[..., j] - Lambda[..., n])``.
+
+    v : (..., N); omega : (..., M); Lambda : (..., N), broadcastable; numpy or torch
+    returns k : (..., M), complex; O(M N) work, as a dense (M, N) sum
+    """
+    return (v[..., None, :] / (omega[..., :, None] - Lambda[..., None, :])).sum(-1)
+
+
+
+def _dplr_kernel_t(Lambda, P, Q, B, C, dt, L):
+    """Torch core. Lambda, B, C (H, N); P, Q (H, r, N); dt (H,) -> K (H, L) complex."""
+    N = Lambda.shape[-1]
+    eye = torch.eye(N, dtype=Lambda.dtype)
+    A = torch.diag_embed(Lambda) - torch.einsum("hrn,hrm->hnm", P, Q.conj())
+    half = (dt / 2)[:, None, None].to(Lambda.dtype) * A
+    Ab = torch.linalg.solve(eye - half, eye + half)
+    Ct = C - torch.einsum("hn,hnm->hm", C, torch.linalg.matrix_power(Ab, L))
+    angle = -2 * math.pi * torch.arange(L, dtype=dt.dtype) / L
+    z = torch.polar(torch.ones_like(angle), angle)  # sin(pi) != 0: z is never exactly -1,
+    g = (2 / dt[:, None]) * (1 - z) / (1 + z)       # so g is finite; 2/(1+z) cancels it
+    Lam = Lambda[:, None, :]
+    k00 = cauchy(Ct * B, g, Lambda)                                       # (H, L)
+    k01 = cauchy(Ct[:, None, :] * P, g[:, None, :], Lam)                 # (H, r, L)
+    k10 = cauchy(Q.conj() * B[:, None, :], g[:, None, :], Lam)           # (H, r, L)
+    QP = Q.conj()[:, :, None, :] * P[:, None, :, :]                      # (H, r, r, N)
+    k11 = cauchy(QP, g[:, None, None, :], Lambda[:, None, None, :])      # (H, r, r, L)
+    r = P.shape[1]
+    M = torch.eye(r, dtype=Lambda.dtype) + k11.permute(0, 3, 1, 2)       # (H, L, r, r)
+    sol = torch.linalg.solve(M, k10.permute(0, 2, 1)[..., None])[..., 0]  # (H, L, r)
+    res = k00 - (k01.permute(0, 2, 1) * sol).sum(-1)
+    return torch.fft.ifft(2 / (1 + z) * res, dim=-1)
+
+
+def dplr_kernel(Lambda, P, Q, B, C, dt, L):
+    """S4's kernel of the DPLR system A = diag(Lambda) - P Q^*, bilinear discretisation:
+
+        K[k] = C Ab^k Bb,  k = 0 .. L-1,   Ab = (I - dt A/2)^{-1} (I + dt A/2),
+        Bb = (I - dt A/2)^{-1} dt B,  by the Cauchy kernel + Woodbury at the L-th roots of
+        unity, then an inverse FFT (module docstring). C is the plain output row: C tilde =
+        C (I - Ab^L) is computed inside by a dense power of Ab (O(N^3 log L), fine for the
+        N of a layer; S4's code learns C tilde directly instead).
+
+    Lambda : (N,) complex;  P, Q : (N,) or (r, N), A = diag(Lambda) - sum_i P[i] Q[i]^*
+    B, C : (N,);  dt : float > 0;  L : int >= 1
+    returns K : (L,) complex128 (real up to rounding when the system is similar to a real
+        one, e.g. from ``nplr``; take .real)
+    """
+    Lambda = numeric_array("Lambda", Lambda, min_ndim=1, allow_complex=True)
+    if Lambda.ndim != 1:
+        raise ValueError(f"Lambda: expected shape (N,), got {Lambda.shape}")
+    N = Lambda.shape[0]
+    out = []
+    for name, X, shapes in (("P", P, 2), ("Q", Q, 2), ("B", B, 1), ("C", C, 1)):
+        X = numeric_array(name, X, allow_complex=True)
+        if X.ndim == 0 or X.ndim > shapes or X.shape[-1] != N:
+            want = f"({N},) or (r, {N})" if shapes == 2 else f"({N},)"
+            raise ValueError(f"{name}: expected shape {want} (N = {N} from Lambda), "
+                             f"got {X.shape}")
+        out.append(X.reshape(1, -1, N) if shapes == 2 else X.reshape(1, N))
+    P, Q, B, C = out
+    if P.shape != Q.shape:
+        raise ValueError(f"Q: expected P's shape {P.shape[1:]}, got {Q.shape[1:]}")
+    dt = positive("dt", dt)
+    L = integer("L", L)
+    t = [torch.as_tensor(x, dtype=torch.complex128) for x in (Lambda[None], P, Q, B, C)]
+    K = _dplr_kernel_t(*t, torch.tensor([dt], dtype=torch.float64), L)
+    return K[0].numpy()
+
+
+# ---------------------------------------------------------------- S4D
+def s4d_lin_init(N):
+    """S4D-Lin: ``A_n = -1/2 + i pi n``, n = 0 .. N-1 (N = modes kept, d_state / 2).
+
+    returns A_diag : (N,) complex128
+    """
+    n = np.arange(integer("N", N))
+    return -0.5 + 1j * np.pi * n
+
+
+def s4d_inv_init(N):
+    """S4D-Inv: ``A_n = -1/2 + i (N / pi) (N / (2n + 1) - 1)``, n = 0 .. N-1, with N the
+    number of modes kept (d_state / 2, as in the S4D code).
+
+    returns A_diag : (N,) complex128
+    """
+    N = integer("N", N)
+    n = np.arange(N)
+    return -0.5 + 1j * (N / np.pi) * (N / (2 * n + 1.0) - 1)
+
+
+def s4d_kernel(A_diag, B, C, dt, L, method="zoh", conj_pairs=False):
+    """The diagonal (S4D) kernel, a Vandermonde product:
+
+        K[k] = sum_n C_n Bb_n Ab_n^k,   (Ab, Bb) = discretize_diag(A_diag, B, dt, method)
+        conj_pairs=True: K[k] = 2 Re(sum_n ...), the kernel of the real system whose modes
+        are A_diag and conj(A_diag) (B, C conjugated alike): S4D keeps N/2 modes so.
+
+    A_diag : (..., N) real or complex;  B, C : broadcastable with it, e.g. (N,) or (H, N)
+    dt : float > 0, or an array broadcastable with A_diag (e.g. (H, 1))
+    L : int >= 1;  method : as in ``seqlearn.discretize``
+    returns K : (..., L), complex128 if anything is complex and not conj_pairs, else float64
+    """
+    L = integer("L", L)
+    C = numeric_array("C", C, allow_complex=True)
+    Ab, Bb = discretize_diag(A_diag, B, dt, method)
+    try:
+        CB = np.broadcast_arrays(C * Bb, Ab)[0]
+    except ValueError:
+        raise ValueError(f"C: expected a shape broadcastable with {Ab.shape}, "
+                         f"got {C.shape}") from None
+    K = (CB[..., None] * Ab[..., None] ** np.arange(L)).sum(-2)
+    return 2 * K.real if conj_pairs else K
+
+
+# ---------------------------------------------------------------- torch layers
+def _check_input(u, H):
+    if not isinstance(u, torch.Tensor) or u.ndim != 3 or u.shape[-1] != H:
+        got = tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__
+        raise ValueError(f"u: expected a tensor (batch, L, {H}), got {got}")
+
+
+def _fft_conv(u, K):
+    """Causal convolution y[b, k, h] = sum_j K[h, j] u[b, k - j, h], zero-padded FFT."""
+    L = u.shape[1]
+    uf = torch.fft.rfft(u.transpose(1, 2), n=2 * L)
+    return torch.fft.irfft(uf * torch.fft.rfft(K, n=2 * L), n=2 * L)[..., :L].transpose(1, 2)
+
+
+def s4d_kernel_torch(log_dt, log_A_re, A_im, C, L):
+    """The S4DLayer kernel, ZOH, B = 1, conjugate pairs:
+
+        A = -exp(log_A_re) + i A_im,  dt = exp(log_dt),
+        K[h, k] = 2 Re sum_n C_n (exp(dt A_n) - 1) / A_n exp(k dt A_n)
+
+    log_dt : (H,);  log_A_re, A_im : (H, N2);  C : (H, N2, 2) (real, imag);  L : int
+    returns K : (H, L), real
+    """
+    A = torch.complex(-torch.exp(log_A_re), A_im)
+    dtA = A * torch.exp(log_dt)[:, None]
+    CB = torch.view_as_complex(C) * torch.expm1(dtA) / A
+    k = torch.arange(L, dtype=log_dt.dtype)
+    return 2 * (CB[..., None] * torch.exp(dtA[..., None] * k)).sum(-2).real
+
+
+def _log_dt(H, dt_min, dt_max):
+    dt_min, dt_max = positive("dt_min", dt_min), positive("dt_max", dt_max)
+    if dt_max < dt_min:
+        raise ValueError(f"dt_max: expected a value >= dt_min = {dt_min}, got {dt_max}")
+    return torch.rand(H) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
+
+
+class _SSMLayer(nn.Module):
+    """Shared: forward = Linear(dropout(GELU(ssm_forward(u)))), u (batch, L, H)."""
+
+    def __init__(self, d_model, dropout):
+        super().__init__()
+        self.H = integer("d_model", d_model)
+        dropout = positive("dropout", dropout, allow_zero=True)
+        if dropout >= 1:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
+        self.D = nn.Parameter(torch.randn(self.H))
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(self.H, self.H)
+
+    def forward(self, u):
+        """y = W dropout(GELU(ssm_forward(u))) + b;  u (batch, L, H) -> (batch, L, H)."""
+        return self.out(self.dropout(F.gelu(self.ssm_forward(u))))
+
+    def ssm_forward(self, u):
+        """The linear part, y = K * u + D u (causal, per channel); (batch, L, H)."""
+        _check_input(u, self.H)
+        return _fft_conv(u, self.kernel(u.shape[1])) + self.D * u
+
+    def step(self, u_t, state):
+        """The whole layer, recurrently: u_t (batch, H) -> (y_t (batch, H), state)."""
+        y, state = self.ssm_step(u_t, state)
+        return self.out(self.dropout(F.gelu(y))), state
+
+
+class S4DLayer(_SSMLayer):
+    """S4D: per channel h a diagonal SSM with N2 = d_state // 2 complex modes (conjugate
+    pairs kept once, y = 2 Re(C x) + D u), ZOH, B = 1 fixed (as S4D), C learnable complex:
+
+        A = -exp(log_A_re) + i A_im (S4D-Lin or S4D-Inv init), dt = exp(log_dt),
+        log_dt ~ U(log dt_min, log dt_max);  K = ``s4d_kernel_torch``
+
+    forward: u (batch, L, H) -> Linear(dropout(GELU(K * u + D u))) (batch, L, H).
+    """
+
+    def __init__(self, d_model, d_state=64, dt_min=1e-3, dt_max=1e-1, dropout=0.0,
+                 init="lin"):
+        super().__init__(d_model, dropout)
+        d_state = integer("d_state", d_state, minimum=2)
+        inits = {"lin": s4d_lin_init, "inv": s4d_inv_init}
+        if init not in inits:
+            raise ValueError(f"init: expected one of {tuple(inits)}, got {init!r}")
+        A = np.tile(inits[init](d_state // 2), (self.H, 1))
+        self.log_dt = nn.Parameter(_log_dt(self.H, dt_min, dt_max))
+        self.log_A_re = nn.Parameter(torch.tensor(np.log(-A.real), dtype=torch.float32))
+        self.A_im = nn.Parameter(torch.tensor(A.imag, dtype=torch.float32))
+        self.C = nn.Parameter(torch.randn(self.H, d_state // 2, 2) * math.sqrt(0.5))
+
+    def kernel(self, L):
+        """K (H, L), real."""
+        return s4d_kernel_torch(self.log_dt, self.log_A_re, self.A_im, self.C, L)
+
+    def _discrete(self):
+        A = torch.complex(-torch.exp(self.log_A_re), self.A_im)
+        dtA = A * torch.exp(self.log_dt)[:, None]
+        return torch.exp(dtA), torch.expm1(dtA) / A  # Ab, Bb (B = 1)
+
+    def initial_state(self, batch):
+        """Zeros (batch, H, N2) complex."""
+        dtype = torch.complex128 if self.C.dtype == torch.float64 else torch.complex64
+        return torch.zeros(integer("batch", batch), self.H, self.C.shape[1], dtype=dtype)
+
+    def ssm_step(self, u_t, state):
+        """x = Ab x + Bb u_t,  y_t = 2 Re(C x) + D u_t;  u_t (batch, H) -> (y_t, x)."""
+        Ab, Bb = self._discrete()
+        x = Ab * state + Bb * u_t[..., None]
+        return 2 * (torch.view_as_complex(self.C) * x).sum(-1).real + self.D * u_t, x
+
+
+class S4Layer(_SSMLayer):
+    """S4: per channel a DPLR SSM initialised from HiPPO-LegS (``nplr``), all N modes kept
+    (no conjugate halving), complex parameters Lambda, P (= Q, rank 1), B, C learnable;
+    bilinear; kernel by ``dplr_kernel``'s Cauchy + Woodbury algorithm in torch. Since the
+    learned system is complex, the layer's SSM is y = Re(C x) + D u, K = Re(C Ab^k Bb).
+    Lambda is kept as -exp(log_Lambda_re) + i Lambda_im (stable).
+    """
+
+    def __init__(self, d_model, d_state=64, dt_min=1e-3, dt_max=1e-1, dropout=0.0):
+        super().__init__(d_model, dropout)
+        N = integer("d_state", d_state)
+        Lam, P, B, V = nplr("legs", N)
+        Vh = V.conj().T
+        rep = lambda x: torch.tensor(np.tile(x, (self.H,) + (1,) * x.ndim))  # noqa: E731
+        self.log_dt = nn.Parameter(_log_dt(self.H, dt_min, dt_max))
+        self.log_Lambda_re = nn.Parameter(rep(np.log(-Lam.real)).float())
+        self.Lambda_im = nn.Parameter(rep(Lam.imag).float())
+        self.P = nn.Parameter(torch.view_as_real(rep(Vh @ P)[:, None, :]).float())
+        self.B = nn.Parameter(torch.view_as_real(rep(Vh @ B)).float())
+        self.C = nn.Parameter(torch.randn(self.H, N, 2) * math.sqrt(0.5))
+
+    def _params(self):
+        Lam = torch.complex(-torch.exp(self.log_Lambda_re), self.Lambda_im)
+        P, B, C = (torch.view_as_complex(x) for x in (self.P, self.B, self.C))
+        return Lam, P, B, C, torch.exp(self.log_dt)
+
+    def kernel(self, L):
+        """K (H, L) = Re(C Ab^k Bb), by the Cauchy kernel and Woodbury."""
+        Lam, P, B, C, dt = self._params()
+        return _dplr_kernel_t(Lam, P, P, B, C, dt, L).real
+
+    def initial_state(self, batch):
+        """Zeros (batch, H, N) complex."""
+        dtype = torch.complex128 if self.C.dtype == torch.float64 else torch.complex64
+        return torch.zeros(integer("batch", batch), self.H, self.C.shape[1], dtype=dtype)
+
+    def ssm_step(self, u_t, state):
+        """x = Ab x + Bb u_t (dense bilinear), y_t = Re(C x) + D u_t;  u_t (batch, H)."""
+        Lam, P, B, C, dt = self._params()
+        N = Lam.shape[-1]
+        eye = torch.eye(N, dtype=Lam.dtype)
+        A = torch.diag_embed(Lam) - torch.einsum("hrn,hrm->hnm", P, P.conj())
+        half = (dt / 2)[:, None, None].to(Lam.dtype) * A
+        Ab = torch.linalg.solve(eye - half, eye + half)
+        Bb = torch.linalg.solve(eye - half, (dt[:, None] * B)[..., None])[..., 0]
+        x = torch.einsum("hnm,bhm->bhn", Ab, state) + Bb * u_t[..., None]
+        return (C * x).sum(-1).real + self.D * u_t, x
+
+
+class SequenceClassifier(nn.Module):
+    """Token ids (batch, L) long, or features (batch, L, input_dim) float ->
+    embedding (nn.Embedding / nn.Linear) -> n_layers x [x = LayerNorm(x + layer(x))]
+    -> mean over time -> Linear -> logits (batch, n_classes).
+
+    vocab_or_input_dim : int, the vocabulary (token ids) or the feature size
+    tokens : True for ids (nn.Embedding), False for features (nn.Linear)
+    layer : "s4d" or "s4"
+    """
+
+    def __init__(self, vocab_or_input_dim, d_model, n_layers, n_classes, layer="s4d",
+                 dropout=0.0, tokens=True, d_state=64):
+        super().__init__()
+        V = integer("vocab_or_input_dim", vocab_or_input_dim)
+        d_model = integer("d_model", d_model)
+        n_layers = integer("n_layers", n_layers, minimum=0)
+        n_classes = integer("n_classes", n_classes)
+        layers = {"s4d": S4DLayer, "s4": S4Layer}
+        if layer not in layers:
+            raise ValueError(f"layer: expected one of {tuple(layers)}, got {layer!r}")
+        self.tokens = bool(tokens)
+        self.embed = nn.Embedding(V, d_model) if self.tokens else nn.Linear(V, d_model)
+        self.layers = nn.ModuleList(layers[layer](d_model, d_state=d_state, dropout=dropout)
+                                    for _ in range(n_layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_layers))
+        self.head = nn.Linear(d_model, n_classes)
+
+    def forward(self, x):
+        """x (batch, L) ids or (batch, L, input_dim) -> logits (batch, n_classes)."""
+        h = self.embed(x)
+        for layer, norm in zip(self.layers, self.norms):
+            h = norm(h + layer(h))
+        return self.head(h.mean(1))

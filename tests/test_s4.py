@@ -1,0 +1,225 @@
+"""S4 / S4D kernels and layers against independent references: dense HiPPO matrices,
+the naive kernel (discretize + ssm_kernel), brute-force loops, torch.autograd.gradcheck."""
+
+import numpy as np
+import pytest
+import torch
+
+from seqlearn.discretize import discretize, discretize_diag
+from seqlearn.hippo import hippo_matrix
+from seqlearn.s4 import (S4DLayer, S4Layer, SequenceClassifier, cauchy, dplr_kernel, nplr,
+                         s4d_inv_init, s4d_kernel, s4d_kernel_torch, s4d_lin_init)
+from seqlearn.ssm import scan, ssm_kernel
+
+
+def rel(a, b):
+    return np.abs(np.asarray(a) - np.asarray(b)).max() / np.abs(np.asarray(b)).max()
+
+
+@pytest.mark.parametrize("kind", ["legs", "legt"])
+@pytest.mark.parametrize("N", [1, 2, 5, 16, 64])
+def test_nplr_reconstructs_hippo(kind, N):
+    Lam, P, B, V = nplr(kind, N)
+    A, B0 = hippo_matrix(kind, N)
+    P2 = np.atleast_2d(P)
+    assert P2.shape == ((1, N) if kind == "legs" else (2, N))
+    assert rel(V @ np.diag(Lam) @ V.conj().T - P2.T @ P2.conj(), A) < 1e-10
+    assert np.allclose(V.conj().T @ V, np.eye(N), atol=1e-12)
+    assert np.allclose(Lam.real, -0.5 if kind == "legs" else 0.0, atol=1e-12)
+    assert np.array_equal(B, B0)
+
+
+def test_cauchy_matches_a_loop():
+    rng = np.random.default_rng(0)
+    v, lam = rng.standard_normal(7) + 1j * rng.standard_normal(7), rng.standard_normal(7)
+    om = rng.standard_normal(5) + 1j
+    ref = [sum(v[n] / (om[j] - lam[n]) for n in range(7)) for j in range(5)]
+    assert rel(cauchy(v, om, lam), ref) < 1e-13
+
+
+def naive(Lam, P, Q, B, C, dt, L):
+    P2, Q2 = np.atleast_2d(P), np.atleast_2d(Q)
+    A = np.diag(Lam) - P2.T @ Q2.conj()
+    Ab, Bb = discretize(A, B, dt, "bilinear")
+    return ssm_kernel(Ab, Bb, C, L)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("N,L", [(1, 7), (4, 64), (16, 256), (9, 33)])
+def test_dplr_kernel_random_systems(seed, N, L):
+    rng = np.random.default_rng(seed)
+    cplx = lambda *s: rng.standard_normal(s) + 1j * rng.standard_normal(s)  # noqa: E731
+    Lam = -rng.uniform(0.1, 2, N) + 1j * rng.standard_normal(N) * 5
+    r = 1 + seed % 2
+    P = cplx(r, N) / np.sqrt(N)  # Q = P: A + A^* < 0, stable; else a small Q
+    Q = P if seed < 2 else 0.1 * cplx(r, N) / np.sqrt(N)
+    B, C, dt = cplx(N), cplx(N), rng.uniform(0.01, 0.5)
+    assert rel(dplr_kernel(Lam, P, Q, B, C, dt, L), naive(Lam, P, Q, B, C, dt, L)) < 1e-8
+
+
+@pytest.mark.parametrize("kind", ["legs", "legt"])
+@pytest.mark.parametrize("N,L,dt", [(4, 16, 0.1), (16, 256, 0.05), (8, 100, 1.0)])
+def test_dplr_kernel_hippo_via_nplr(kind, N, L, dt):
+    Lam, P, B, V = nplr(kind, N)
+    Vh = V.conj().T
+    C = np.random.default_rng(N).standard_normal(N)
+    A, _ = hippo_matrix(kind, N)
+    Ab, Bb = discretize(A, B, dt, "bilinear")
+    K0 = ssm_kernel(Ab, Bb, C, L)  # the real HiPPO system, no NPLR involved
+    Pt = (Vh @ np.atleast_2d(P).T).T
+    K = dplr_kernel(Lam, Pt, Pt, Vh @ B, C @ V, dt, L)
+    assert rel(K, K0) < 1e-8 and np.abs(K.imag).max() < 1e-8 * np.abs(K0).max()
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="^kind:"):
+        nplr("fout", 5)
+    with pytest.raises(ValueError, match="^N:"):
+        nplr("legs", 0)
+    with pytest.raises(ValueError, match="^L:"):
+        dplr_kernel([-1.0], [0.1], [0.1], [1.0], [1.0], 0.1, 0)
+    with pytest.raises(ValueError, match="^P:"):
+        dplr_kernel([-1.0], [0.1, 0.2], [0.1], [1.0], [1.0], 0.1, 4)
+    with pytest.raises(ValueError, match="^dt:"):
+        dplr_kernel([-1.0], [0.1], [0.1], [1.0], [1.0], -0.1, 4)
+    with pytest.raises(ValueError, match="^L:"):
+        s4d_kernel([-1.0], [1.0], [1.0], 0.1, 0)
+    with pytest.raises(ValueError, match="^d_model:"):
+        S4DLayer(0)
+    with pytest.raises(ValueError, match="^init:"):
+        S4DLayer(2, init="legs")
+    with pytest.raises(ValueError, match="^u:"):
+        S4DLayer(2, d_state=4).ssm_forward(torch.zeros(1, 5, 3))
+
+
+def test_s4d_inits():
+    assert np.allclose(s4d_lin_init(3), [-0.5, -0.5 + 1j * np.pi, -0.5 + 2j * np.pi])
+    N = 4
+    assert np.allclose(s4d_inv_init(N)[1], -0.5 + 1j * N / np.pi * (N / 3 - 1))
+    assert s4d_inv_init(N)[0].imag == pytest.approx(N / np.pi * (N - 1))
+
+
+@pytest.mark.parametrize("method", ["zoh", "bilinear"])
+@pytest.mark.parametrize("cplx", [False, True])
+def test_s4d_kernel_is_the_diagonal_ssm_kernel(method, cplx):
+    rng = np.random.default_rng(1)
+    N, L, dt = 6, 50, 0.1
+    A = -rng.uniform(0.1, 1, N) + (1j * rng.standard_normal(N) * 3 if cplx else 0)
+    B, C = rng.standard_normal(N), rng.standard_normal(N) + (1j if cplx else 0)
+    Ab, Bb = discretize_diag(A, B, dt, method)
+    K0 = ssm_kernel(np.diag(Ab), Bb, C, L)
+    assert rel(s4d_kernel(A, B, C, dt, L, method), K0) < 1e-10
+    if cplx:  # 2 Re: the real system holding each mode and its conjugate
+        A2, B2, C2 = (np.concatenate([x, np.conj(x)]) for x in (A, B.astype(complex), C))
+        Ab2, Bb2 = discretize_diag(A2, B2, dt, method)
+        K2 = ssm_kernel(np.diag(Ab2), Bb2, C2, L)
+        assert rel(s4d_kernel(A, B, C, dt, L, method, conj_pairs=True), K2.real) < 1e-10
+
+
+def test_s4d_kernel_torch_matches_numpy():
+    rng = np.random.default_rng(2)
+    H, N2, L = 3, 4, 40
+    log_dt, lre, aim = rng.uniform(-4, -1, H), rng.standard_normal((H, N2)), \
+        rng.standard_normal((H, N2)) * 5
+    C = rng.standard_normal((H, N2, 2))
+    A = -np.exp(lre) + 1j * aim
+    K0 = s4d_kernel(A, 1.0, C[..., 0] + 1j * C[..., 1], np.exp(log_dt)[:, None], L,
+                    conj_pairs=True)
+    K = s4d_kernel_torch(*(torch.tensor(x) for x in (log_dt, lre, aim, C)), L)
+    assert rel(K.numpy(), K0) < 1e-10
+
+
+@pytest.mark.parametrize("cls", [S4DLayer, S4Layer])
+def test_layer_step_equals_convolution(cls):
+    torch.manual_seed(0)
+    layer = cls(3, d_state=8, dt_min=0.01, dt_max=0.5).double()
+    u = torch.randn(2, 30, 3, dtype=torch.float64)
+    y_conv = layer.ssm_forward(u)
+    x, ys = layer.initial_state(2), []
+    for k in range(u.shape[1]):
+        y_k, x = layer.ssm_step(u[:, k], x)
+        ys.append(y_k)
+    tol = 1e-10 * y_conv.abs().max().item()
+    assert torch.allclose(torch.stack(ys, 1), y_conv, rtol=0, atol=tol)
+    full, x, outs = layer(u), layer.initial_state(2), []
+    for k in range(u.shape[1]):
+        o, x = layer.step(u[:, k], x)
+        outs.append(o)
+    assert torch.allclose(torch.stack(outs, 1), full, atol=1e-10)
+
+
+def test_s4d_linear_part_is_scan():
+    torch.manual_seed(1)
+    layer = S4DLayer(2, d_state=4).double()
+    u = torch.randn(1, 20, 2, dtype=torch.float64)
+    y = layer.ssm_forward(u).detach().numpy()[0]
+    A = torch.complex(-torch.exp(layer.log_A_re), layer.A_im).detach().numpy()
+    C = torch.view_as_complex(layer.C).detach().numpy()
+    dt = torch.exp(layer.log_dt).detach().numpy()
+    for h in range(2):  # the real system of the modes and their conjugates, by a loop
+        A2, C2 = np.concatenate([A[h], A[h].conj()]), np.concatenate([C[h], C[h].conj()])
+        Ab, Bb = discretize_diag(A2, np.ones(4), dt[h], "zoh")
+        ref = scan(np.diag(Ab), Bb, C2, layer.D[h].item(), u[0, :, h].numpy())
+        assert rel(y[:, h], ref.real) < 1e-10
+
+
+def test_s4_layer_kernel_is_naive():
+    torch.manual_seed(2)
+    layer = S4Layer(2, d_state=6).double()
+    Lam, P, B, C, dt = (x.detach().numpy() for x in layer._params())
+    K = layer.kernel(50).detach().numpy()
+    for h in range(2):
+        assert rel(K[h], naive(Lam[h], P[h], P[h], B[h], C[h], dt[h], 50).real) < 1e-8
+
+
+def test_gradcheck_s4d_kernel_and_linear_part():
+    rng = np.random.default_rng(3)
+    H, N2, L = 2, 3, 12
+    args = [torch.tensor(x, requires_grad=True) for x in
+            (rng.uniform(-3, -1, H), rng.standard_normal((H, N2)) * 0.3,
+             rng.standard_normal((H, N2)), rng.standard_normal((H, N2, 2)))]
+    assert torch.autograd.gradcheck(lambda *a: s4d_kernel_torch(*a, L), args)
+    layer = S4DLayer(H, d_state=2 * N2).double()
+    names = ["log_dt", "log_A_re", "A_im", "C", "D"]
+    params = [getattr(layer, n).detach().clone().requires_grad_() for n in names]
+    u = torch.randn(2, L, H, dtype=torch.float64, requires_grad=True)
+
+    def linear_part(u, *p):  # ssm_forward with the parameters as inputs
+        return _call(layer, names, p, "ssm_forward", u)
+
+    assert torch.autograd.gradcheck(linear_part, [u] + params)
+
+
+def _call(module, names, values, method, *args):
+    """module.method(*args) with the parameters ``names`` replaced by ``values``."""
+    saved = {n: getattr(module, n) for n in names}
+    try:
+        for n, v in zip(names, values):
+            delattr(module, n)
+            setattr(module, n, v)
+        return getattr(module, method)(*args)
+    finally:
+        for n, v in saved.items():
+            delattr(module, n)
+            module.register_parameter(n, v)
+
+
+def test_gradcheck_dplr_torch_kernel():
+    torch.manual_seed(4)
+    layer = S4Layer(1, d_state=3).double()
+    names = ["log_dt", "log_Lambda_re", "Lambda_im", "P", "B", "C"]
+    ps = [getattr(layer, n).detach().clone().requires_grad_() for n in names]
+    assert torch.autograd.gradcheck(lambda *p: _call(layer, names, p, "kernel", 8), ps)
+
+
+@pytest.mark.parametrize("kind", ["s4d", "s4"])
+def test_classifier_shapes_and_training_step(kind):
+    torch.manual_seed(0)
+    model = SequenceClassifier(5, 8, 2, 3, layer=kind, d_state=4)
+    x = torch.randint(0, 5, (4, 16))
+    logits = model(x)
+    assert logits.shape == (4, 3)
+    torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0])).backward()
+    assert all(p.grad is not None for p in model.parameters())
+    feats = SequenceClassifier(2, 8, 1, 2, tokens=False, d_state=4)(torch.randn(3, 10, 2))
+    assert feats.shape == (3, 2)
