@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from seqlearn import attention, basis, discretize, hippo, recurrence, rnn, ssm
+from seqlearn import attention, basis, discretize, hippo, recurrence, rnn, s4, ssm
 
 TIME_LIMIT_S = 10.0
 """Seconds one case may take before the checker calls it a hang."""
@@ -534,6 +534,73 @@ _register(Exercise(
         "the division by A is missing: Bb = (exp(dt A) - 1) / A * B.":
             lambda A, B, dt: (np.exp(dt * np.asarray(A)),
                               (np.exp(dt * np.asarray(A)) - 1) * np.asarray(B)),
+    },
+))
+
+
+# --------------------------------------------------------------------------
+# Chapter 6: S4.
+
+def _s4d_cases(rng):
+    return [(np.array([-0.5]), np.array([1.0]), np.array([1.0]), 0.1, 5),
+            (-rng.uniform(0.1, 1, 4), rng.standard_normal(4), rng.standard_normal(4), 0.05, 20),
+            (s4.s4d_lin_init(6), np.ones(6), rng.standard_normal(6) + 1j * rng.standard_normal(6),
+             0.01, 64)]
+
+
+def _s4d_euler_b(A, B, C, dt, L):
+    A, B, C = np.asarray(A), np.asarray(B), np.asarray(C)
+    return (C * dt * B) @ (np.exp(dt * A)[:, None] ** np.arange(L))
+
+
+_register(Exercise(
+    name="s4.s4d_kernel",
+    signature="s4d_kernel(A_diag, B, C, dt, L) -> K (L,), K[k] = sum_n C_n Bb_n Ab_n^k (ZOH)",
+    reference=lambda A, B, C, dt, L: s4.s4d_kernel(A, B, C, dt, L),
+    arg_names=("A_diag", "B", "C", "dt", "L"),
+    cases=_s4d_cases,
+    mistakes={
+        "Bb = dt * B is Euler's; the ZOH gives Bb = (exp(dt A) - 1) / A * B.": _s4d_euler_b,
+    },
+))
+
+
+def _cauchy_cases(rng):
+    lam = -0.5 + 1j * np.pi * np.arange(5)
+    return [(np.ones(1), np.array([1.0 + 0j]), np.array([-1.0 + 0j])),
+            (rng.standard_normal(5) + 0j, np.exp(2j * np.pi * np.arange(8) / 8), lam),
+            (rng.standard_normal(3) + 1j, 1j * rng.standard_normal(4), lam[:3])]
+
+
+_register(Exercise(
+    name="s4.cauchy",
+    signature="cauchy(v, omega, Lambda) -> (len(omega),), sum_n v_n / (omega_j - Lambda_n)",
+    reference=s4.cauchy,
+    arg_names=("v", "omega", "Lambda"),
+    cases=_cauchy_cases,
+    mistakes={
+        "the sign is flipped: the Cauchy kernel is v_n / (omega_j - Lambda_n).":
+            lambda v, omega, Lam: -s4.cauchy(v, omega, Lam),
+    },
+))
+
+
+def _nplr_cases(rng):
+    return [tuple(s4.nplr("legs", N)[i] for i in (0, 1, 3)) for N in (2, 5, 8)]
+
+
+_register(Exercise(
+    name="s4.nplr_rebuild",
+    signature="rebuild(Lambda, P, V) -> A (N, N) = V diag(Lambda) V^* - P P^T (LegS)",
+    # the identity being checked: the rebuilt matrix IS the HiPPO-LegS matrix
+    reference=lambda Lam, P, V: hippo.hippo_matrix("legs", len(Lam))[0],
+    arg_names=("Lambda", "P", "V"),
+    cases=_nplr_cases,
+    mistakes={
+        "the low-rank term is missing: A = V diag(Lambda) V^* - P P^T.":
+            lambda Lam, P, V: (V * Lam) @ V.conj().T,
+        "V^T was used instead of the conjugate transpose V^* = V.conj().T.":
+            lambda Lam, P, V: (V * Lam) @ V.T - np.outer(P, P),
     },
 ))
 

@@ -49,7 +49,9 @@ def fit(model, loss_fn, make_batch, optimizer, steps, *, eval_fn=None, eval_ever
     if eval_every is not None:
         eval_every = integer("eval_every", eval_every)
     history = {"loss": [], "eval_step": [], "eval": []}
-    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=True)
+    # At most one redraw a second: in Jupyter every redraw is a widget message, and a
+    # flood of them (thousands of steps) overflows the kernel's output queue.
+    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=True, mininterval=1.0)
     for step in bar:
         model.train()
         loss = loss_fn(model, make_batch(step))
@@ -66,7 +68,7 @@ def fit(model, loss_fn, make_batch, optimizer, steps, *, eval_fn=None, eval_ever
                 history["eval"].append(float(eval_fn(model)))
             history["eval_step"].append(step + 1)
             postfix["eval"] = f"{history['eval'][-1]:.3f}"
-        bar.set_postfix(postfix)
+        bar.set_postfix(postfix, refresh=False)  # shown at the next (throttled) redraw
     return history
 
 
