@@ -1,4 +1,12 @@
+import os
 from pathlib import Path
+
+import torch
+
+# Triton reads TRITON_INTERPRET when it is first imported, and some torch modules import
+# it (torch.nn.attention, used by test_attention.py): set it before any test module loads.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import pytest
 

@@ -12,14 +12,16 @@ of each. Modules (one per topic, NumPy references first):
 - ``discretize``  Euler, bilinear (GBT), zero-order hold (chapter 5)
 - ``ssm``         scan, kernel, FFT convolution, transfer functions (chapter 5)
 - ``s4``          NPLR/DPLR, the Cauchy kernel, S4D, S4 and S4D layers (chapter 6)
+- ``mamba``       the selective scan (NumPy, PyTorch sequential and parallel), the Mamba
+                  block and language model (chapter 7)
+- ``mamba_triton`` the selective scan as a fused Triton kernel, forward and backward
 - ``cost``        measured time and memory against the sequence length, log-log slopes
 - ``charlm``      a character-level language model and sampling
-- ``tasks``       synthetic data: Mackey-Glass, Lorenz, the course's own text, a long-range task
+- ``tasks``       synthetic data: Mackey-Glass, Lorenz, the course's own text, a long-range task,
+                  selective copying, induction heads
 - ``train``       a small training loop with a progress bar
 - ``exercises``   ``check(name, fn)``: self-checking exercises
 - ``notebooks``   book tooling: the Colab set-up cell, student copies
-
-Chapter 7 adds ``mamba``.
 """
 
 __version__ = "0.1.0"

@@ -249,3 +249,101 @@ def first_token_classification(n_samples, length, n_classes=4, n_noise=8, rng=0)
     x = rng.integers(n_classes, n_classes + n_noise, size=(n_samples, length), dtype=np.int64)
     x[:, 0] = y
     return x, y
+
+
+#: the target id that a loss and an accuracy skip (``torch.nn.functional.cross_entropy``'s default)
+IGNORE = -100
+
+
+def _generator(rng):
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, bool) or not isinstance(rng, (int, np.integer)) or rng < 0:
+        raise ValueError(f"rng: expected a numpy Generator or a non-negative integer seed, "
+                         f"got {rng!r}")
+    return np.random.default_rng(int(rng))
+
+
+def selective_copying(n_samples, length=64, n_markers=(3, 5), vocab=30, rng=0):
+    """Selective copying (Gu & Dao 2023, section 3.1): remember the few tokens that matter,
+    in order, among blanks at random places, and recall them when asked.
+
+    Token ids: 0 = blank (noise), 1 = marker ("recall the next one now"), 2 .. vocab - 1 =
+    content. Sample ``i`` has m markers, m drawn uniformly from n_markers = (lo, hi)
+    (inclusive), and m content tokens:
+
+        x[i, p_1], ..., x[i, p_m]  = c_1, ..., c_m   at random sorted positions p_1 < ... < p_m
+                                                     in [0, length - m); every other one blank
+        x[i, length - m:]          = 1 (markers)
+        y[i, length - m + j]       = c_{j+1}         (the j-th marker asks for the j-th token)
+        y[i, t]                    = IGNORE elsewhere
+
+    A model reads x left to right and must output c_1 .. c_m at the markers. The
+    positions vary from sample to sample, so a fixed (time-invariant) convolution cannot
+    know where to look: it has to select by content.
+
+    Parameters
+    ----------
+    n_samples : int >= 1.
+    length : int, tokens per sequence (>= 2 * hi).
+    n_markers : (lo, hi) with 1 <= lo <= hi, the number of tokens to copy per sample.
+    vocab : int >= 3, the vocabulary size (content tokens 2 .. vocab - 1).
+    rng : numpy Generator or int seed >= 0.
+
+    Returns
+    -------
+    x : int64 (n_samples, length), the inputs;  y : int64 (n_samples, length), the targets,
+    ``IGNORE`` except at the markers.
+    """
+    n_samples = integer("n_samples", n_samples)
+    vocab = integer("vocab", vocab, 3)
+    try:
+        lo, hi = (int(v) for v in n_markers)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"n_markers: expected a pair (lo, hi) of integers, got "
+                         f"{n_markers!r}") from exc
+    if not 1 <= lo <= hi:
+        raise ValueError(f"n_markers: expected 1 <= lo <= hi, got {n_markers!r}")
+    length = integer("length", length, 2 * hi)
+    rng = _generator(rng)
+    x = np.zeros((n_samples, length), dtype=np.int64)
+    y = np.full((n_samples, length), IGNORE, dtype=np.int64)
+    for i in range(n_samples):
+        m = int(rng.integers(lo, hi + 1))
+        pos = np.sort(rng.choice(length - m, size=m, replace=False))
+        tokens = rng.integers(2, vocab, size=m)
+        x[i, pos] = tokens
+        x[i, length - m:] = 1
+        y[i, length - m:] = tokens
+    return x, y
+
+
+def induction_heads(n_samples, length=64, vocab=16, rng=0):
+    """Induction heads (Olsson et al. 2022; Gu & Dao 2023, section 4.1): after a special
+    token, which appeared once before, output the token that followed it then.
+
+    Token ids: 0 = the special token, 1 .. vocab - 1 = content. Sample ``i``:
+
+        x[i, t] ~ Uniform{1, ..., vocab - 1}       (content noise)
+        x[i, p] = 0, x[i, p + 1] = v                p ~ Uniform{0, ..., length - 3}
+        x[i, length - 1] = 0                        (the special token again)
+        y[i, length - 1] = v, IGNORE elsewhere
+
+    The special token occurs exactly twice. Models trained at one length can be tested
+    at longer ones (the same generator with a larger ``length``).
+
+    n_samples : int >= 1;  length : int >= 3;  vocab : int >= 2;  rng : Generator or seed.
+    Returns x, y : int64 (n_samples, length).
+    """
+    n_samples = integer("n_samples", n_samples)
+    length = integer("length", length, 3)
+    vocab = integer("vocab", vocab, 2)
+    rng = _generator(rng)
+    x = rng.integers(1, vocab, size=(n_samples, length), dtype=np.int64)
+    p = rng.integers(0, length - 2, size=n_samples)
+    rows = np.arange(n_samples)
+    x[rows, p] = 0
+    x[:, -1] = 0
+    y = np.full((n_samples, length), IGNORE, dtype=np.int64)
+    y[:, -1] = x[rows, p + 1]
+    return x, y

@@ -2,7 +2,7 @@
 
     for step in range(steps):
         loss = loss_fn(model, make_batch(step))
-        loss.backward(); clip ‖∇‖ to max_grad_norm; optimizer.step()
+        loss.backward(); clip ‖∇‖ to max_grad_norm; optimizer.step(); scheduler.step()
         every eval_every steps: history["eval"].append(eval_fn(model))
 
 No framework: one function that a chapter can read in full. The progress
@@ -29,7 +29,7 @@ def seed_everything(seed):
 
 
 def fit(model, loss_fn, make_batch, optimizer, steps, *, eval_fn=None, eval_every=None,
-        max_grad_norm=None, progress=True, desc="training"):
+        max_grad_norm=None, scheduler=None, progress=True, desc="training"):
     """Train ``model`` for ``steps`` optimizer steps; return the history.
 
     model: a torch.nn.Module.
@@ -40,6 +40,7 @@ def fit(model, loss_fn, make_batch, optimizer, steps, *, eval_fn=None, eval_ever
     eval_fn(model) -> float, run under ``torch.no_grad()`` in eval mode every
         ``eval_every`` steps and after the last step.
     max_grad_norm: clip the gradient's global 2-norm to this (None: no clipping).
+    scheduler: a torch learning-rate scheduler, stepped after every optimizer step.
 
     Returns {"loss": [float per step], "eval_step": [int], "eval": [float]}.
     """
@@ -60,6 +61,8 @@ def fit(model, loss_fn, make_batch, optimizer, steps, *, eval_fn=None, eval_ever
         if max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         history["loss"].append(float(loss.detach()))
         postfix = {"loss": f"{history['loss'][-1]:.3f}"}
         if eval_fn is not None and ((step + 1) % eval_every == 0 or step + 1 == steps):
@@ -92,3 +95,30 @@ def accuracy(model, x, y, batch_size=256):
             correct += int((model(x[i:i + batch_size]).argmax(-1) == y[i:i + batch_size]).sum())
     model.train(was_training)
     return correct / len(y)
+
+
+def token_accuracy(model, x, y, batch_size=256, ignore=-100):
+    """The fraction of targets ``y != ignore`` that ``model(x).argmax(-1)`` gets right.
+
+    model: maps token ids (B, L) to logits (B, L, vocab) (a language model); run in eval
+        mode under ``torch.no_grad()``, then put back in the mode it was in.
+    x: int tensor (N, L); y: int tensor (N, L), ``ignore`` where no answer is due
+        (``seqlearn.tasks.IGNORE``); batch_size: int >= 1, rows per forward pass.
+    Returns a float in [0, 1].
+    """
+    batch_size = integer("batch_size", batch_size)
+    if tuple(x.shape) != tuple(y.shape):
+        raise ValueError(f"y: expected the shape of x, {tuple(x.shape)}, got {tuple(y.shape)}")
+    due = int((y != ignore).sum())
+    if due == 0:
+        raise ValueError(f"y: expected at least one target other than ignore = {ignore}")
+    was_training = model.training
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            pred = model(x[i:i + batch_size]).argmax(-1)
+            target = y[i:i + batch_size]
+            correct += int(((pred == target) & (target != ignore)).sum())
+    model.train(was_training)
+    return correct / due

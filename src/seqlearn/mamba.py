@@ -1,0 +1,558 @@
+"""Mamba (chapter 7): the selective scan, three ways, and the Mamba block.
+
+A selective SSM (Gu & Dao 2023, "S6") is a diagonal SSM whose step Delta and
+matrices B, C are functions of the input, so they carry a time index t.
+Per batch b, channel d and state n (real, diagonal A = -exp(A_log) < 0):
+
+    Delta_t = softplus(delta_t + delta_bias)      (both optional: delta_softplus, delta_bias)
+    Ab_t    = exp(Delta_t A)                      zero-order hold for A
+    Bb_t    = Delta_t B_t                         Euler for B, as the reference kernel does
+    h_t     = Ab_t * h_{t-1} + Bb_t u_t,  h_{-1} = 0
+    y_t     = C_t . h_t + D u_t                   (. : sum over the state axis n)
+    y_t    *= silu(z_t)                           (optional gate)
+
+(The exact zero-order hold would use Bb_t = (exp(Delta_t A) - 1) / A B_t, chapter 5;
+for small Delta_t A the two agree to first order, and the paper's kernel uses Delta_t B_t.)
+
+Layouts are those of the reference implementation (``mamba_ssm.selective_scan_fn``):
+    u, delta, z : (batch, d, L)      A : (d, n)      B, C : (batch, n, L)
+    D, delta_bias : (d,)             state h : (batch, d, n)
+
+Backends of ``selective_scan`` (one API, one set of tests comparing them):
+    "numpy"            the reference: a loop over t that reads like the equations (float64)
+    "torch_sequential" the same loop in PyTorch (autograd, float32 or float64)
+    "torch"            a parallel scan: time cut into chunks; inside a chunk a work-efficient
+                       (Blelloch-style) associative scan of the pairs (Ab_t, Bb_t u_t) with
+                       (a1, b1) o (a2, b2) = (a1 a2, a2 b1 + b2); the state is carried from
+                       chunk to chunk. Only products of Ab's (in (0, 1]) are formed, never a
+                       division by them, so nothing overflows for long L.
+    "triton"           a fused Triton kernel (``seqlearn.mamba_triton``): one program per
+                       (batch, block of channels), h in registers, (batch, d, L, n) never
+                       stored; backward recomputes the states. Compiled on a GPU, run by
+                       Triton's interpreter on a CPU.
+
+Glossary (code name -> symbol in Gu & Dao 2023):
+    u                 -> x, the scan's input (after in-projection, conv and SiLU)
+    delta             -> Delta before softplus (s_Delta(x) = Linear(x) of rank dt_rank)
+    delta_bias        -> the bias of the Delta projection (Parameter in tau_Delta(Parameter + s_Delta))
+    A, A_log          -> A = -exp(A_log), (d, n), S4D-Real init A_n = -(n + 1)
+    B, C              -> B_t = s_B(x_t), C_t = s_C(x_t), (batch, n, L)
+    D                 -> the skip connection D u
+    z                 -> the gate branch, y * silu(z)
+    h, state          -> the hidden state h_t (batch, d, n)
+    d, n, L           -> D (channels, d_inner), N (d_state), L (length)
+    dt_rank           -> R, the rank of the Delta projection (ceil(d_model / 16))
+"""
+
+import math
+
+import numpy as np
+import torch
+from scipy.special import expit
+from torch import nn
+from torch.nn import functional as F
+
+from seqlearn._checks import integer, numeric_array, positive
+
+BACKENDS = ("numpy", "torch_sequential", "torch", "triton")
+DEFAULT_CHUNK = 256
+
+
+# ---------------------------------------------------------------- validation
+def _shape_str(shape):
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def _expect(name, x, shape, names):
+    if tuple(x.shape) != tuple(shape):
+        raise ValueError(f"{name}: expected shape {names} = {_shape_str(shape)}, "
+                         f"got {_shape_str(x.shape)}")
+
+
+def _check_A(A):
+    """A must be real with A <= 0 (Re A > 0 makes exp(Delta A) > 1 and the scan explode)."""
+    top = float(A.detach().max()) if isinstance(A, torch.Tensor) else float(A.max())
+    if not math.isfinite(top) or top > 0:
+        raise ValueError(f"A: expected real entries <= 0 (a stable system; Mamba uses "
+                         f"A = -exp(A_log)), got a largest entry {top}")
+
+
+def _to_numpy_args(args):
+    out = {}
+    for name, value in args.items():
+        if value is None:
+            out[name] = None
+            continue
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().numpy()
+        out[name] = numeric_array(name, value)
+    return out
+
+
+def _check_torch_args(args, first="u"):
+    """Every argument a torch tensor of the dtype (float32/float64) and device of ``first``."""
+    ref = args[first]
+    if not isinstance(ref, torch.Tensor) or ref.dtype not in (torch.float32, torch.float64):
+        got = ref.dtype if isinstance(ref, torch.Tensor) else type(ref).__name__
+        raise ValueError(f"{first}: expected a torch tensor of dtype torch.float32 or "
+                         f"torch.float64 for a torch backend, got {got}")
+    for name, value in args.items():
+        if value is None or name == first:
+            continue
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"{name}: expected a torch tensor (like {first}), "
+                             f"got {type(value).__name__}")
+        if value.dtype != ref.dtype:
+            raise ValueError(f"{name}: expected dtype {ref.dtype} (the dtype of {first}), "
+                             f"got {value.dtype}")
+        if value.device != ref.device:
+            raise ValueError(f"{name}: expected device {ref.device} (the device of {first}), "
+                             f"got {value.device}")
+
+
+def _check_shapes(u, delta, A, B, C, D, z, delta_bias):
+    if u.ndim != 3:
+        raise ValueError(f"u: expected 3 axes (batch, d, L), got shape {_shape_str(u.shape)}")
+    batch, d, L = u.shape
+    if batch < 1 or d < 1 or L < 1:
+        raise ValueError(f"u: expected a non-empty (batch, d, L), got {_shape_str(u.shape)}")
+    if A.ndim != 2 or A.shape[0] != d or A.shape[1] < 1:
+        raise ValueError(f"A: expected shape (d, n) = ({d}, n), got {_shape_str(A.shape)}")
+    n = A.shape[1]
+    _expect("delta", delta, (batch, d, L), "(batch, d, L)")
+    _expect("B", B, (batch, n, L), "(batch, n, L)")
+    _expect("C", C, (batch, n, L), "(batch, n, L)")
+    if D is not None:
+        _expect("D", D, (d,), "(d,)")
+    if delta_bias is not None:
+        _expect("delta_bias", delta_bias, (d,), "(d,)")
+    if z is not None:
+        _expect("z", z, (batch, d, L), "(batch, d, L)")
+    _check_A(A)
+
+
+def _flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+# ---------------------------------------------------------------- the selective scan
+def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+                   return_last_state=False, backend="numpy", chunk_size=DEFAULT_CHUNK):
+    """The selective scan, y = S6(u); see the module docstring for the equations.
+
+    u, delta : (batch, d, L);  A : (d, n), real, <= 0;  B, C : (batch, n, L)
+    D, delta_bias : (d,) or None;  z : (batch, d, L) or None
+    delta_softplus : apply Delta = softplus(delta + delta_bias)
+    return_last_state : also return h_{L-1}, (batch, d, n)
+    backend : one of ``BACKENDS``. "numpy" takes array-likes and computes in float64;
+        the others take torch tensors of one dtype (float32 or float64) on one device
+        and support autograd.
+    chunk_size : int >= 1, the chunk length of the "torch" backend's parallel scan
+        (memory ~ batch * d * chunk_size * n per chunk).
+
+    Returns y (batch, d, L), or (y, last_state) with ``return_last_state``.
+    """
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    delta_softplus = _flag("delta_softplus", delta_softplus)
+    return_last_state = _flag("return_last_state", return_last_state)
+    chunk_size = integer("chunk_size", chunk_size)
+    args = dict(u=u, delta=delta, A=A, B=B, C=C, D=D, z=z, delta_bias=delta_bias)
+    if backend == "numpy":
+        args = _to_numpy_args(args)
+    else:
+        _check_torch_args(args)
+    _check_shapes(**args)
+    if backend == "triton":
+        from seqlearn import mamba_triton  # imported late: it may set TRITON_INTERPRET
+        y, h = mamba_triton.selective_scan_triton(**args, delta_softplus=delta_softplus)
+        return (y, h) if return_last_state else y
+    if backend == "numpy":
+        delta = _effective_delta_numpy(args["delta"], args["delta_bias"], delta_softplus)
+        y, h = scan_numpy(args["u"], delta, args["A"], args["B"], args["C"])
+        out = _finish(y, args["u"], args["D"], args["z"], silu_numpy)
+    else:
+        delta = _effective_delta_torch(args["delta"], args["delta_bias"], delta_softplus)
+        if backend == "torch_sequential":
+            y, h = scan_torch_sequential(args["u"], delta, args["A"], args["B"], args["C"])
+        else:
+            y, h = scan_torch_parallel(args["u"], delta, args["A"], args["B"], args["C"],
+                                       chunk_size)
+        out = _finish(y, args["u"], args["D"], args["z"], F.silu)
+    return (out, h) if return_last_state else out
+
+
+def softplus_numpy(x):
+    """softplus(x) = log(1 + exp(x)), computed without overflow."""
+    return np.logaddexp(0.0, x)
+
+
+def silu_numpy(x):
+    """silu(x) = x sigmoid(x)."""
+    return x * expit(x)
+
+
+def _effective_delta_numpy(delta, delta_bias, delta_softplus):
+    if delta_bias is not None:
+        delta = delta + delta_bias[:, None]
+    return softplus_numpy(delta) if delta_softplus else delta
+
+
+def _effective_delta_torch(delta, delta_bias, delta_softplus):
+    if delta_bias is not None:
+        delta = delta + delta_bias[:, None]
+    return F.softplus(delta) if delta_softplus else delta
+
+
+def _finish(y, u, D, z, silu):
+    """y + D u, then * silu(z)."""
+    if D is not None:
+        y = y + D[:, None] * u
+    if z is not None:
+        y = y * silu(z)
+    return y
+
+
+def scan_numpy(u, delta, A, B, C):
+    """The reference loop (no D, no gate; Delta already final):
+
+        h_t = exp(Delta_t A) * h_{t-1} + Delta_t B_t u_t,   y_t = sum_n C_t[n] h_t[n]
+
+    u, delta : (batch, d, L);  A : (d, n);  B, C : (batch, n, L)
+    returns y (batch, d, L) and the last state h (batch, d, n)
+    """
+    batch, d, L = u.shape
+    n = A.shape[1]
+    h = np.zeros((batch, d, n))
+    y = np.zeros((batch, d, L))
+    for t in range(L):
+        Ab = np.exp(delta[:, :, t, None] * A)                              # (batch, d, n)
+        Bu = delta[:, :, t, None] * B[:, None, :, t] * u[:, :, t, None]   # (batch, d, n)
+        h = Ab * h + Bu
+        y[:, :, t] = (C[:, None, :, t] * h).sum(-1)
+    return y, h
+
+
+def scan_torch_sequential(u, delta, A, B, C):
+    """``scan_numpy`` in PyTorch (the same loop, with autograd)."""
+    batch, d, L = u.shape
+    h = u.new_zeros(batch, d, A.shape[1])
+    ys = []
+    for t in range(L):
+        Ab = torch.exp(delta[:, :, t, None] * A)
+        Bu = delta[:, :, t, None] * B[:, None, :, t] * u[:, :, t, None]
+        h = Ab * h + Bu
+        ys.append((C[:, None, :, t] * h).sum(-1))
+    return torch.stack(ys, dim=-1), h
+
+
+def combine(left, right):
+    """The associative operator of h_t = a_t h_{t-1} + b_t on pairs (a, b):
+
+        (a1, b1) o (a2, b2) = (a1 a2, a2 b1 + b2)
+
+    "first apply step 1, then step 2": h -> a2 (a1 h + b1) + b2. Works on scalars,
+    NumPy arrays and tensors alike.
+    """
+    a1, b1 = left
+    a2, b2 = right
+    return a1 * a2, a2 * b1 + b2
+
+
+def associative_scan(a, b):
+    """All prefixes of ``combine`` along axis 0 (time), work-efficiently (Blelloch):
+
+        (A_t, H_t) = (a_0, b_0) o (a_1, b_1) o ... o (a_t, b_t),   so H_t = h_t for h_{-1} = 0
+        and A_t = a_0 a_1 ... a_t.
+
+    Up-sweep: combine neighbours (0,1), (2,3), ... into a sequence half as long and scan
+    it (recursively); its prefixes are the prefixes at the odd positions. Down-sweep:
+    each even position 2k > 0 is the odd prefix 2k - 1 combined with element 2k.
+    O(T) combines in O(log T) levels. a, b : tensors (T, ...) of one shape; returns (A, H).
+    Time is the first axis so that every a[t] is one contiguous block; an odd T is padded
+    with the identity (1, 0) at the end, which leaves the prefixes before it unchanged.
+    """
+    T = a.shape[0]
+    if T == 1:
+        return a, b
+    if T % 2:
+        A, H = associative_scan(torch.cat([a, torch.ones_like(a[:1])]),
+                                torch.cat([b, torch.zeros_like(b[:1])]))
+        return A[:T], H[:T]
+    a_even, a_odd = a.unflatten(0, (T // 2, 2)).unbind(1)          # positions 0, 2, .. / 1, 3, ..
+    b_even, b_odd = b.unflatten(0, (T // 2, 2)).unbind(1)
+    A_odd, H_odd = associative_scan(*combine((a_even, b_even), (a_odd, b_odd)))  # up-sweep
+    A_even, H_even = combine((A_odd[:-1], H_odd[:-1]), (a_even[1:], b_even[1:]))  # down-sweep
+    A_even, H_even = torch.cat([a_even[:1], A_even]), torch.cat([b_even[:1], H_even])
+    return (torch.stack([A_even, A_odd], 1).flatten(0, 1),
+            torch.stack([H_even, H_odd], 1).flatten(0, 1))
+
+
+def scan_torch_parallel(u, delta, A, B, C, chunk_size=DEFAULT_CHUNK):
+    """``scan_numpy`` as a chunked parallel scan (autograd):
+
+    for each chunk [s, s + T):  a_t = exp(Delta_t A),  b_t = Delta_t B_t u_t   (T, batch, d, n)
+        (A_t, H_t) = associative_scan(a, b);   h_t = A_t h_{s-1} + H_t;   y_t = C_t . h_t
+    Memory per chunk T * batch * d * n; L need not be a multiple of T.
+    """
+    batch, d, L = u.shape
+    u_, delta_ = u.permute(2, 0, 1), delta.permute(2, 0, 1)          # (L, batch, d)
+    B_, C_ = B.permute(2, 0, 1)[:, :, None, :], C.permute(2, 0, 1)[:, :, None, :]  # (L, b, 1, n)
+    h = u.new_zeros(batch, d, A.shape[1])
+    ys = []
+    for s in range(0, L, chunk_size):
+        e = min(s + chunk_size, L)
+        dlt = delta_[s:e, ..., None]                                        # (T, b, d, 1)
+        a = torch.exp(dlt * A)                                              # (T, b, d, n)
+        b = dlt * u_[s:e, ..., None] * B_[s:e]
+        A_pre, H_pre = associative_scan(a, b)
+        hs = A_pre * h + H_pre                                              # (T, b, d, n)
+        ys.append((hs * C_[s:e]).sum(-1))                                   # (T, b, d)
+        h = hs[-1]
+    return torch.cat(ys).permute(1, 2, 0), h
+
+
+def selective_scan_step(state, u_t, delta_t, A, B_t, C_t, D=None, z_t=None, delta_bias=None,
+                        delta_softplus=False):
+    """One recurrent step of the selective scan (generation with O(1) memory per token):
+
+        Delta = softplus(delta_t + delta_bias)   (as selected)
+        h = exp(Delta A) * state + Delta B_t u_t,   y_t = C_t . h + D u_t,   y_t *= silu(z_t)
+
+    NumPy arrays or torch tensors (the result has the same kind):
+    state : (batch, d, n);  u_t, delta_t, z_t : (batch, d);  A : (d, n);  B_t, C_t : (batch, n)
+    D, delta_bias : (d,) or None.  Returns (y_t (batch, d), h (batch, d, n)).
+    """
+    delta_softplus = _flag("delta_softplus", delta_softplus)
+    args = dict(state=state, u_t=u_t, delta_t=delta_t, A=A, B_t=B_t, C_t=C_t, D=D, z_t=z_t,
+                delta_bias=delta_bias)
+    is_torch = isinstance(state, torch.Tensor)
+    if is_torch:
+        _check_torch_args(args, first="state")
+        exp, softplus, silu = torch.exp, F.softplus, F.silu
+    else:
+        args = _to_numpy_args(args)
+        exp, softplus, silu = np.exp, softplus_numpy, silu_numpy
+    state, u_t, delta_t, A = args["state"], args["u_t"], args["delta_t"], args["A"]
+    if state.ndim != 3:
+        raise ValueError(f"state: expected 3 axes (batch, d, n), got {_shape_str(state.shape)}")
+    batch, d, n = state.shape
+    _expect("u_t", u_t, (batch, d), "(batch, d)")
+    _expect("delta_t", delta_t, (batch, d), "(batch, d)")
+    _expect("A", A, (d, n), "(d, n)")
+    for name in ("B_t", "C_t"):
+        _expect(name, args[name], (batch, n), "(batch, n)")
+    for name, shape, names in (("D", (d,), "(d,)"), ("delta_bias", (d,), "(d,)"),
+                               ("z_t", (batch, d), "(batch, d)")):
+        if args[name] is not None:
+            _expect(name, args[name], shape, names)
+    _check_A(A)
+    if args["delta_bias"] is not None:
+        delta_t = delta_t + args["delta_bias"]
+    if delta_softplus:
+        delta_t = softplus(delta_t)
+    h = exp(delta_t[..., None] * A) * state + (delta_t * u_t)[..., None] * args["B_t"][:, None]
+    y = (args["C_t"][:, None] * h).sum(-1)
+    if args["D"] is not None:
+        y = y + args["D"] * u_t
+    if args["z_t"] is not None:
+        y = y * silu(args["z_t"])
+    return y, h
+
+
+# ---------------------------------------------------------------- the Mamba block
+def inverse_softplus(x):
+    """softplus^{-1}(x) = x + log(1 - exp(-x)) for x > 0 (tensor in, tensor out)."""
+    return x + torch.log(-torch.expm1(-x))
+
+
+class RMSNorm(nn.Module):
+    """y = x / sqrt(mean(x^2) + eps) * weight, over the last axis (Zhang & Sennrich 2019)."""
+
+    def __init__(self, d_model, eps=1e-5):
+        super().__init__()
+        self.eps = positive("eps", eps)
+        self.weight = nn.Parameter(torch.ones(integer("d_model", d_model)))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+class MambaBlock(nn.Module):
+    """The Mamba block (Gu & Dao 2023, Fig. 3), x (batch, L, d_model) -> (batch, L, d_model):
+
+        x, z = in_proj(x)                       each (batch, d_inner, L), d_inner = expand * d_model
+        x = silu(conv1d(x))                     causal, depthwise, kernel d_conv
+        delta_low, B, C = x_proj(x)             ranks dt_rank, d_state, d_state
+        delta = dt_proj.weight @ delta_low      (batch, d_inner, L); dt_proj.bias is delta_bias
+        y = selective_scan(x, delta, A, B, C, D, z, delta_bias, delta_softplus=True)
+        out = out_proj(y)
+
+    A = -exp(A_log), A_log = log(1 .. d_state) per channel (S4D-Real); D = 1; the Delta
+    bias is softplus^{-1} of Delta ~ LogUniform(dt_min, dt_max) (floored at dt_init_floor).
+    backend : the ``selective_scan`` backend for ``forward`` (``step`` is always one step).
+    """
+
+    def __init__(self, d_model, d_state=16, d_conv=4, expand=2, dt_rank=None, dt_min=1e-3,
+                 dt_max=1e-1, dt_init_floor=1e-4, backend="torch"):
+        super().__init__()
+        self.d_model = integer("d_model", d_model)
+        self.d_state = integer("d_state", d_state)
+        self.d_conv = integer("d_conv", d_conv)
+        self.d_inner = integer("expand", expand) * self.d_model
+        self.dt_rank = (math.ceil(self.d_model / 16) if dt_rank is None
+                        else integer("dt_rank", dt_rank))
+        dt_min, dt_max = positive("dt_min", dt_min), positive("dt_max", dt_max)
+        if dt_max < dt_min:
+            raise ValueError(f"dt_max: expected a value >= dt_min = {dt_min}, got {dt_max}")
+        dt_init_floor = positive("dt_init_floor", dt_init_floor)
+        if backend not in BACKENDS or backend == "numpy":
+            raise ValueError(f"backend: expected one of {BACKENDS[1:]}, got {backend!r}")
+        self.backend = backend
+        di, n, R = self.d_inner, self.d_state, self.dt_rank
+        self.in_proj = nn.Linear(self.d_model, 2 * di, bias=False)
+        self.conv1d = nn.Conv1d(di, di, self.d_conv, groups=di, padding=self.d_conv - 1)
+        self.x_proj = nn.Linear(di, R + 2 * n, bias=False)
+        self.dt_proj = nn.Linear(R, di, bias=True)
+        nn.init.uniform_(self.dt_proj.weight, -R ** -0.5, R ** -0.5)
+        dt = torch.exp(torch.rand(di) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        with torch.no_grad():
+            self.dt_proj.bias.copy_(inverse_softplus(dt.clamp(min=dt_init_floor)))
+        self.A_log = nn.Parameter(torch.log(torch.arange(1, n + 1, dtype=torch.float32))
+                                  .repeat(di, 1))
+        self.D = nn.Parameter(torch.ones(di))
+        self.out_proj = nn.Linear(di, self.d_model, bias=False)
+
+    def _check(self, name, x, ndim):
+        if (not isinstance(x, torch.Tensor) or x.ndim != ndim or x.shape[-1] != self.d_model
+                or 0 in x.shape):
+            got = _shape_str(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            axes = "(batch, L, d_model)" if ndim == 3 else "(batch, d_model)"
+            raise ValueError(f"{name}: expected a non-empty tensor {axes} with d_model = "
+                             f"{self.d_model}, got {got}")
+        if x.dtype != self.A_log.dtype:
+            raise ValueError(f"{name}: expected dtype {self.A_log.dtype} (the block's "
+                             f"parameters), got {x.dtype}")
+
+    def ssm_inputs(self, x):
+        """From the conv output x (..., d_inner): (delta (..., d_inner), B, C (..., d_state))."""
+        x_dbl = self.x_proj(x)
+        delta_low, B, C = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        return delta_low @ self.dt_proj.weight.T, B, C
+
+    def forward(self, x):
+        """x (batch, L, d_model) -> (batch, L, d_model)."""
+        self._check("x", x, 3)
+        L = x.shape[1]
+        x, z = self.in_proj(x).transpose(1, 2).chunk(2, dim=1)       # (batch, d_inner, L)
+        x = F.silu(self.conv1d(x)[..., :L])
+        delta, B, C = self.ssm_inputs(x.transpose(1, 2))             # (batch, L, .)
+        y = selective_scan(x, delta.transpose(1, 2), -torch.exp(self.A_log),
+                           B.transpose(1, 2), C.transpose(1, 2), self.D, z,
+                           delta_bias=self.dt_proj.bias, delta_softplus=True,
+                           backend=self.backend)
+        return self.out_proj(y.transpose(1, 2))
+
+    def initial_state(self, batch):
+        """(conv_state (batch, d_inner, d_conv), ssm_state (batch, d_inner, d_state)), zeros."""
+        batch = integer("batch", batch)
+        w = self.A_log
+        return (w.new_zeros(batch, self.d_inner, self.d_conv),
+                w.new_zeros(batch, self.d_inner, self.d_state))
+
+    def step(self, x_t, state):
+        """One token: x_t (batch, d_model) -> (out (batch, d_model), new state).
+
+        The conv keeps its last d_conv inputs; the SSM keeps h (batch, d_inner, d_state):
+        memory per token is constant, whatever the position.
+        """
+        self._check("x_t", x_t, 2)
+        batch = x_t.shape[0]
+        shapes = ((batch, self.d_inner, self.d_conv), (batch, self.d_inner, self.d_state))
+        if (not isinstance(state, (tuple, list)) or len(state) != 2
+                or any(not isinstance(s, torch.Tensor) or tuple(s.shape) != shape
+                       for s, shape in zip(state, shapes))):
+            raise ValueError(f"state: expected (conv_state {_shape_str(shapes[0])}, ssm_state "
+                             f"{_shape_str(shapes[1])}) as from initial_state({batch}), "
+                             f"got {type(state).__name__}")
+        conv_state, h = state
+        x, z = self.in_proj(x_t).chunk(2, dim=-1)                     # (batch, d_inner)
+        conv_state = torch.cat([conv_state[..., 1:], x[..., None]], dim=-1)
+        x = F.silu((conv_state * self.conv1d.weight[:, 0, :]).sum(-1) + self.conv1d.bias)
+        delta, B, C = self.ssm_inputs(x)
+        y, h = selective_scan_step(h, x, delta, -torch.exp(self.A_log), B, C, self.D, z,
+                                   delta_bias=self.dt_proj.bias, delta_softplus=True)
+        return self.out_proj(y), (conv_state, h)
+
+
+class MambaLM(nn.Module):
+    """A small language model: ids (batch, L) -> logits (batch, L, vocab).
+
+        h = embed(ids);  n_layers x [h = h + mixer(RMSNorm(h))];  logits = RMSNorm(h) E^T
+
+    with the head tied to the embedding E. mixer = "mamba" (``MambaBlock``) or "s4d"
+    (``seqlearn.s4.S4DLayer``, the LTI baseline of chapter 6, same backbone).
+    ``step`` runs one token with a constant-size state and equals ``forward`` token by token.
+    """
+
+    def __init__(self, vocab, d_model, n_layers, d_state=16, mixer="mamba", backend="torch",
+                 **block_kwargs):
+        super().__init__()
+        vocab = integer("vocab", vocab)
+        d_model = integer("d_model", d_model)
+        n_layers = integer("n_layers", n_layers)
+        if mixer not in ("mamba", "s4d"):
+            raise ValueError(f"mixer: expected 'mamba' or 's4d', got {mixer!r}")
+        self.vocab, self.mixer = vocab, mixer
+        self.embed = nn.Embedding(vocab, d_model)
+        if mixer == "mamba":
+            make = lambda: MambaBlock(d_model, d_state, backend=backend,  # noqa: E731
+                                      **block_kwargs)
+        else:
+            from seqlearn.s4 import S4DLayer
+            make = lambda: S4DLayer(d_model, d_state=d_state, **block_kwargs)  # noqa: E731
+        self.layers = nn.ModuleList(make() for _ in range(n_layers))
+        self.norms = nn.ModuleList(RMSNorm(d_model) for _ in range(n_layers))
+        self.norm_f = RMSNorm(d_model)
+
+    def _check_ids(self, name, ids, ndim):
+        if (not isinstance(ids, torch.Tensor) or ids.ndim != ndim
+                or ids.dtype not in (torch.int64, torch.int32)):
+            got = (f"{ids.dtype} {_shape_str(ids.shape)}" if isinstance(ids, torch.Tensor)
+                   else type(ids).__name__)
+            axes = "(batch, L)" if ndim == 2 else "(batch,)"
+            raise ValueError(f"{name}: expected an integer tensor {axes}, got {got}")
+        if ids.numel() == 0:
+            raise ValueError(f"{name}: expected at least one token, got shape "
+                             f"{_shape_str(ids.shape)}")
+        if int(ids.min()) < 0 or int(ids.max()) >= self.vocab:
+            raise ValueError(f"{name}: expected ids in [0, {self.vocab}), "
+                             f"got [{int(ids.min())}, {int(ids.max())}]")
+
+    def forward(self, ids):
+        """ids (batch, L) -> logits (batch, L, vocab)."""
+        self._check_ids("ids", ids, 2)
+        h = self.embed(ids)
+        for layer, norm in zip(self.layers, self.norms):
+            h = h + layer(norm(h))
+        return self.norm_f(h) @ self.embed.weight.T
+
+    def initial_state(self, batch):
+        """One state per layer (constant size, whatever the length generated)."""
+        return [layer.initial_state(batch) for layer in self.layers]
+
+    def step(self, ids_t, state):
+        """ids_t (batch,) -> (logits (batch, vocab), new state)."""
+        self._check_ids("ids_t", ids_t, 1)
+        if not isinstance(state, (list, tuple)) or len(state) != len(self.layers):
+            raise ValueError(f"state: expected a list of {len(self.layers)} layer states, as "
+                             f"from initial_state(batch), got {type(state).__name__}")
+        h = self.embed(ids_t)
+        new = []
+        for layer, norm, s in zip(self.layers, self.norms, state):
+            out, s = layer.step(norm(h), s)
+            h = h + out
+            new.append(s)
+        return self.norm_f(h) @ self.embed.weight.T, new

@@ -1,0 +1,362 @@
+"""The selective scan as a fused Triton kernel (chapter 7), forward and backward.
+
+What the kernel computes (per batch b, channel d, state n; see ``seqlearn.mamba``):
+
+    Delta_t = softplus(delta_t + delta_bias)        (bias and softplus optional)
+    h_t     = exp(Delta_t A) * h_{t-1} + Delta_t B_t u_t,   h_{-1} = 0
+    y_t     = C_t . h_t + D u_t                      (. : sum over the state axis n)
+    y_t    *= silu(z_t)                              (optional gate)
+
+Layouts (those of ``mamba_ssm.selective_scan_fn``):
+    u, delta, z : (batch, d, L)     A : (d, n)     B, C : (batch, n, L)
+    D, delta_bias : (d,)            state h : (batch, d, n)
+
+Why fuse (the memory-hierarchy argument of Gu & Dao 2023, section 3.3.2): a scan written
+with tensor operations materialises exp(Delta A) and the states, (batch, d, L, n) numbers,
+in GPU main memory (HBM) -- n times more than its inputs and outputs. Here one program owns
+one batch index and a block of BLOCK_D channels and walks t = 0 .. L-1 sequentially:
+
+  * u, delta, z (BLOCK_D numbers) and B_t, C_t (n numbers) are read from HBM once per step;
+  * the state h, a (BLOCK_D, N) tile, lives in registers / on-chip SRAM for the whole scan;
+  * y is written once per step; the (batch, d, L, n) tensor of states never reaches HBM.
+
+The work is O(batch d L n) as before, but the memory traffic is O(batch d L + batch n L),
+which is what bounds a scan. Parallelism comes from the (batch, channel-block) grid.
+
+Backward: the states are *recomputed*, not stored (as in the paper). With gradients
+enabled the forward also saves the state at chunk boundaries, every CHUNK steps:
+(batch, d, ceil(L / CHUNK), n), a fraction 1 / CHUNK of all states. The backward kernel
+walks the chunks in reverse; for each it recomputes the chunk's CHUNK states from the
+boundary state into a small per-program scratch tile (CHUNK + 1, BLOCK_D, N), then runs
+the reverse recurrence for g_t = dLoss/dh_t,
+
+    g_t = dy_t C_t + exp(Delta_{t+1} A) g_{t+1},      g_{L-1} = dy_{L-1} C_{L-1} + dh_last
+
+(dy: the gradient of the core output C_t . h_t) and accumulates the gradients of every
+input. Sums across programs (dB, dC over channel blocks; dA, dD, d delta_bias over batch)
+are written as per-program partial sums and added in PyTorch: deterministic, no atomics.
+
+Glossary (code name -> symbol):
+    u -> x_t (the scan input)      delta -> Delta_t before bias and softplus
+    A -> A (d, n), real, <= 0      B, C -> B_t, C_t      D -> D (skip)
+    z -> the gate z_t              delta_bias -> the Delta projection's bias
+    h -> h_t                       BLOCK_D -> channels per program
+    BLOCK_N -> n padded to a power of two (masked)     CHUNK -> recomputation chunk
+
+On a machine without CUDA this module sets TRITON_INTERPRET=1 before importing triton,
+so the same kernels run (slowly: ~ms per step) on CPU tensors; ``aot_compile`` compiles
+them for a CUDA target without a GPU, which catches code the interpreter accepts but the
+GPU compiler rejects.
+"""
+
+import os
+import sys
+
+import torch
+
+if not torch.cuda.is_available():
+    if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
+        # triton reads the variable when it is imported; some torch modules import it
+        raise ImportError(
+            "seqlearn.mamba_triton: there is no GPU, so Triton must run its interpreter, "
+            "but triton was already imported (perhaps by a torch module) without "
+            "TRITON_INTERPRET=1. Restart the kernel and import seqlearn.mamba_triton first, "
+            "or set TRITON_INTERPRET=1 in the environment.")
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import triton  # noqa: E402  (after TRITON_INTERPRET is set)
+import triton.language as tl  # noqa: E402
+
+CHUNK = 32        # steps between saved states (backward recomputation)
+BLOCK_D = 32      # channels per program (at most; fewer when d is small)
+DTYPES = (torch.float32, torch.float64)
+
+
+@triton.jit
+def _softplus(x):
+    # log(1 + exp(x)) without overflow (tl has no log1p)
+    return tl.where(x > 20.0, x, tl.log(1.0 + tl.exp(tl.minimum(x, 20.0))))
+
+
+@triton.jit
+def scan_fwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr,
+                    y_ptr, last_ptr, chunk_ptr, d, L, n, n_chunks,
+                    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
+                    SOFTPLUS: tl.constexpr, SAVE: tl.constexpr, CHUNK: tl.constexpr,
+                    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr):
+    b = tl.program_id(0).to(tl.int64)                     # batch index (64-bit offsets)
+    rd = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)   # this program's channels
+    rn = tl.arange(0, BLOCK_N)                            # states (padded, masked)
+    md, mn = rd < d, rn < n
+    mdn = md[:, None] & mn[None, :]
+    A = tl.load(A_ptr + rd[:, None] * n + rn[None, :], mask=mdn, other=0.0)
+    if HAS_D:
+        Dd = tl.load(D_ptr + rd, mask=md, other=0.0)
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + rd, mask=md, other=0.0)
+    row = (b * d + rd) * L                                # u[b, rd, 0] etc.
+    col = (b * n + rn) * L                                # B[b, rn, 0], C[b, rn, 0]
+    h = tl.zeros((BLOCK_D, BLOCK_N), dtype=y_ptr.dtype.element_ty)   # h_{-1} = 0
+    for t in range(0, L):
+        if SAVE:
+            if t % CHUNK == 0:                        # keep h_{t-1} for the backward
+                c = (b * d + rd[:, None]) * n_chunks + t // CHUNK
+                tl.store(chunk_ptr + c * n + rn[None, :], h, mask=mdn)
+        dt = tl.load(delta_ptr + row + t, mask=md, other=0.0)
+        if HAS_BIAS:
+            dt += bias                                    # delta_t + delta_bias
+        if SOFTPLUS:
+            dt = _softplus(dt)                            # Delta_t
+        u = tl.load(u_ptr + row + t, mask=md, other=0.0)
+        Bt = tl.load(B_ptr + col + t, mask=mn, other=0.0)
+        Ct = tl.load(C_ptr + col + t, mask=mn, other=0.0)
+        # h_t = exp(Delta_t A) * h_{t-1} + Delta_t B_t u_t
+        h = tl.exp(dt[:, None] * A) * h + (dt * u)[:, None] * Bt[None, :]
+        y = tl.sum(Ct[None, :] * h, axis=1)               # y_t = C_t . h_t
+        if HAS_D:
+            y += Dd * u                                   # + D u_t
+        if HAS_Z:
+            z = tl.load(z_ptr + row + t, mask=md, other=0.0)
+            y *= z * tl.sigmoid(z)                        # * silu(z_t)
+        tl.store(y_ptr + row + t, y, mask=md)
+    tl.store(last_ptr + (b * d + rd[:, None]) * n + rn[None, :], h, mask=mdn)
+
+
+@triton.jit
+def scan_bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr,
+                    chunk_ptr, dy_ptr, dlast_ptr, scratch_ptr,
+                    du_ptr, ddelta_ptr, dz_ptr, dA_ptr, dD_ptr, dbias_ptr, dB_ptr, dC_ptr,
+                    d, L, n, n_chunks, n_blocks,
+                    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
+                    SOFTPLUS: tl.constexpr, CHUNK: tl.constexpr,
+                    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Reverse pass; one program per (batch, channel block), like the forward.
+
+    Outputs: du, ddelta, dz (batch, d, L) exact; dA (batch, d, n), dD, dbias (batch, d)
+    partial over the batch; dB, dC (batch, n_blocks, n, L) partial over channel blocks.
+    """
+    b = tl.program_id(0).to(tl.int64)
+    blk = tl.program_id(1)
+    rd = blk * BLOCK_D + tl.arange(0, BLOCK_D)
+    rn = tl.arange(0, BLOCK_N)
+    md, mn = rd < d, rn < n
+    mdn = md[:, None] & mn[None, :]
+    dn = rd[:, None] * n + rn[None, :]                    # offsets in a (d, n) tile
+    A = tl.load(A_ptr + dn, mask=mdn, other=0.0)
+    if HAS_D:
+        Dd = tl.load(D_ptr + rd, mask=md, other=0.0)
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + rd, mask=md, other=0.0)
+    row = (b * d + rd) * L
+    col = (b * n + rn) * L
+    part = ((b * n_blocks + blk) * n + rn) * L            # dB, dC partials [b, blk, rn, 0]
+    pid = b * n_blocks + blk
+    tile = tl.arange(0, BLOCK_D)[:, None] * BLOCK_N + rn[None, :]
+    scratch = scratch_ptr + pid * (CHUNK + 1) * BLOCK_D * BLOCK_N + tile
+    step = BLOCK_D * BLOCK_N
+    # carry = exp(Delta_{t+1} A) g_{t+1}; at t = L - 1 it is dLoss/dh_{L-1} (last state)
+    carry = tl.load(dlast_ptr + (b * d + rd[:, None]) * n + rn[None, :], mask=mdn, other=0.0)
+    dA = tl.zeros((BLOCK_D, BLOCK_N), dtype=carry.dtype)
+    dD = tl.zeros((BLOCK_D,), dtype=carry.dtype)
+    dbias = tl.zeros((BLOCK_D,), dtype=carry.dtype)
+    for cc in range(0, n_chunks):
+        c = n_chunks - 1 - cc
+        s = c * CHUNK
+        T = tl.minimum(L - s, CHUNK)
+        # recompute h_{s-1}, h_s, ..., h_{s+T-1} into scratch slots 0 .. T
+        h = tl.load(chunk_ptr + ((b * d + rd[:, None]) * n_chunks + c) * n + rn[None, :],
+                    mask=mdn, other=0.0)
+        tl.store(scratch, h)
+        for k in range(0, T):
+            t = s + k
+            dt = tl.load(delta_ptr + row + t, mask=md, other=0.0)
+            if HAS_BIAS:
+                dt += bias
+            if SOFTPLUS:
+                dt = _softplus(dt)
+            u = tl.load(u_ptr + row + t, mask=md, other=0.0)
+            Bt = tl.load(B_ptr + col + t, mask=mn, other=0.0)
+            h = tl.exp(dt[:, None] * A) * h + (dt * u)[:, None] * Bt[None, :]
+            tl.store(scratch + (k + 1) * step, h)
+        tl.debug_barrier()                                # scratch written before read
+        for kk in range(0, T):
+            k = T - 1 - kk
+            t = s + k
+            raw = tl.load(delta_ptr + row + t, mask=md, other=0.0)
+            if HAS_BIAS:
+                raw += bias
+            dt = raw
+            if SOFTPLUS:
+                dt = _softplus(raw)
+            u = tl.load(u_ptr + row + t, mask=md, other=0.0)
+            Bt = tl.load(B_ptr + col + t, mask=mn, other=0.0)
+            Ct = tl.load(C_ptr + col + t, mask=mn, other=0.0)
+            h_t = tl.load(scratch + (k + 1) * step)
+            h_prev = tl.load(scratch + k * step)
+            dy = tl.load(dy_ptr + row + t, mask=md, other=0.0)
+            if HAS_Z:                                     # y = (C.h + D u) * silu(z)
+                z = tl.load(z_ptr + row + t, mask=md, other=0.0)
+                sig = tl.sigmoid(z)
+                y_core = tl.sum(Ct[None, :] * h_t, axis=1)
+                if HAS_D:
+                    y_core += Dd * u
+                dz = dy * y_core * sig * (1.0 + z * (1.0 - sig))
+                tl.store(dz_ptr + row + t, dz, mask=md)
+                dy = dy * z * sig                         # gradient of C.h + D u
+            du = tl.zeros((BLOCK_D,), dtype=carry.dtype)
+            if HAS_D:
+                du += dy * Dd
+                dD += dy * u
+            tl.store(dC_ptr + part + t, tl.sum(dy[:, None] * h_t, axis=0), mask=mn)
+            g = dy[:, None] * Ct[None, :] + carry         # g_t = dLoss/dh_t
+            a = tl.exp(dt[:, None] * A)                   # exp(Delta_t A)
+            ga = g * h_prev * a                           # through exp(Delta_t A)
+            dA += ga * dt[:, None]
+            gB = tl.sum(g * Bt[None, :], axis=1)          # through Delta_t B_t u_t
+            ddt = tl.sum(ga * A, axis=1) + gB * u
+            du += gB * dt
+            tl.store(dB_ptr + part + t, tl.sum(g * (dt * u)[:, None], axis=0), mask=mn)
+            if SOFTPLUS:
+                ddt = ddt * tl.sigmoid(raw)               # softplus' = sigmoid
+            dbias += ddt
+            tl.store(du_ptr + row + t, du, mask=md)
+            tl.store(ddelta_ptr + row + t, ddt, mask=md)
+            carry = a * g
+        tl.debug_barrier()                                # reads done before next writes
+    tl.store(dA_ptr + (b * d + rd[:, None]) * n + rn[None, :], dA, mask=mdn)
+    tl.store(dD_ptr + b * d + rd, dD, mask=md)
+    tl.store(dbias_ptr + b * d + rd, dbias, mask=md)
+
+
+def _blocks(d, n, block_d):
+    block_d = min(block_d, triton.next_power_of_2(d))
+    return block_d, triton.next_power_of_2(n), triton.cdiv(d, block_d)
+
+
+def _forward(u, delta, A, B, C, D, z, delta_bias, softplus, save, chunk, block_d):
+    batch, d, L = u.shape
+    n = A.shape[1]
+    BD, BN, n_blocks = _blocks(d, n, block_d)
+    n_chunks = triton.cdiv(L, chunk)
+    y = torch.empty_like(u)
+    last = u.new_empty(batch, d, n)
+    chunks = u.new_empty(batch, d, n_chunks, n) if save else u.new_empty(1)
+    scan_fwd_kernel[(batch, n_blocks)](
+        u, delta, A, B, C, u if D is None else D, u if z is None else z,
+        u if delta_bias is None else delta_bias, y, last, chunks, d, L, n, n_chunks,
+        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
+        SOFTPLUS=softplus, SAVE=save, CHUNK=chunk, BLOCK_D=BD, BLOCK_N=BN)
+    return y, last, chunks
+
+
+def _backward(u, delta, A, B, C, D, z, delta_bias, chunks, dy, dlast, softplus, chunk,
+              block_d):
+    batch, d, L = u.shape
+    n = A.shape[1]
+    BD, BN, n_blocks = _blocks(d, n, block_d)
+    n_chunks = triton.cdiv(L, chunk)
+    scratch = u.new_empty(batch * n_blocks * (chunk + 1) * BD * BN)
+    du, ddelta = torch.empty_like(u), torch.empty_like(u)
+    dz = torch.empty_like(u) if z is not None else u.new_empty(1)
+    dA = u.new_empty(batch, d, n)
+    dD, dbias = u.new_empty(batch, d), u.new_empty(batch, d)
+    dB, dC = u.new_zeros(batch, n_blocks, n, L), u.new_zeros(batch, n_blocks, n, L)
+    scan_bwd_kernel[(batch, n_blocks)](
+        u, delta, A, B, C, u if D is None else D, u if z is None else z,
+        u if delta_bias is None else delta_bias, chunks, dy, dlast, scratch,
+        du, ddelta, dz, dA, dD, dbias, dB, dC, d, L, n, n_chunks, n_blocks,
+        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
+        SOFTPLUS=softplus, CHUNK=chunk, BLOCK_D=BD, BLOCK_N=BN)
+    return (du, ddelta, dA.sum(0), dB.sum(1), dC.sum(1),
+            dD.sum(0) if D is not None else None, dz if z is not None else None,
+            dbias.sum(0) if delta_bias is not None else None)
+
+
+class _SelectiveScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, softplus, chunk, block_d):
+        save = any(ctx.needs_input_grad[:8])
+        y, last, chunks = _forward(u, delta, A, B, C, D, z, delta_bias, softplus, save,
+                                   chunk, block_d)
+        if save:
+            ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, chunks)
+            ctx.config = (softplus, chunk, block_d)
+        return y, last
+
+    @staticmethod
+    def backward(ctx, dy, dlast):
+        softplus, chunk, block_d = ctx.config
+        u, delta, A, B, C, D, z, delta_bias, chunks = ctx.saved_tensors
+        grads = _backward(u, delta, A, B, C, D, z, delta_bias, chunks, dy.contiguous(),
+                          dlast.contiguous(), softplus, chunk, block_d)
+        grads = [g if need else None for g, need in zip(grads, ctx.needs_input_grad)]
+        return (*grads, None, None, None)
+
+
+def selective_scan_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None,
+                          delta_softplus=False, *, chunk=CHUNK, block_d=BLOCK_D):
+    """The selective scan by the fused kernels; returns (y (batch, d, L), h_{L-1} (batch, d, n)).
+
+    Shapes are those of ``seqlearn.mamba.selective_scan`` (which validates them before
+    calling this). Tensors of one dtype (float32 or float64) on one device; autograd for
+    every input and for both outputs (the last state's gradient seeds the reverse scan).
+    chunk : steps between the states saved for the backward (memory batch d n L / chunk,
+    plus a scratch of batch d n chunk); block_d : channels per program (a power of two).
+    """
+    if not isinstance(u, torch.Tensor) or u.dtype not in DTYPES:
+        got = u.dtype if isinstance(u, torch.Tensor) else type(u).__name__
+        raise ValueError(f"u: expected torch.float32 or torch.float64 for the triton "
+                         f"backend, got {got}")
+    for name, value in (("chunk", chunk), ("block_d", block_d)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    if block_d & (block_d - 1):
+        raise ValueError(f"block_d: expected a power of two, got {block_d}")
+    if os.environ.get("TRITON_INTERPRET") != "1" and u.device.type != "cuda":
+        raise ValueError(f"u: expected a CUDA tensor for the compiled triton backend "
+                         f"(or TRITON_INTERPRET=1), got device {u.device}")
+    args = [None if x is None else x.contiguous() for x in (u, delta, A, B, C, D, z,
+                                                             delta_bias)]
+    return _SelectiveScan.apply(*args, bool(delta_softplus), chunk, block_d)
+
+
+# ---------------------------------------------------------------- ahead-of-time compile
+def _signature(kernel, dtype, constexprs):
+    """The argument types of ``kernel`` for triton.compile: pointers, i32 sizes, constexprs."""
+    ptr = "*fp64" if dtype == torch.float64 else "*fp32"
+    sig = {}
+    for name in kernel.arg_names:
+        if name in constexprs:
+            sig[name] = "constexpr"
+        elif name.endswith("_ptr"):
+            sig[name] = ptr
+        else:
+            sig[name] = "i32"
+    return sig
+
+
+def aot_compile(kernel_name="forward", target=("cuda", 90, 32), dtype=torch.float32,
+                **constexprs):
+    """Compile a kernel for a GPU target without a GPU; returns the compiled kernel.
+
+    kernel_name : "forward" or "backward" (or a @triton.jit function, for tests);
+    target : (backend, arch, warp size), e.g. ("cuda", 80, 32) for an A100;
+    constexprs : overrides of the defaults (all features on, CHUNK, BLOCK_D, BLOCK_N = 16).
+    Must run in a process where TRITON_INTERPRET is not "1" (the interpreter replaces the
+    compiler); ``compiled.asm["ptx"]`` holds the PTX. Raises on code the GPU compiler rejects.
+    """
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        raise RuntimeError("aot_compile: TRITON_INTERPRET=1 in this process; run it in a "
+                           "process with TRITON_INTERPRET=0")
+    kernels = {"forward": scan_fwd_kernel, "backward": scan_bwd_kernel}
+    kernel = kernels[kernel_name] if isinstance(kernel_name, str) else kernel_name
+    defaults = dict(HAS_D=True, HAS_Z=True, HAS_BIAS=True, SOFTPLUS=True, SAVE=True,
+                    CHUNK=CHUNK, BLOCK_D=BLOCK_D, BLOCK_N=16)
+    names = set(kernel.arg_names)
+    consts = {k: v for k, v in defaults.items() if k in names}
+    consts.update(constexprs)
+    src = ASTSource(kernel, _signature(kernel, dtype, consts), consts)
+    return triton.compile(src, target=GPUTarget(*target))

@@ -1,0 +1,341 @@
+"""The fused Triton selective scan (seqlearn.mamba_triton) against the NumPy / torch backends.
+
+On a CPU the kernels run under Triton's interpreter (set by seqlearn.mamba_triton), so
+sequences are short (L <= 64). The interpreter accepts code the GPU compiler rejects, so
+the kernels are also compiled ahead of time for sm_80 / sm_90 (no GPU needed), and a
+deliberately bad kernel shows that this check can fail.
+"""
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seqlearn import mamba_triton
+from seqlearn.mamba import selective_scan
+
+import triton  # noqa: E402  (after seqlearn.mamba_triton has set TRITON_INTERPRET)
+import triton.language as tl  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
+
+
+def make_inputs(batch, d, L, n, seed=0, dtype=torch.float32, D=True, z=True, bias=True,
+                positive_delta=True):
+    """Random inputs; delta > 0 (or moderate, for softplus) so exp(Delta A) stays <= 1."""
+    g = torch.Generator().manual_seed(seed)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=g, dtype=torch.float64)
+
+    delta = (torch.rand(batch, d, L, generator=g, dtype=torch.float64) * 0.5 + 0.01
+             if positive_delta else rand(batch, d, L))
+    args = dict(u=rand(batch, d, L), delta=delta,
+                A=-torch.rand(d, n, generator=g, dtype=torch.float64) * 2,
+                B=rand(batch, n, L), C=rand(batch, n, L),
+                D=rand(d) if D else None, z=rand(batch, d, L) if z else None,
+                delta_bias=0.3 * rand(d) if bias else None)
+    return {k: None if v is None else v.to(dtype=dtype, device=DEVICE)
+            for k, v in args.items()}
+
+
+def reference(args, softplus):
+    """The NumPy backend (float64) on the same inputs."""
+    y, h = selective_scan(**{k: None if v is None else v.cpu().double()
+                             for k, v in args.items()},
+                          delta_softplus=softplus, return_last_state=True, backend="numpy")
+    return y, h
+
+
+def assert_close(actual, expected, rtol=1e-4, atol_rel=1e-5):
+    actual = actual.detach().cpu().double().numpy()
+    expected = np.asarray(expected.detach().cpu().double() if torch.is_tensor(expected)
+                          else expected)
+    atol = atol_rel * max(np.abs(expected).max(), 1e-30)
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+# ---------------------------------------------------------------- forward
+FORWARD_CASES = [
+    # batch, d, L, n, D, z, bias, softplus
+    (2, 5, 37, 3, True, True, True, True),     # L not a multiple of CHUNK, d of BLOCK_D
+    (1, 4, 16, 4, False, False, False, False),  # the bare scan
+    (2, 3, 9, 5, True, False, False, False),    # D only, n = 5
+    (1, 6, 11, 2, False, True, False, True),    # gate + softplus
+    (3, 2, 1, 3, True, True, True, True),       # L = 1
+    (1, 40, 8, 16, True, True, True, False),    # d > BLOCK_D: two channel blocks
+]
+
+
+@pytest.mark.parametrize("batch,d,L,n,D,z,bias,softplus", FORWARD_CASES)
+def test_forward_matches_numpy(batch, d, L, n, D, z, bias, softplus):
+    args = make_inputs(batch, d, L, n, D=D, z=z, bias=bias, positive_delta=not softplus)
+    y_ref, h_ref = reference(args, softplus)
+    y, h = selective_scan(**args, delta_softplus=softplus, return_last_state=True,
+                          backend="triton")
+    assert y.shape == (batch, d, L) and h.shape == (batch, d, n)
+    assert y.dtype == torch.float32 and h.dtype == torch.float32
+    assert_close(y, y_ref)
+    assert_close(h, h_ref)
+    y_only = selective_scan(**args, delta_softplus=softplus, backend="triton")
+    assert torch.equal(y_only, y)
+
+
+def test_direct_call_small_blocks_and_chunks():
+    """selective_scan_triton itself, with blocks and chunks smaller than the inputs."""
+    args = make_inputs(2, 7, 21, 3)
+    y_ref, h_ref = reference(args, True)
+    for chunk, block_d in [(1, 1), (4, 2), (8, 4), (64, 8)]:
+        y, h = mamba_triton.selective_scan_triton(**args, delta_softplus=True,
+                                                  chunk=chunk, block_d=block_d)
+        assert_close(y, y_ref)
+        assert_close(h, h_ref)
+
+
+def test_non_contiguous_inputs():
+    args = make_inputs(2, 6, 13, 4)
+    y_ref, h_ref = reference(args, True)
+    strided = {k: v.transpose(-1, 0).contiguous().transpose(-1, 0) for k, v in args.items()}
+    assert not strided["u"].is_contiguous() and not strided["A"].is_contiguous()
+    y, h = mamba_triton.selective_scan_triton(**strided, delta_softplus=True)
+    assert_close(y, y_ref)
+    assert_close(h, h_ref)
+
+
+def test_float64_forward():
+    args = make_inputs(2, 5, 19, 3, dtype=torch.float64)
+    y_ref, h_ref = reference(args, True)
+    y, h = selective_scan(**args, delta_softplus=True, return_last_state=True,
+                          backend="triton")
+    assert y.dtype == torch.float64
+    assert_close(y, y_ref, rtol=1e-12, atol_rel=1e-13)
+    assert_close(h, h_ref, rtol=1e-12, atol_rel=1e-13)
+
+
+@settings(max_examples=8, deadline=None)
+@given(batch=st.integers(1, 2), d=st.integers(1, 9), L=st.integers(1, 24),
+       n=st.integers(1, 6), flags=st.integers(0, 15), seed=st.integers(0, 2 ** 16),
+       block_d=st.sampled_from([1, 2, 4, 32]), chunk=st.sampled_from([1, 5, 32]))
+def test_forward_property(batch, d, L, n, flags, seed, block_d, chunk):
+    D, z, bias, softplus = (bool(flags >> i & 1) for i in range(4))
+    args = make_inputs(batch, d, L, n, seed=seed, D=D, z=z, bias=bias,
+                       positive_delta=not softplus)
+    y_ref, h_ref = reference(args, softplus)
+    y, h = mamba_triton.selective_scan_triton(**args, delta_softplus=softplus,
+                                              chunk=chunk, block_d=block_d)
+    assert_close(y, y_ref)
+    assert_close(h, h_ref)
+
+
+# ---------------------------------------------------------------- backward
+def grads(args, backend, softplus, dy, dh, **kwargs):
+    """Gradients of sum(y dy) + sum(h_last dh) with respect to every input given."""
+    leaves = {k: v.detach().clone().requires_grad_() for k, v in args.items() if v is not None}
+    full = {k: leaves.get(k) for k in NAMES}
+    if backend == "triton":
+        y, h = mamba_triton.selective_scan_triton(**full, delta_softplus=softplus, **kwargs)
+    else:
+        y, h = selective_scan(**full, delta_softplus=softplus, return_last_state=True,
+                              backend=backend)
+    ((y * dy.to(y.dtype)).sum() + (h * dh.to(h.dtype)).sum()).backward()
+    return {k: v.grad for k, v in leaves.items()}
+
+
+GRAD_CASES = [
+    # batch, d, L, n, D, z, bias, softplus, chunk, block_d
+    (2, 5, 37, 3, True, True, True, True, 8, 4),      # everything; 5 chunks, 2 blocks
+    (1, 3, 12, 5, False, False, False, False, 5, 2),  # the bare scan
+    (2, 4, 10, 2, True, False, True, False, 32, 32),  # one chunk, one block
+    (1, 2, 1, 3, True, True, False, True, 4, 1),      # L = 1
+]
+
+
+@pytest.mark.parametrize("batch,d,L,n,D,z,bias,softplus,chunk,block_d", GRAD_CASES)
+def test_gradients_match_torch_autograd(batch, d, L, n, D, z, bias, softplus, chunk,
+                                        block_d):
+    """float32 Triton gradients vs float64 torch autograd; float64 Triton exactly."""
+    args = make_inputs(batch, d, L, n, seed=1, D=D, z=z, bias=bias,
+                       positive_delta=not softplus)
+    g = torch.Generator().manual_seed(2)
+    dy = torch.randn(batch, d, L, generator=g, dtype=torch.float64).to(DEVICE)
+    dh = torch.randn(batch, d, n, generator=g, dtype=torch.float64).to(DEVICE)
+    args64 = {k: None if v is None else v.double() for k, v in args.items()}
+    expected = grads(args64, "torch", softplus, dy, dh)
+    got32 = grads(args, "triton", softplus, dy, dh, chunk=chunk, block_d=block_d)
+    got64 = grads(args64, "triton", softplus, dy, dh, chunk=chunk, block_d=block_d)
+    assert set(got32) == set(expected) == {k for k in NAMES if args[k] is not None}
+    for k in expected:
+        assert got32[k].dtype == torch.float32 and got32[k].shape == args[k].shape, k
+        assert_close(got32[k], expected[k], rtol=1e-4, atol_rel=1e-5)
+        assert_close(got64[k], expected[k], rtol=1e-10, atol_rel=1e-12)
+
+
+def test_gradients_float32_vs_float32_through_dispatcher():
+    args = make_inputs(2, 6, 20, 4, seed=3)
+    dy = torch.randn(2, 6, 20, generator=torch.Generator().manual_seed(4)).to(DEVICE)
+    dh = torch.zeros(2, 6, 4, device=DEVICE)
+    expected = grads(args, "torch", True, dy, dh)
+    leaves = {k: v.detach().clone().requires_grad_() for k, v in args.items()}
+    y = selective_scan(**leaves, delta_softplus=True, backend="triton")
+    (y * dy).sum().backward()
+    for k in expected:
+        assert_close(leaves[k].grad, expected[k], rtol=1e-4, atol_rel=1e-5)
+
+
+def test_gradient_of_some_inputs_only():
+    args = make_inputs(1, 3, 9, 2, seed=5)
+    u = args["u"].clone().requires_grad_()
+    y, _ = mamba_triton.selective_scan_triton(**{**args, "u": u}, delta_softplus=True)
+    y.sum().backward()
+    u_ref = args["u"].double().clone().requires_grad_()
+    args64 = {k: v.double() for k, v in args.items()}
+    selective_scan(**{**args64, "u": u_ref}, delta_softplus=True, backend="torch").sum().backward()
+    assert_close(u.grad, u_ref.grad)
+
+
+def test_memory_saved_for_backward_is_small():
+    """Only inputs and the chunk-boundary states are kept, never (batch, d, L, n)."""
+    batch, d, L, n, chunk = 2, 4, 48, 8, 16
+    args = make_inputs(batch, d, L, n)
+    leaves = {k: v.clone().requires_grad_() for k, v in args.items()}
+    y, _ = mamba_triton.selective_scan_triton(**leaves, delta_softplus=True, chunk=chunk)
+    saved = y.grad_fn.saved_tensors
+    biggest = max(t.numel() for t in saved)
+    assert biggest < batch * d * L * n / 2
+    assert any(t.shape == (batch, d, L // chunk, n) for t in saved)
+    with torch.no_grad():
+        y2, _ = mamba_triton.selective_scan_triton(**args, delta_softplus=True, chunk=chunk)
+    assert y2.grad_fn is None and torch.equal(y2, y.detach())
+
+
+def test_rejects_bad_arguments():
+    args = make_inputs(1, 2, 3, 2)
+    with pytest.raises(ValueError, match="u: expected torch.float32 or torch.float64"):
+        mamba_triton.selective_scan_triton(**{**args, "u": args["u"].half()})
+    with pytest.raises(ValueError, match="block_d: expected a power of two"):
+        mamba_triton.selective_scan_triton(**args, block_d=3)
+    with pytest.raises(ValueError, match="chunk: expected a positive int"):
+        mamba_triton.selective_scan_triton(**args, chunk=0)
+
+
+def test_forward_kernel_fits_the_book():
+    """The forward kernel is shown in the book next to the NumPy loop."""
+    lines = inspect.getsource(mamba_triton.scan_fwd_kernel.fn).splitlines()
+    assert len(lines) <= 60
+    assert max(map(len, lines)) <= 88
+
+
+# ---------------------------------------------------------------- ahead-of-time compile
+@triton.jit
+def bad_break_kernel(x_ptr, y_ptr, L, BLOCK: tl.constexpr):
+    """Runs under the interpreter, but `break` is not supported by the GPU compiler."""
+    acc = tl.zeros((BLOCK,), dtype=tl.float32)
+    for t in range(0, L):
+        x = tl.load(x_ptr + t * BLOCK + tl.arange(0, BLOCK))
+        if tl.sum(x) > 0:
+            break
+        acc += x
+    tl.store(y_ptr + tl.arange(0, BLOCK), acc)
+
+
+@triton.jit
+def bad_loop_type_kernel(x_ptr, y_ptr, L, BLOCK: tl.constexpr):
+    """A loop-carried value that starts as a scalar and becomes a block."""
+    acc = 0.0
+    for t in range(0, L):
+        acc = acc + tl.load(x_ptr + t * BLOCK + tl.arange(0, BLOCK))
+    tl.store(y_ptr + tl.arange(0, BLOCK), acc)
+
+
+AOT_SCRIPT = r"""
+import importlib.util, json, sys, torch
+from seqlearn import mamba_triton as mt
+spec = importlib.util.spec_from_file_location("tmt", sys.argv[1])
+tmt = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tmt)
+out = {}
+for arch in (80, 90):
+    for name in ("forward", "backward"):
+        for dtype in (torch.float32, torch.float64):
+            c = mt.aot_compile(name, ("cuda", arch, 32), dtype=dtype)
+            out[f"{name}-sm{arch}-{dtype}"] = len(c.asm["ptx"])
+    c = mt.aot_compile("forward", ("cuda", arch, 32), HAS_Z=False, SOFTPLUS=False,
+                       SAVE=False, BLOCK_N=4)
+    out[f"forward-minimal-sm{arch}"] = len(c.asm["ptx"])
+for bad in (tmt.bad_break_kernel, tmt.bad_loop_type_kernel):
+    try:
+        mt.aot_compile(bad, ("cuda", 90, 32), BLOCK=16)
+        out[bad.__name__] = "compiled"
+    except Exception as e:
+        out[bad.__name__] = "rejected: " + type(e).__name__ + ": " + str(e)[-300:]
+print(json.dumps(out))
+"""
+
+
+def _ptxas():
+    nvidia = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
+    return nvidia.exists() or os.environ.get("TRITON_PTXAS_PATH")
+
+
+@pytest.fixture(scope="module")
+def aot_results():
+    if not _ptxas():
+        pytest.skip("ptxas is not available (neither in the triton wheel nor "
+                    "TRITON_PTXAS_PATH): cannot compile for a CUDA target")
+    env = {**os.environ, "TRITON_INTERPRET": "0", "TRITON_DEFAULT_FP_FUSION": "1",
+           "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.run([sys.executable, "-c", AOT_SCRIPT, __file__], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_kernels_compile_for_sm80_and_sm90(aot_results):
+    for arch in (80, 90):
+        for name in ("forward", "backward"):
+            for dtype in ("torch.float32", "torch.float64"):
+                assert aot_results[f"{name}-sm{arch}-{dtype}"] > 1000
+        assert aot_results[f"forward-minimal-sm{arch}"] > 1000
+
+
+def test_aot_compile_rejects_bad_kernels(aot_results):
+    """The check can fail: kernels the interpreter runs are rejected by the compiler."""
+    assert aot_results["bad_break_kernel"].startswith("rejected")
+    assert "Break" in aot_results["bad_break_kernel"]
+    assert aot_results["bad_loop_type_kernel"].startswith("rejected")
+    assert "Loop-carried variable acc" in aot_results["bad_loop_type_kernel"]
+
+
+@pytest.mark.skipif(DEVICE != "cpu", reason="the interpreter is used only without CUDA")
+def test_bad_kernels_do_run_under_the_interpreter():
+    """...which is why the AOT check is needed: on the CPU both bad kernels run."""
+    x = torch.ones(3, 16)
+    y = torch.empty(16)
+    bad_break_kernel[(1,)](x, y, 3, BLOCK=16)
+    assert torch.equal(y, torch.zeros(16))
+    bad_loop_type_kernel[(1,)](x, y, 3, BLOCK=16)
+    assert torch.equal(y, torch.full((16,), 3.0))
+
+
+def test_a_too_early_triton_import_gives_a_clear_error():
+    # torch.nn.attention imports triton; without a GPU and TRITON_INTERPRET the kernels
+    # would fail obscurely ("Cannot call @triton.jit'd outside ..."): refuse at import.
+    if torch.cuda.is_available():
+        pytest.skip("with a GPU, triton compiles; no interpreter is needed")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    code = "import triton\nimport seqlearn.mamba_triton\n"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode != 0
+    assert "ImportError: seqlearn.mamba_triton" in run.stderr
+    assert "TRITON_INTERPRET=1" in run.stderr
