@@ -148,14 +148,16 @@ def main():
     print(f"\nsweep over L: batch {b}, d {d}, n {n}, forward, torch chunk {chunk}")
     print(f"{'L':>6} {'numpy ms':>10} {'seq ms':>9} {'par ms':>9} {'numpy/seq':>10} "
           f"{'numpy/par':>10} {'seq/par':>8}")
-    for Ls in args.lengths:
-        xs = inputs(b, d, n, Ls, seed=Ls)
+    def sweep_row(label, xs):
         xt = to_torch(xs)
         tn = median_time(lambda: selective_scan(**xs, delta_softplus=True), rep)
         ts = median_time(forward(xt, "torch_sequential"), rep)
         tp = median_time(forward(xt, "torch", chunk), rep)
-        print(f"{Ls:>6} {1e3 * tn:>10.2f} {1e3 * ts:>9.2f} {1e3 * tp:>9.2f} {tn / ts:>9.2f}x "
-              f"{tn / tp:>9.2f}x {ts / tp:>7.2f}x")
+        print(f"{label:>6} {1e3 * tn:>10.2f} {1e3 * ts:>9.2f} {1e3 * tp:>9.2f} "
+              f"{tn / ts:>9.2f}x {tn / tp:>9.2f}x {ts / tp:>7.2f}x")
+
+    for Ls in args.lengths:
+        sweep_row(Ls, inputs(b, d, n, Ls, seed=Ls))
 
     # ------------------------------------------------------------ sweep over batch * d
     print(f"\nsweep over batch * d (batch 1, d = width): n {n}, L {L}, forward, "
@@ -163,13 +165,7 @@ def main():
     print(f"{'width':>6} {'numpy ms':>10} {'seq ms':>9} {'par ms':>9} {'numpy/seq':>10} "
           f"{'numpy/par':>10} {'seq/par':>8}")
     for w in args.widths:
-        xs = inputs(1, w, n, L, seed=w)
-        xt = to_torch(xs)
-        tn = median_time(lambda: selective_scan(**xs, delta_softplus=True), rep)
-        ts = median_time(forward(xt, "torch_sequential"), rep)
-        tp = median_time(forward(xt, "torch", chunk), rep)
-        print(f"{w:>6} {1e3 * tn:>10.2f} {1e3 * ts:>9.2f} {1e3 * tp:>9.2f} {tn / ts:>9.2f}x "
-              f"{tn / tp:>9.2f}x {ts / tp:>7.2f}x")
+        sweep_row(w, inputs(1, w, n, L, seed=w))
 
     # ------------------------------------------------------------ GPU
     print()

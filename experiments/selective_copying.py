@@ -38,9 +38,12 @@ def main():
     p.add_argument("--test-samples", type=int, default=5000)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     args = p.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     train.seed_everything(args.seed)
     dev = torch.device(args.device)
     data = {
