@@ -67,7 +67,7 @@ def main():
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # no pip install
     import numpy as np
     import torch
-    from seqlearn.attention import KVCache
+    from seqlearn.attention import KVCache, kv_cache_numbers
     from seqlearn.mamba import MambaLM
 
     torch.set_num_threads(args.threads)
@@ -88,7 +88,7 @@ def main():
     s4d_bytes = sum(t.nbytes for t in s4d.initial_state(1))
     n_params = sum(p.numel() for p in model.parameters())
     del model, s4d
-    kv_per_token = 2 * nl * D * itemsize
+    kv_per_token = kv_cache_numbers(1, D, nl) * itemsize
 
     t0 = min(args.tokens)
     rng = np.random.default_rng(0)
@@ -164,7 +164,7 @@ def main():
     print(f"{'t':>7} {'MambaLM.step ms':>16} {'KV append+attend ms':>20} "
           f"{'KV cache MiB':>13}")
     for p in positions:
-        kv = 2 * nlt * p * Dt * itemsize
+        kv = kv_cache_numbers(p, Dt, nlt) * itemsize
         print(f"{p:>7} {mamba_ms[p]:>16.3f} {attn_ms[p]:>20.3f} {mib(kv):>13}")
     first, last = positions[0], positions[-1]
     print(f"from t = {first} to t = {last}: MambaLM.step x {mamba_ms[last] / mamba_ms[first]:.2f},"

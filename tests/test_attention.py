@@ -411,3 +411,19 @@ def test_kv_cache_rejects_a_token_of_another_shape():
         cache.append(np.ones((2, 4)), np.ones((2, 5)))
     with pytest.raises(ValueError, match="^v_t: expected"):
         cache.append(np.ones((2, 3)), np.ones((2, 4)))
+
+
+@pytest.mark.parametrize("t, heads, d_head", [(0, 1, 4), (1, 2, 3), (7, 4, 2)])
+def test_kv_cache_numbers_counts_what_the_cache_holds(t, heads, d_head):
+    from seqlearn.attention import kv_cache_numbers
+    rng = np.random.default_rng(t)
+    cache = KVCache()
+    for _ in range(t):
+        cache.append(rng.standard_normal((heads, d_head)), rng.standard_normal((heads, d_head)))
+    assert kv_cache_numbers(t, heads * d_head) == cache.n_numbers
+    assert kv_cache_numbers(t, heads * d_head, n_layers=3) == 3 * cache.n_numbers
+    assert list(kv_cache_numbers(np.array([t, t + 1]), 5)) == [10 * t, 10 * t + 10]
+    for bad, name in [(dict(t=-1), "t"), (dict(t=1.5), "t"), (dict(d_model=0), "d_model"),
+                      (dict(n_layers=0), "n_layers")]:
+        with pytest.raises(ValueError, match=f"^{name}:"):
+            kv_cache_numbers(**{**dict(t=2, d_model=4), **bad})

@@ -304,6 +304,21 @@ class KVCache:
         return 0 if self.K is None else self.K.nbytes + self.V.nbytes
 
 
+def kv_cache_numbers(t, d_model, n_layers=1):
+    """Numbers a Transformer's KV cache holds after t tokens: 2 n_layers t d_model
+    (a key and a value of width d_model = heads x d_head per token and layer; batch 1).
+
+    t : int >= 0 or an integer array of them;  d_model, n_layers : int >= 1.
+    ``KVCache.n_numbers`` after t appends is this with n_layers = 1.
+    """
+    d_model = integer("d_model", d_model)
+    n_layers = integer("n_layers", n_layers)
+    t_arr = np.asarray(t)
+    if not np.issubdtype(t_arr.dtype, np.integer) or np.any(t_arr < 0):
+        raise ValueError(f"t: expected non-negative integers, got {t!r:.60}")
+    return 2 * n_layers * t_arr * d_model if t_arr.ndim else 2 * n_layers * int(t) * d_model
+
+
 def kv_cache_decode(x, W_q, W_k, W_v, W_o, n_heads, b_q=None, b_k=None, b_v=None, b_o=None):
     """Causal multi-head self-attention computed one token at a time with a ``KVCache``.
 
