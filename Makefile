@@ -1,9 +1,12 @@
 # The course's commands. The two that matter (see README.md):
 #   make book   set up .venv, execute every notebook, build the HTML book
 #   make test   set up .venv, run the package tests and nbval over every notebook
-# Others: make lectures | student | site-test | execute | colab-cell | clean
+#   make test-other-machine   nbval again with another kernel set and thread count
+#   make colab-test           the Colab path: a fresh venv, the notebooks' own install cell
+# Others: make lectures | student | site-test | execute | colab-cell | colab-copies | clean
 
 PYTHON ?= python3
+ROOT   := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 VENV   := .venv
 BIN    := $(VENV)/bin
 SETUP  := $(VENV)/.installed
@@ -11,7 +14,7 @@ VENDOR := book/_vendor
 VENDOR_STAMP := $(VENDOR)/static/.installed
 NOTEBOOKS := $(wildcard book/*.ipynb lectures/*.ipynb)
 
-.PHONY: setup vendor book test lectures student site-test execute colab-cell clean
+.PHONY: setup vendor book test test-other-machine lectures student site-test execute colab-cell clean
 
 # .venv with the pinned requirements and seqlearn (editable); redone when
 # requirements.txt or pyproject.toml change.
@@ -41,6 +44,20 @@ test: $(SETUP)
 	$(BIN)/python -m pytest tests book lectures --nbval --nbval-current-env -p no:cacheprovider
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
+# nbval over the notebooks again, as a machine with another CPU would run them:
+# torch's non-vectorised kernels (ATEN_CPU_CAPABILITY=default), MKL's AVX2 code
+# (no AVX-512) and another thread count than `make test` (1; 2 on a 1-core
+# machine). Each changes torch's or NumPy's rounding; what nbval compares must
+# not change. NB=book/07_mamba.ipynb checks one notebook.
+NB ?= book lectures
+OTHER_THREADS = $(shell $(PYTHON) -c "import os; print(1 if (os.cpu_count() or 1) > 1 else 2)")
+OTHER_MACHINE := ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=AVX2 \
+  OMP_NUM_THREADS=$(OTHER_THREADS) MKL_NUM_THREADS=$(OTHER_THREADS) OPENBLAS_NUM_THREADS=$(OTHER_THREADS)
+test-other-machine: $(SETUP)
+	$(OTHER_MACHINE) $(BIN)/python -c "import torch; print('torch kernels:', \
+	  torch.backends.cpu.get_cpu_capability(), '| threads:', torch.get_num_threads())"
+	$(OTHER_MACHINE) $(BIN)/python -m pytest $(NB) --nbval --nbval-current-env -p no:cacheprovider
+
 # Slides: reveal.js HTML that works offline, in _build/html/lectures/ (next
 # to the book, so a published site carries them).
 SLIDES_OUT := _build/html/lectures
@@ -64,9 +81,18 @@ lectures: $(SETUP) $(VENDOR_STAMP)
 	  lectures/*.ipynb
 	@echo "Slides built: open file://$(CURDIR)/$(SLIDES_OUT)/<deck>.slides.html"
 
-# Student copies: solutions removed, outputs cleared.
-student: $(SETUP)
-	$(BIN)/python -m seqlearn.notebooks student _build/student
+# Student copies: solutions removed, outputs cleared, plain Markdown; in
+# _build/student/ of the repository, from any folder (make -f .../Makefile student).
+student:
+	@$(MAKE) -s --no-print-directory -C $(ROOT) setup
+	$(ROOT)$(BIN)/python -m seqlearn.notebooks student $(ROOT)_build/student --root $(ROOT)
+
+# Authoring: rewrite the reader copies in book/colab/ (what the Colab button
+# opens) after editing or re-executing a notebook; a test says when they are stale.
+.PHONY: colab-copies
+colab-copies:
+	@$(MAKE) -s --no-print-directory -C $(ROOT) setup
+	$(ROOT)$(BIN)/python -m seqlearn.notebooks colab-copies --root $(ROOT)
 
 # Serve the built book on localhost and check chapter 0 in headless Chromium.
 site-test: $(SETUP)
@@ -77,12 +103,21 @@ site-test: $(SETUP)
 
 # Authoring: re-execute every notebook in place, so stored outputs (what
 # nbval compares and GitHub shows) match the code.
+# EXECUTE=book/07_mamba.ipynb re-executes one notebook. The reader copies in
+# book/colab/ are rewritten after it.
+EXECUTE ?= $(NOTEBOOKS)
 execute: $(SETUP)
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace $(NOTEBOOKS)
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace $(EXECUTE)
+	$(MAKE) --no-print-directory colab-copies
 
 # Authoring: rewrite the Colab set-up cell of every notebook from _config.yml.
 colab-cell: $(SETUP)
 	$(BIN)/python -m seqlearn.notebooks colab-cell
+
+# The Colab path: every notebook in a fresh venv where its set-up cell installs HEAD by git URL.
+.PHONY: colab-test
+colab-test:
+	bash .ci/colab_path.sh
 
 clean:
 	rm -rf _build

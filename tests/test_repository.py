@@ -23,7 +23,9 @@ def test_readme_gives_the_two_commands_and_ci_runs_the_test_one(root):
     readme = (root / "README.md").read_text()
     assert "make book" in readme and "make test" in readme
     ci = (root / ".ci" / "run").read_text()
-    assert re.search(r"^\s*(step .*;\s*)?make test\b", ci, re.M)
+    for target in ["test", "test-other-machine", "colab-test"]:
+        assert re.search(rf'^\s*(step\s+"[^"]*"\s+)?make {target}\s*$', ci, re.M), (
+            f".ci/run must call `make {target}`")
 
 
 def test_book_build_is_strict(root):
