@@ -21,7 +21,9 @@ of each. Modules (one per topic, NumPy references first):
                   selective copying, induction heads
 - ``train``       a small training loop with a progress bar
 - ``exercises``   ``check(name, fn)``: self-checking exercises
-- ``notebooks``   book tooling: the Colab set-up cell, student copies
+- ``notebooks``   book tooling: the Colab set-up cell, student copies, the reader copies
+                  that the Colab button opens
+- ``plain_markdown`` the book's MyST Markdown as plain Markdown, for those copies
 """
 
 __version__ = "0.1.0"
