@@ -8,7 +8,9 @@ Selenium), and checks:
 
 - every math element was typeset by MathJax, with no TeX errors;
 - figures loaded (at least one, and no broken image);
-- the Colab launch link points at this notebook in the repository of ``_config.yml``;
+- the Colab launch link points at this notebook's reader copy (``book/colab/...``,
+  which installs seqlearn itself) in the repository of ``_config.yml``, and that
+  copy exists in this checkout;
 - the embedded ipywidgets rendered (vendored widget manager, no CDN);
 - solutions are collapsed;
 - every resource the page loaded came from localhost: it works offline;
@@ -32,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from seqlearn.notebooks import repository  # noqa: E402
+from seqlearn.notebooks import colab_copy_path, repository  # noqa: E402
 
 PAGE = "book/00_how_to_use.html"
 DECK = "lectures/00_how_to_use.slides.html"
@@ -115,7 +117,10 @@ def check_page(driver, base, out_dir):
     # The Colab launch link.
     url, branch = repository(ROOT / "_config.yml")
     path = url.split("github.com/", 1)[-1]
-    want = f"https://colab.research.google.com/github/{path}/blob/{branch}/{NOTEBOOK}"
+    copy = colab_copy_path(NOTEBOOK)
+    want = f"https://colab.research.google.com/github/{path}/blob/{branch}/{copy}"
+    if not (ROOT / copy).exists():
+        failures.append(f"colab: the reader copy {copy} is missing (make colab-copies)")
     links = driver.execute_script(
         "return [...document.querySelectorAll('a[href*=\"colab.research.google.com\"]')].map(a => a.href);")
     if want not in links:
