@@ -91,6 +91,22 @@ def test_forward_matches_numpy(batch, d, L, n, D, z, bias, softplus):
     assert torch.equal(y_only, y)
 
 
+@pytest.mark.parametrize("dtype,rtol", [(torch.float32, 2e-6), (torch.float64, 1e-13)])
+def test_softplus_keeps_its_precision_for_negative_inputs(dtype, rtol):
+    """With L = 1, B = C = u = 1 and no D, y = Delta = softplus(raw) exactly (h_1 = Delta
+    B u). Compare with float64 log1p(exp(raw)) around the Delta floor (raw ~ -9.2,
+    dt_init_floor 1e-4) and far below it, where log(1 + exp(raw)) rounds to 0."""
+    raw = np.array([-60.0, -30.0, -20.0, -17.0, -12.0, -9.2, -3.0, -0.5, 0.0,
+                    0.5, 3.0, 19.0, 21.0, 40.0])
+    d = raw.size
+    ones = lambda *shape: torch.ones(*shape, dtype=dtype)
+    y, _ = mamba_triton.selective_scan_triton(
+        ones(1, d, 1), torch.tensor(raw, dtype=dtype)[None, :, None], -ones(d, 2),
+        ones(1, 2, 1) / 2, ones(1, 2, 1), delta_softplus=True)
+    want = np.log1p(np.exp(raw))
+    np.testing.assert_allclose(y[0, :, 0].double().numpy(), want, rtol=rtol, atol=0)
+
+
 def test_direct_call_small_blocks_and_chunks():
     """selective_scan_triton itself, with blocks and chunks smaller than the inputs."""
     args = make_inputs(2, 7, 21, 3)

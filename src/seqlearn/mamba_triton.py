@@ -74,8 +74,15 @@ DTYPES = (torch.float32, torch.float64)
 
 @triton.jit
 def _softplus(x):
-    # log(1 + exp(x)) without overflow (tl has no log1p)
-    return tl.where(x > 20.0, x, tl.log(1.0 + tl.exp(tl.minimum(x, 20.0))))
+    # softplus(x) = max(x, 0) + log1p(exp(-|x|)): no overflow for large x, and no loss of
+    # precision for negative x, where 1 + exp(x) rounds to 1 (Delta would be 0 for
+    # x <= -17 in float32). tl has no log1p, so it is computed as
+    #   log1p(e) = log(w) * e / (w - 1),  w = 1 + e   (exact to a few ulps; e if w == 1)
+    # [Goldberg 1991, "What every computer scientist should know...", Theorem 4].
+    e = tl.exp(-tl.abs(x))
+    w = 1.0 + e
+    log1p_e = tl.where(w == 1.0, e, tl.log(w) * (e / tl.where(w == 1.0, 1.0, w - 1.0)))
+    return tl.maximum(x, 0.0) + log1p_e
 
 
 @triton.jit
