@@ -156,3 +156,18 @@ def test_every_exercise_is_used_in_a_notebook_and_every_check_exists(root):
             used |= set(re.findall(r'check\("([\w.]+)"', source(cell)))
     assert used <= set(EXERCISES), f"notebooks check unknown exercises: {used - set(EXERCISES)}"
     assert set(EXERCISES) <= used, f"checkers no notebook uses: {set(EXERCISES) - used}"
+
+
+def test_nplr_rebuild_checks_the_identity_and_its_inputs(capsys):
+    """On LegS's own factors the reference is the HiPPO-LegS matrix (the identity the
+    exercise verifies); an answer that returns LegS without using its inputs fails."""
+    from seqlearn import hippo, s4
+    for N in (2, 5, 8):
+        Lam, P, _, V = s4.nplr("legs", N)
+        np.testing.assert_allclose(EXERCISES["s4.nplr_rebuild"].reference(Lam, P, V),
+                                   hippo.hippo_matrix("legs", N)[0], atol=1e-12)
+    ok, out = run(capsys, "s4.nplr_rebuild",
+                  lambda Lam, P, V: hippo.hippo_matrix("legs", len(Lam))[0])
+    assert not ok
+    assert run(capsys, "s4.nplr_rebuild",
+               lambda Lam, P, V: np.real(V @ np.diag(Lam) @ np.conj(V).T - P[:, None] * P))[0]

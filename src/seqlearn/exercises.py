@@ -561,6 +561,11 @@ _register(Exercise(
     cases=_s4d_cases,
     mistakes={
         "Bb = dt * B is Euler's; the ZOH gives Bb = (exp(dt A) - 1) / A * B.": _s4d_euler_b,
+        "the powers start at Ab^1: K[0] = sum_n C_n Bb_n has Ab^0 = 1 (k = 0 .. L-1).":
+            lambda A, B, C, dt, L: s4.s4d_kernel(A, B, C, dt, L + 1)[1:],
+        "2 Re(...) is the conjugate-pair form (S4D's conj_pairs=True); this exercise "
+        "sums the modes as given, complex if they are.":
+            lambda A, B, C, dt, L: 2 * s4.s4d_kernel(A, B, C, dt, L).real,
     },
 ))
 
@@ -586,14 +591,22 @@ _register(Exercise(
 
 
 def _nplr_cases(rng):
-    return [tuple(s4.nplr("legs", N)[i] for i in (0, 1, 3)) for N in (2, 5, 8)]
+    """LegS's own (Lambda, P, V), and random ones: a random real normal matrix
+    -1/2 I + S (S skew-symmetric) diagonalised the way ``s4.nplr`` does, with a random P,
+    so that an answer which ignores its inputs cannot pass."""
+    cases = [tuple(s4.nplr("legs", N)[i] for i in (0, 1, 3)) for N in (2, 5, 8)]
+    for N in (3, 6):
+        S = rng.standard_normal((N, N))
+        w, V = np.linalg.eigh(1j * (S - S.T))  # i S' = V diag(w) V^*  ->  S' = V diag(-i w) V^*
+        cases.append((-0.5 - 1j * w, rng.standard_normal(N), V))
+    return cases
 
 
 _register(Exercise(
     name="s4.nplr_rebuild",
     signature="rebuild(Lambda, P, V) -> A (N, N) = V diag(Lambda) V^* - P P^T (LegS)",
-    # the identity being checked: the rebuilt matrix IS the HiPPO-LegS matrix
-    reference=lambda Lam, P, V: hippo.hippo_matrix("legs", len(Lam))[0],
+    # on LegS's own factors this is the HiPPO-LegS matrix (tests/test_exercises.py checks it)
+    reference=lambda Lam, P, V: ((V * Lam) @ V.conj().T - np.outer(P, P)).real,
     arg_names=("Lambda", "P", "V"),
     cases=_nplr_cases,
     mistakes={
