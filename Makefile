@@ -72,6 +72,7 @@ lectures: $(SETUP) $(VENDOR_STAMP)
 	   book/favicon.svg $(SLIDES_OUT)/vendor/
 	cp -r $(VENDOR)/static/vendor/html-manager $(SLIDES_OUT)/vendor/html-manager
 	$(BIN)/jupyter nbconvert --to slides --template-file $(VENDOR)/slides.html.j2 --output-dir $(SLIDES_OUT) \
+	  --TagRemovePreprocessor.enabled=True --TagRemovePreprocessor.remove_input_tags=remove-input \
 	  --SlidesExporter.reveal_url_prefix=vendor/reveal.js \
 	  --SlidesExporter.reveal_theme=white \
 	  --SlidesExporter.mathjax_url="vendor/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe" \

@@ -138,6 +138,24 @@ def test_lecture_cells_have_slide_metadata(root):
             assert "slideshow" in cell["metadata"], f"{path}: cell {i} has no slide_type"
 
 
+SLIDE_CODE_LINES, SLIDE_CODE_WIDTH = 16, 90
+
+
+def test_deck_code_fits_a_slide(root):
+    """A code cell a deck shows must fit a slide: at most 16 lines of at most 90
+    characters. Longer code (a figure's) is tagged `remove-input`: the slides and the
+    book show its output only, and the notebook keeps the code."""
+    for path in sorted((root / "lectures").glob("*.ipynb")):
+        for i, cell in enumerate(read(path)["cells"]):
+            if (cell["cell_type"] != "code" or "remove-input" in tags(cell)
+                    or cell["metadata"]["slideshow"].get("slide_type") == "skip"):
+                continue
+            lines = source(cell).splitlines()
+            assert len(lines) <= SLIDE_CODE_LINES and max(map(len, lines)) <= SLIDE_CODE_WIDTH, (
+                f"{path}: cell {i} shows {len(lines)} lines of code (up to "
+                f"{max(map(len, lines))} characters) on a slide; tag it remove-input")
+
+
 def test_widget_cells_are_ignored_by_nbval(notebook):
     """nbval does not run the widget protocol (Output widgets, clear_output), so
     a widget cell's outputs differ under it: such cells carry the
