@@ -252,3 +252,14 @@ def test_classifier_readouts():
     assert (model(new_start) - model(x)).abs().max() > 1e-4
     with pytest.raises(ValueError, match="^readout: expected one of"):
         SequenceClassifier(6, 8, 1, 3, readout="max")
+
+
+def test_s4d_kernel_when_a_mode_discretises_to_zero():
+    """Bilinear with dt * lambda = -2 gives Ab = 0 exactly: the powers are 1, 0, 0, ...
+    (computed as exp(k log Ab), this case needs its own care). Brute force: Ab ** k."""
+    A, B, C, dt = np.array([-2.0, -0.5 + 3j]), np.ones(2), np.array([1.0, 2.0]), 1.0
+    Ab, Bb = discretize_diag(A, B, dt, "bilinear")
+    assert Ab[0] == 0
+    brute = np.array([(C * Bb * Ab ** k).sum() for k in range(6)])
+    np.testing.assert_allclose(s4d_kernel(A, B, C, dt, 6, method="bilinear"), brute,
+                               rtol=0, atol=1e-14)
