@@ -133,6 +133,7 @@ def main():
     x = to_torch(x_np)
     rows = [("torch_sequential", "torch_sequential", None)]
     rows += [(f"torch (chunk {c})", "torch", c) for c in args.chunks]
+    rows += [("torch_recurrence", "torch_recurrence", None)]
     for label, backend, chunk in rows:
         fn = forward(x, backend, chunk or 256)
         t = median_time(fn, rep)

@@ -11,10 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn.attention.bias import causal_lower_right
 
-from seqlearn.attention import (KVCache, causal_mask, elu_feature_map, kv_cache_decode,
+from seqlearn.attention import (CausalSelfAttention, KVCache, causal_mask, elu_feature_map, kv_cache_decode,
                                 linear_attention_parallel, linear_attention_recurrent,
                                 linear_attention_step, merge_heads, multi_head_attention,
-                                scaled_dot_product_attention, softmax, split_heads)
+                                scaled_dot_product_attention, sinusoidal_positions, softmax,
+                                split_heads)
+from seqlearn.mamba import MambaLM
 
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-10)}
 
@@ -427,3 +429,55 @@ def test_kv_cache_numbers_counts_what_the_cache_holds(t, heads, d_head):
                       (dict(n_layers=0), "n_layers")]:
         with pytest.raises(ValueError, match=f"^{name}:"):
             kv_cache_numbers(**{**dict(t=2, d_model=4), **bad})
+
+
+# ---------------------------------------------------------------- the torch mixer, positions
+def test_sinusoidal_positions_by_the_formula_and_relative_offsets():
+    P = sinusoidal_positions(50, 6)
+    for t in (0, 7, 49):
+        for i in range(3):
+            w = 1 / 10000 ** (2 * i / 6)
+            assert P[t, 2 * i] == pytest.approx(np.sin(t * w), abs=1e-15)
+            assert P[t, 2 * i + 1] == pytest.approx(np.cos(t * w), abs=1e-15)
+    # sum_i sin a sin b + cos a cos b = sum_i cos(a - b): the dot product sees only t - s
+    G = P @ P.T
+    np.testing.assert_allclose(G[10, 3], G[40, 33], atol=1e-12)
+    np.testing.assert_allclose(np.diag(G), 3.0, atol=1e-12)
+    with pytest.raises(ValueError, match="d_model: expected an even"):
+        sinusoidal_positions(4, 5)
+
+
+def test_causal_self_attention_equals_chapter_2_multi_head_attention():
+    torch.manual_seed(0)
+    layer = CausalSelfAttention(8, n_heads=2).double()
+    x = torch.randn(3, 7, 8, dtype=torch.float64)
+    W_q, W_k, W_v = layer.W_qkv.weight.detach().numpy().reshape(3, 8, 8)
+    expected = multi_head_attention(x.numpy(), W_q, W_k, W_v, layer.W_o.weight.detach().numpy(),
+                                    2, causal=True)
+    np.testing.assert_allclose(layer(x).detach().numpy(), expected, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="n_heads: expected a divisor"):
+        CausalSelfAttention(8, n_heads=3)
+    with pytest.raises(ValueError, match="x: expected a tensor"):
+        layer(x[0])
+
+
+def test_attention_language_model_is_causal_and_has_no_constant_state():
+    torch.manual_seed(1)
+    model = MambaLM(9, 8, 2, mixer="attention").double()
+    ids = torch.randint(0, 9, (2, 10))
+    logits = model(ids)
+    ids2 = ids.clone()
+    ids2[:, 6] = (ids2[:, 6] + 1) % 9
+    logits2 = model(ids2)
+    assert torch.equal(logits2[:, :6], logits[:, :6])
+    assert not torch.allclose(logits2[:, 6], logits[:, 6])
+    # one layer of attention alone is blind to the order of the earlier tokens at the last
+    # position; with the positions added, swapping two of them changes its output
+    one = MambaLM(9, 8, 1, mixer="attention").double()
+    ids = torch.tensor([[1, 2, 3, 4, 5]])
+    swapped = torch.tensor([[2, 1, 3, 4, 5]])
+    assert not torch.allclose(one(ids)[:, -1], one(swapped)[:, -1])
+    with pytest.raises(ValueError, match="no constant-size state"):
+        model.initial_state(2)
+    with pytest.raises(ValueError, match="d_model: expected an even"):
+        MambaLM(9, 7, 1, mixer="attention")

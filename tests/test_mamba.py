@@ -16,7 +16,7 @@ from seqlearn.mamba import (MambaBlock, MambaLM, RMSNorm, associative_scan, comb
                             inverse_softplus, scan_numpy, scan_torch_parallel,
                             scan_torch_sequential, selective_scan, selective_scan_step)
 
-TORCH_BACKENDS = ["torch_sequential", "torch"]
+TORCH_BACKENDS = ["torch_sequential", "torch", "torch_recurrence"]
 OPTIONS = ["D", "z", "delta_bias", "delta_softplus"]
 OPTION_SETS = [(), ("D",), ("z",), ("delta_bias",), ("delta_softplus",),
                ("delta_bias", "delta_softplus"), tuple(OPTIONS)]
@@ -260,9 +260,10 @@ GRAD_NAMES = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]
 
 
 @pytest.mark.parametrize("backend,chunk_size", [("torch_sequential", 64), ("torch", 2),
-                                                ("torch", 64)])
-def test_gradcheck(backend, chunk_size):
-    args = make_inputs(2, 3, 2, 5, seed=7)
+                                                ("torch", 64), ("torch_recurrence", 64)])
+@pytest.mark.parametrize("L", [1, 5])
+def test_gradcheck(backend, chunk_size, L):
+    args = make_inputs(2, 3, 2, L, seed=7)
     targs = to_torch(args, torch.float64, requires_grad=True)
     names = GRAD_NAMES
 
@@ -288,6 +289,7 @@ def test_parallel_gradients_equal_sequential_gradients(options):
     assert set(grads["torch"]) == {"u", "delta", "A", "B", "C"} | set(options) - {"delta_softplus"}
     for name, g in grads["torch_sequential"].items():
         assert rel(grads["torch"][name], g) < 1e-10, name
+        assert rel(grads["torch_recurrence"][name], g) < 1e-10, name
 
 
 # ---------------------------------------------------------------- the recurrent step
@@ -584,3 +586,29 @@ def test_mamba_block_and_lm_refuse_bad_input():
                          (dict(vocab=5, d_model=8, n_layers=1, mixer="s4"), "mixer")]:
         with pytest.raises(ValueError, match=f"^{name}:"):
             MambaLM(**kwargs)
+
+
+def test_step_sizes_are_the_softplus_the_scan_uses():
+    """Delta from step_sizes, fed to the NumPy reference scan with the block's other
+    inputs, reproduces the block's forward; and MambaLM.step_sizes follows the residual."""
+    torch.manual_seed(8)
+    block = MambaBlock(6, d_state=3).double()
+    x = torch.randn(2, 9, 6, dtype=torch.float64)
+    delta = block.step_sizes(x)
+    assert delta.shape == (2, 12, 9) and (delta > 0).all()
+    u, z = block._branches(x)
+    _, B, C = block.ssm_inputs(u.transpose(1, 2))
+    y = selective_scan(u.detach().numpy(), delta.detach().numpy(),
+                       (-torch.exp(block.A_log)).detach().numpy(),
+                       B.transpose(1, 2).detach().numpy(), C.transpose(1, 2).detach().numpy(),
+                       block.D.detach().numpy(), z.detach().numpy())
+    expected = block.out_proj(torch.tensor(y).transpose(1, 2))
+    assert rel(block(x), expected) < 1e-10
+    model = MambaLM(5, 6, 2, d_state=3).double()
+    ids = torch.randint(0, 5, (2, 7))
+    deltas = model.step_sizes(ids)
+    h = model.embed(ids)
+    h1 = h + model.layers[0](model.norms[0](h))
+    assert rel(deltas[1], model.layers[1].step_sizes(model.norms[1](h1))) < 1e-12
+    with pytest.raises(ValueError, match="mixer='mamba' only"):
+        MambaLM(5, 6, 1, mixer="s4d").step_sizes(ids)

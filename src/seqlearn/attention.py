@@ -45,9 +45,11 @@ Glossary (code -> math)
     S, z              S_t = sum_{j<=t} phi(k_j) v_j^T (d_k, d_v), z_t = sum_{j<=t} phi(k_j) (d_k,)
 """
 
+import math
 from functools import partial
 
 import numpy as np
+import torch
 
 from seqlearn._checks import integer, numeric_array
 
@@ -478,3 +480,56 @@ def linear_attention_step(state, q_t, k_t, v_t, feature_map=elu_feature_map):
     y_t = np.einsum("...k,...kv->...v", phi_q, S) / np.sum(phi_q * z, axis=-1)[..., None]
     return y_t, (S, z)
 
+
+
+# ---------------------------------------------------------------- a trainable mixer (torch)
+def sinusoidal_positions(L, d_model):
+    """The fixed position code of Vaswani et al. (2017), for positions t = 0 .. L-1:
+
+        P[t, 2i] = sin(t / 10000^(2i / d_model)),   P[t, 2i+1] = cos(t / 10000^(2i / d_model))
+
+    L, d_model : int >= 1 (d_model even). Returns P (L, d_model), float64. Defined for any
+    t, so a model can be run longer than it was trained; whether it still works there is
+    another matter (chapter 7 measures it).
+    """
+    L = integer("L", L)
+    d_model = integer("d_model", d_model)
+    if d_model % 2:
+        raise ValueError(f"d_model: expected an even number (sin and cos pairs), got {d_model}")
+    t = np.arange(L)[:, None]
+    freq = 10000.0 ** (-np.arange(0, d_model, 2) / d_model)              # (d_model / 2,)
+    P = np.empty((L, d_model))
+    P[:, 0::2], P[:, 1::2] = np.sin(t * freq), np.cos(t * freq)
+    return P
+
+
+class CausalSelfAttention(torch.nn.Module):
+    """``multi_head_attention(x, ..., causal=True)`` as a trainable torch layer, no biases:
+    x (batch, L, d_model) -> (batch, L, d_model). ``W_qkv.weight`` is [W_q; W_k; W_v] and
+    ``W_o.weight`` is W_o, as in ``torch.nn.MultiheadAttention``. Written out (no fused
+    kernel) so that its output is the same on every CPU. Chapter 7 uses it as a mixer of
+    ``seqlearn.mamba.MambaLM`` (mixer="attention", with ``sinusoidal_positions``).
+    """
+
+    def __init__(self, d_model, n_heads=2):
+        super().__init__()
+        self.d_model = integer("d_model", d_model)
+        self.n_heads = integer("n_heads", n_heads)
+        if d_model % n_heads:
+            raise ValueError(f"n_heads: expected a divisor of d_model = {d_model}, got {n_heads}")
+        self.W_qkv = torch.nn.Linear(d_model, 3 * d_model, bias=False)
+        self.W_o = torch.nn.Linear(d_model, d_model, bias=False)
+
+    def forward(self, x):
+        """x (batch, L, d_model) -> y (batch, L, d_model)."""
+        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[-1] != self.d_model:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x: expected a tensor (batch, L, d_model = {self.d_model}), "
+                             f"got {got}")
+        batch, L, d = x.shape
+        q, k, v = (t.reshape(batch, L, self.n_heads, -1).transpose(1, 2)  # (b, h, L, d_head)
+                   for t in self.W_qkv(x).chunk(3, dim=-1))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(d // self.n_heads)   # (b, h, L, L)
+        future = torch.ones(L, L, dtype=torch.bool, device=x.device).triu(1)
+        weights = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)
+        return self.W_o((weights @ v).transpose(1, 2).reshape(batch, L, d))

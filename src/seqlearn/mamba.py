@@ -26,6 +26,12 @@ Backends of ``selective_scan`` (one API, one set of tests comparing them):
                        (a1, b1) o (a2, b2) = (a1 a2, a2 b1 + b2); the state is carried from
                        chunk to chunk. Only products of Ab's (in (0, 1]) are formed, never a
                        division by them, so nothing overflows for long L.
+    "torch_recurrence" the training path (MambaBlock's default): Ab_t and Bb_t u_t computed for
+                       all t at once, then only the recurrence h_t = Ab_t h_{t-1} + Bb_t u_t
+                       as a loop, the whole scan one autograd node (``ScanRecurrence``)
+                       whose backward is written by hand: the same recurrence run backwards
+                       in time. A handful of large operations instead of L small ones; on a
+                       CPU the fastest torch backend at the shapes of benchmarks/scan.py.
     "triton"           a fused Triton kernel (``seqlearn.mamba_triton``): one program per
                        (batch, block of channels), h in registers, (batch, d, L, n) never
                        stored; backward recomputes the states. Compiled on a GPU, run by
@@ -54,7 +60,8 @@ from torch.nn import functional as F
 
 from seqlearn._checks import integer, numeric_array, positive
 
-BACKENDS = ("numpy", "torch_sequential", "torch", "triton")
+BACKENDS = ("numpy", "torch_sequential", "torch", "torch_recurrence", "triton")
+MIXERS = ("mamba", "s4d", "attention")
 DEFAULT_CHUNK = 256
 
 
@@ -177,6 +184,8 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
         delta = _effective_delta_torch(args["delta"], args["delta_bias"], delta_softplus)
         if backend == "torch_sequential":
             y, h = scan_torch_sequential(args["u"], delta, args["A"], args["B"], args["C"])
+        elif backend == "torch_recurrence":
+            y, h = scan_torch_recurrence(args["u"], delta, args["A"], args["B"], args["C"])
         else:
             y, h = scan_torch_parallel(args["u"], delta, args["A"], args["B"], args["C"],
                                        chunk_size)
@@ -314,6 +323,92 @@ def scan_torch_parallel(u, delta, A, B, C, chunk_size=DEFAULT_CHUNK):
     return torch.cat(ys).permute(1, 2, 0), h
 
 
+def _recurrence_forward(a, x):
+    """h_t = a_t * h_{t-1} + x_t along axis 0, h_{-1} = 0; a, x contiguous (L, ...)."""
+    h = torch.empty_like(x)
+    h[0] = x[0]
+    for t in range(1, x.shape[0]):
+        torch.addcmul(x[t], a[t], h[t - 1], out=h[t])
+    return h
+
+
+def _recurrence_backward(a, gh):
+    """g_{L-1} = gh_{L-1},  g_t = gh_t + a_{t+1} * g_{t+1}: the recurrence run backwards."""
+    g = torch.empty_like(gh)
+    g[-1] = gh[-1]
+    for t in range(gh.shape[0] - 2, -1, -1):
+        torch.addcmul(gh[t], a[t + 1], g[t + 1], out=g[t])
+    return g
+
+
+class ScanRecurrence(torch.autograd.Function):
+    """``scan_numpy`` as one autograd node with a hand-written backward, time first:
+
+        dlt, u (L, batch, d);  A (d, n);  B, C (L, batch, n)  ->  y (L, batch, d), h_{L-1} (batch, d, n)
+
+    Forward, for all t at once except the recurrence itself:
+        a_t = exp(dlt_t A),  x_t = (dlt_t u_t) B_t       (L, batch, d, n)
+        h_t = a_t * h_{t-1} + x_t  (loop),  y_t = h_t C_t  (a batched matrix-vector product)
+    Backward, with gy = dLoss/dy and gH = dLoss/dh_{L-1} (the returned state):
+        g_t = gy_t C_t + a_{t+1} * g_{t+1},  plus gH at t = L-1   (= dLoss/dh_t, every path)
+        dC_t = h_t^T gy_t;   dx_t = g_t;   da_t = g_t * h_{t-1}
+        dB_t = x-part: g_t^T (dlt_t u_t);   d(dlt_t u_t) = g_t B_t
+        dA = sum_{t, batch} (da_t a_t) dlt_t;   d(dlt_t) = sum_n (da_t a_t) A + d(dlt_t u_t) u_t
+    The contractions over n or d are batched matrix products (``torch.bmm``), the rest is
+    elementwise: a handful of large operations, where autograd through the loop would
+    record L small ones. Saved: the inputs, a and h.
+    """
+
+    @staticmethod
+    def forward(ctx, dlt, u, A, B, C):
+        L, batch, d = u.shape
+        n = A.shape[1]
+        a = torch.exp(dlt[..., None] * A)                                   # (L, b, d, n)
+        du = dlt * u
+        x = torch.bmm(du.reshape(L * batch, d, 1), B.reshape(L * batch, 1, n))
+        h = _recurrence_forward(a, x.view(L, batch, d, n))
+        y = torch.bmm(h.view(L * batch, d, n), C.reshape(L * batch, n, 1)).view(L, batch, d)
+        ctx.save_for_backward(dlt, u, A, B, C, a, h)
+        ctx.set_materialize_grads(False)          # an unused output's gradient stays None
+        return y, h[-1].clone()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gy, gH):
+        dlt, u, A, B, C, a, h = ctx.saved_tensors
+        L, batch, d = u.shape
+        n = A.shape[1]
+        gy = u.new_zeros(L, batch, d) if gy is None else gy.contiguous()  # (y.sum(): stride 0)
+        flat = lambda x, *shape: x.reshape(L * batch, *shape)                # noqa: E731
+        gh = torch.bmm(flat(gy, d, 1), flat(C, 1, n)).view(L, batch, d, n)
+        if gH is not None:
+            gh[-1] += gH
+        g = _recurrence_backward(a, gh)
+        gC = torch.bmm(flat(h, d, n).transpose(1, 2), flat(gy, d, 1)).view(L, batch, n)
+        gdu = torch.bmm(flat(g, d, n), flat(B, n, 1)).view(L, batch, d)
+        gB = torch.bmm(flat(g, d, n).transpose(1, 2), flat(dlt * u, d, 1)).view(L, batch, n)
+        gz = torch.empty_like(a)                          # dLoss/d(dlt_t A) = da_t * a_t
+        gz[0] = 0
+        torch.mul(g[1:], h[:-1], out=gz[1:])
+        gz.mul_(a)
+        gA = torch.bmm(dlt.reshape(L * batch, d).T[:, None, :],            # (d, 1, L b)
+                       gz.view(L * batch, d, n).transpose(0, 1))[:, 0]      # (d, L b, n)
+        gdlt = (gz * A).sum(-1) + gdu * u
+        return gdlt, gdu * dlt, gA, gB, gC
+
+
+def scan_torch_recurrence(u, delta, A, B, C):
+    """``scan_numpy`` as ``ScanRecurrence`` (one autograd node, hand-written backward).
+
+    u, delta : (batch, d, L);  A : (d, n);  B, C : (batch, n, L)
+    returns y (batch, d, L) and the last state h (batch, d, n)
+    """
+    time_first = lambda x: x.permute(2, 0, 1).contiguous()              # noqa: E731
+    y, h = ScanRecurrence.apply(time_first(delta), time_first(u), A.contiguous(),
+                                time_first(B), time_first(C))
+    return y.permute(1, 2, 0), h
+
+
 def selective_scan_step(state, u_t, delta_t, A, B_t, C_t, D=None, z_t=None, delta_bias=None,
                         delta_softplus=False):
     """One recurrent step of the selective scan (generation with O(1) memory per token):
@@ -383,11 +478,11 @@ class RMSNorm(nn.Module):
 class MambaBlock(nn.Module):
     """The Mamba block (Gu & Dao 2023, Fig. 3), x (batch, L, d_model) -> (batch, L, d_model):
 
-        x, z = in_proj(x)                       each (batch, d_inner, L), d_inner = expand * d_model
-        x = silu(conv1d(x))                     causal, depthwise, kernel d_conv
-        delta_low, B, C = x_proj(x)             ranks dt_rank, d_state, d_state
+        u, z = in_proj(x)                       each (batch, d_inner, L), d_inner = expand * d_model
+        u = silu(conv1d(u))                     causal, depthwise, kernel d_conv
+        delta_low, B, C = x_proj(u)             ranks dt_rank, d_state, d_state
         delta = dt_proj.weight @ delta_low      (batch, d_inner, L); dt_proj.bias is delta_bias
-        y = selective_scan(x, delta, A, B, C, D, z, delta_bias, delta_softplus=True)
+        y = selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus=True)
         out = out_proj(y)
 
     A = -exp(A_log), A_log = log(1 .. d_state) per channel (S4D-Real); D = 1; the Delta
@@ -396,7 +491,7 @@ class MambaBlock(nn.Module):
     """
 
     def __init__(self, d_model, d_state=16, d_conv=4, expand=2, dt_rank=None, dt_min=1e-3,
-                 dt_max=1e-1, dt_init_floor=1e-4, backend="torch"):
+                 dt_max=1e-1, dt_init_floor=1e-4, backend="torch_recurrence"):
         super().__init__()
         self.d_model = integer("d_model", d_model)
         self.d_state = integer("d_state", d_state)
@@ -436,20 +531,33 @@ class MambaBlock(nn.Module):
             raise ValueError(f"{name}: expected dtype {self.A_log.dtype} (the block's "
                              f"parameters), got {x.dtype}")
 
-    def ssm_inputs(self, x):
-        """From the conv output x (..., d_inner): (delta (..., d_inner), B, C (..., d_state))."""
-        x_dbl = self.x_proj(x)
+    def ssm_inputs(self, u):
+        """From the conv output u (..., d_inner): (delta (..., d_inner), B, C (..., d_state))."""
+        x_dbl = self.x_proj(u)
         delta_low, B, C = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         return delta_low @ self.dt_proj.weight.T, B, C
+
+    def _branches(self, x):
+        """x (batch, L, d_model) -> (u = silu(conv1d(x)), z), each (batch, d_inner, L)."""
+        L = x.shape[1]
+        u, z = self.in_proj(x).transpose(1, 2).chunk(2, dim=1)       # (batch, d_inner, L)
+        return F.silu(self.conv1d(u)[..., :L]), z
+
+    def step_sizes(self, x):
+        """Delta_t = softplus(s_Delta(u_t) + delta_bias), (batch, d_inner, L), for x (batch, L,
+        d_model): how far each channel's state moves at each token (large: take the token
+        in, small: ignore it and keep the state; chapter 7)."""
+        self._check("x", x, 3)
+        u, _ = self._branches(x)
+        delta, _, _ = self.ssm_inputs(u.transpose(1, 2))
+        return F.softplus(delta + self.dt_proj.bias).transpose(1, 2)
 
     def forward(self, x):
         """x (batch, L, d_model) -> (batch, L, d_model)."""
         self._check("x", x, 3)
-        L = x.shape[1]
-        x, z = self.in_proj(x).transpose(1, 2).chunk(2, dim=1)       # (batch, d_inner, L)
-        x = F.silu(self.conv1d(x)[..., :L])
-        delta, B, C = self.ssm_inputs(x.transpose(1, 2))             # (batch, L, .)
-        y = selective_scan(x, delta.transpose(1, 2), -torch.exp(self.A_log),
+        u, z = self._branches(x)
+        delta, B, C = self.ssm_inputs(u.transpose(1, 2))             # (batch, L, .)
+        y = selective_scan(u, delta.transpose(1, 2), -torch.exp(self.A_log),
                            B.transpose(1, 2), C.transpose(1, 2), self.D, z,
                            delta_bias=self.dt_proj.bias, delta_softplus=True,
                            backend=self.backend)
@@ -492,24 +600,35 @@ class MambaLM(nn.Module):
 
         h = embed(ids);  n_layers x [h = h + mixer(RMSNorm(h))];  logits = RMSNorm(h) E^T
 
-    with the head tied to the embedding E. mixer = "mamba" (``MambaBlock``) or "s4d"
-    (``seqlearn.s4.S4DLayer``, the LTI baseline of chapter 6, same backbone).
-    ``step`` runs one token with a constant-size state and equals ``forward`` token by token.
+    with the head tied to the embedding E. mixer = "mamba" (``MambaBlock``), "s4d"
+    (``seqlearn.s4.S4DLayer``, the LTI baseline of chapter 6) or "attention"
+    (``seqlearn.attention.CausalSelfAttention``, chapter 2's softmax attention, n_heads
+    heads); the attention model adds ``sinusoidal_positions`` to the embedding, since
+    attention alone does not know the order of its inputs. Same backbone for all three.
+    ``step`` runs one token with a constant-size state and equals ``forward`` token by token
+    (not for attention, whose state, the KV cache, grows with t: chapter 2).
     """
 
-    def __init__(self, vocab, d_model, n_layers, d_state=16, mixer="mamba", backend="torch",
+    def __init__(self, vocab, d_model, n_layers, d_state=16, mixer="mamba",
+                 backend="torch_recurrence",
                  **block_kwargs):
         super().__init__()
         vocab = integer("vocab", vocab)
         d_model = integer("d_model", d_model)
         n_layers = integer("n_layers", n_layers)
-        if mixer not in ("mamba", "s4d"):
-            raise ValueError(f"mixer: expected 'mamba' or 's4d', got {mixer!r}")
+        if mixer not in MIXERS:
+            raise ValueError(f"mixer: expected one of {MIXERS}, got {mixer!r}")
         self.vocab, self.mixer = vocab, mixer
         self.embed = nn.Embedding(vocab, d_model)
         if mixer == "mamba":
             make = lambda: MambaBlock(d_model, d_state, backend=backend,  # noqa: E731
                                       **block_kwargs)
+        elif mixer == "attention":
+            from seqlearn.attention import CausalSelfAttention
+            if d_model % 2:
+                raise ValueError(f"d_model: expected an even number for mixer='attention' "
+                                 f"(sinusoidal positions), got {d_model}")
+            make = lambda: CausalSelfAttention(d_model, **block_kwargs)  # noqa: E731
         else:
             from seqlearn.s4 import S4DLayer
             make = lambda: S4DLayer(d_model, d_state=d_state, **block_kwargs)  # noqa: E731
@@ -535,16 +654,38 @@ class MambaLM(nn.Module):
         """ids (batch, L) -> logits (batch, L, vocab)."""
         self._check_ids("ids", ids, 2)
         h = self.embed(ids)
+        if self.mixer == "attention":
+            from seqlearn.attention import sinusoidal_positions
+            h = h + torch.as_tensor(sinusoidal_positions(ids.shape[1], h.shape[-1]),
+                                    dtype=h.dtype, device=h.device)
         for layer, norm in zip(self.layers, self.norms):
             h = h + layer(norm(h))
         return self.norm_f(h) @ self.embed.weight.T
 
+    def step_sizes(self, ids):
+        """Each Mamba layer's Delta for ids (batch, L): a list of n_layers tensors
+        (batch, d_inner, L), computed on the same inputs as ``forward`` (mixer "mamba" only)."""
+        if self.mixer != "mamba":
+            raise ValueError(f"mixer: step sizes exist for mixer='mamba' only, got {self.mixer!r}")
+        self._check_ids("ids", ids, 2)
+        h, out = self.embed(ids), []
+        for layer, norm in zip(self.layers, self.norms):
+            out.append(layer.step_sizes(norm(h)))
+            h = h + layer(norm(h))
+        return out
+
     def initial_state(self, batch):
         """One state per layer (constant size, whatever the length generated)."""
+        if self.mixer == "attention":
+            raise ValueError("mixer: 'attention' has no constant-size state (its KV cache "
+                             "grows with every token, chapter 2); use forward")
         return [layer.initial_state(batch) for layer in self.layers]
 
     def step(self, ids_t, state):
         """ids_t (batch,) -> (logits (batch, vocab), new state)."""
+        if self.mixer == "attention":
+            raise ValueError("mixer: 'attention' has no constant-size state (its KV cache "
+                             "grows with every token, chapter 2); use forward")
         self._check_ids("ids_t", ids_t, 1)
         if not isinstance(state, (list, tuple)) or len(state) != len(self.layers):
             raise ValueError(f"state: expected a list of {len(self.layers)} layer states, as "
