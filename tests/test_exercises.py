@@ -29,10 +29,64 @@ def loop_ema(x, alpha):
 
 @pytest.mark.parametrize("name", sorted(EXERCISES))
 def test_reference_passes_its_own_checker(capsys, name):
-    ok, out = run(capsys, name, EXERCISES[name].reference)
+    reference = EXERCISES[name].reference
+    ok, out = run(capsys, name, lambda *args: reference(*args))   # a student's wrapper
     assert ok and out.startswith("✅")
 
 
+def test_the_course_function_itself_is_refused(capsys):
+    from seqlearn import mamba, ssm
+    for name, fn in [("ssm.kernel", ssm.ssm_kernel), ("mamba.combine", mamba.combine)]:
+        ok, out = run(capsys, name, fn)
+        assert not ok and "the exercise is to write it yourself" in out
+
+
+def test_an_unknown_name_gets_a_did_you_mean(capsys):
+    ok, out = run(capsys, "mamba.scna", loop_ema)
+    assert not ok and "Did you mean 'mamba.scan'?" in out
+
+
+def test_a_table_of_the_fixed_cases_does_not_pass(capsys):
+    """Answers looked up from the printed cases fail on the fresh random case."""
+    reference = EXERCISES["intro.ema"].reference
+    table = {np.asarray(args[0]).tobytes(): reference(*args)
+             for args in EXERCISES["intro.ema"].cases(np.random.default_rng(0))}
+    ok, out = run(capsys, "intro.ema", lambda x, a: table.get(np.asarray(x).tobytes()))
+    assert not ok and "the 5 fixed cases pass, but a random one" in out
+
+
+def test_combine_accepts_the_pair_as_one_array(capsys):
+    ok, out = run(capsys, "mamba.combine",
+                  lambda l, r: np.array([l[0] * r[0], r[0] * l[1] + r[1]]))
+    assert ok, out
+
+
+def test_swapped_results_are_named_not_called_a_reshape(capsys):
+    def swapped(h, u_t, delta_t, A, B_t, C_t):
+        h = np.exp(delta_t[:, None] * A) * h + delta_t[:, None] * B_t * u_t[:, None]
+        return h, (C_t * h).sum(-1)
+    ok, out = run(capsys, "mamba.step", swapped)
+    assert not ok and "entries look swapped" in out and "reshape" not in out
+
+
+def test_permuted_axes_get_a_moveaxis_hint(capsys):
+    ref = EXERCISES["mamba.discretize"].reference
+    ok, out = run(capsys, "mamba.discretize",
+                  lambda *a: tuple(np.moveaxis(m, 1, 2) for m in ref(*a)))
+    assert not ok and "np.moveaxis" in out
+
+
+def test_a_base_exception_is_reported_not_raised(capsys):
+    class Stop(BaseException):
+        pass
+
+    def raises(x, alpha):
+        raise Stop("no")
+    ok, out = run(capsys, "intro.ema", raises)
+    assert not ok and "raised Stop" in out
+
+
+@pytest.mark.filterwarnings("ignore:unstable continuous system")  # the flipped-sign slip
 @pytest.mark.parametrize("name, mistake", [(n, d) for n, e in EXERCISES.items() for d in e.mistakes])
 def test_each_known_mistake_fails_with_its_own_hint(capsys, name, mistake):
     ok, out = run(capsys, name, EXERCISES[name].mistakes[mistake])

@@ -12,6 +12,11 @@ the line of the student's code), or the entry that differs most and by how
 much. Where the wrong answer matches a slip we know (a swapped coefficient,
 the wrong time axis), it names the slip.
 
+Besides the fixed cases (the same every run, so a failure can be reproduced),
+each check runs one more case drawn afresh, so that no table of the printed
+cases passes. The course's own functions are refused (the exercise is to
+write them), and a name that is almost right gets a "did you mean".
+
 ``check`` returns True or False and never raises on a wrong, crashing or
 hanging student function. Each exercise is one ``Exercise`` entry in
 ``EXERCISES``; its ``reference`` is imported from the chapter's module, so
@@ -19,10 +24,12 @@ the checker and the book share one definition of each formula.
 """
 
 import copy
+import difflib
 import signal
 import textwrap
 import threading
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -417,6 +424,9 @@ _register(Exercise(
         "the diagonal is -n; it is -(n + 1) (n counted from 0).":
             lambda N: (hippo.hippo_matrix("legs", N)[0] + np.eye(N),
                        hippo.hippo_matrix("legs", N)[1]),
+        "A is transposed: LegS is lower triangular, A[n, k] = -sqrt(2n+1) sqrt(2k+1) for "
+        "n > k (row n, the coefficient being updated; column k, the one it reads).":
+            lambda N: (hippo.hippo_matrix("legs", N)[0].T, hippo.hippo_matrix("legs", N)[1]),
     },
 ))
 
@@ -437,6 +447,10 @@ _register(Exercise(
             lambda N, theta: tuple(M * theta for M in hippo.hippo_matrix("lagt", N, theta)),
         "this is the variant with I/2 on the diagonal (Laguerre functions, as in S4's code); "
         "this course's LagT is A = -tril(ones) / theta.": _lagt_with_half,
+        "A has the wrong sign: A = -tril(ones) / theta is negative (stable), B = ones / theta "
+        "positive.":
+            lambda N, theta: (-hippo.hippo_matrix("lagt", N, theta)[0],
+                              hippo.hippo_matrix("lagt", N, theta)[1]),
     },
 ))
 
@@ -457,6 +471,10 @@ _register(Exercise(
         "the basis is normalised for ds on [0, t] (sqrt((2n+1)/t)); LegS uses the probability "
         "measure ds / t, so g_n(s; t) = sqrt(2n+1) P_n(2 s / t - 1).":
             lambda c, t, s: hippo.reconstruct("legs", c, t, s) / np.sqrt(t),
+        "the factor sqrt(2n + 1) is missing: g_n(s; t) = sqrt(2n+1) P_n(2 s / t - 1), so "
+        "f(s) = sum_n c_n sqrt(2n+1) P_n(2 s / t - 1).":
+            lambda c, t, s: hippo.reconstruct(
+                "legs", np.asarray(c) / np.sqrt(2 * np.arange(np.shape(c)[-1]) + 1), t, s),
     },
 ))
 
@@ -491,6 +509,12 @@ _register(Exercise(
                 discretize.discretize(A, B, dt, "bilinear"), (1.0, 0.5))),
         "this is forward Euler (Ab = I + dt A), not the bilinear transform.":
             lambda A, B, dt: discretize.discretize(A, B, dt, "forward_euler"),
+        "this is backward Euler (Ab = (I - dt A)^{-1}); the bilinear transform averages the "
+        "two ends: Ab = (I - dt/2 A)^{-1} (I + dt/2 A).":
+            lambda A, B, dt: discretize.discretize(A, B, dt, "backward_euler"),
+        "this is the zero-order hold (Ab = expm(dt A)), not the bilinear transform: "
+        "Ab = (I - dt/2 A)^{-1} (I + dt/2 A), a rational approximation of expm(dt A).":
+            lambda A, B, dt: discretize.discretize(A, B, dt, "zoh"),
     },
 ))
 
@@ -511,6 +535,9 @@ _register(Exercise(
     mistakes={
         "the powers start at Ab^1; K[0] = C Bb (the newest input, not yet multiplied by Ab).":
             lambda Ab, Bb, C, L: ssm.ssm_kernel(Ab, np.asarray(Ab) @ Bb, C, L),
+        "Ab is transposed: K[k] = C Ab^k Bb applies Ab to the column Bb (Ab @ x), "
+        "not x @ Ab.":
+            lambda Ab, Bb, C, L: ssm.ssm_kernel(np.asarray(Ab).T, Bb, C, L),
     },
 ))
 
@@ -534,6 +561,11 @@ _register(Exercise(
         "the division by A is missing: Bb = (exp(dt A) - 1) / A * B.":
             lambda A, B, dt: (np.exp(dt * np.asarray(A)),
                               (np.exp(dt * np.asarray(A)) - 1) * np.asarray(B)),
+        "this is the bilinear transform, Ab = (1 + dt A / 2) / (1 - dt A / 2); the zero-order "
+        "hold is exact for a piecewise-constant input: Ab = exp(dt A).":
+            lambda A, B, dt: discretize.discretize_diag(A, B, dt, "bilinear"),
+        "the sign of A is flipped (exp(-dt A) grows): A is already negative, Ab = exp(dt A).":
+            lambda A, B, dt: discretize.discretize_diag(-np.asarray(A), B, dt, "zoh"),
     },
 ))
 
@@ -651,6 +683,11 @@ def _step_no_dt_in_B(h, u_t, delta_t, A, B_t, C_t):
     return _step_reference(h, u_t / delta_t, delta_t, A, B_t, C_t)
 
 
+def _step_zoh(h, u_t, delta_t, A, B_t, C_t):
+    h = np.exp(delta_t[:, None] * A) * h + np.expm1(delta_t[:, None] * A) / A * B_t * u_t[:, None]
+    return (C_t * h).sum(-1), h
+
+
 _register(Exercise(
     name="mamba.step",
     signature="step(h, u_t, delta_t, A, B_t, C_t) -> (y_t (d,), h (d, n)): "
@@ -662,6 +699,10 @@ _register(Exercise(
         "y_t was read from the old state: update h first, then y_t = C_t . h (the new h).":
             _step_old_state,
         "Bb_t u_t lacks delta: the input enters as delta_t B_t u_t.": _step_no_dt_in_B,
+        "the results are in the other order: return (y_t, h), as in the signature.":
+            lambda *args: _step_reference(*args)[::-1],
+        "Bb_t is the exact zero-order hold (exp(delta A) - 1) / A B_t; Mamba uses the Euler "
+        "rule delta_t B_t (ZOH only for A).": _step_zoh,
     },
 ))
 
@@ -762,6 +803,17 @@ def _shifted(u, delta, A, B, C):
     return y
 
 
+def _scan_zoh(u, delta, A, B, C):
+    """B-bar by the exact zero-order hold instead of Mamba's delta B."""
+    d, L = u.shape
+    h, y = np.zeros((d, A.shape[1])), np.zeros((d, L))
+    for t in range(L):
+        dA = delta[:, t, None] * A
+        h = np.exp(dA) * h + np.expm1(dA) / A * B[:, t] * u[:, t, None]
+        y[:, t] = (C[:, t] * h).sum(-1)
+    return y
+
+
 _register(Exercise(
     name="mamba.scan",
     signature="scan(u, delta, A, B, C) -> y (d, L): h_t = exp(delta_t A) h_{t-1} + "
@@ -772,6 +824,10 @@ _register(Exercise(
     mistakes={
         "y_t was read before the update (C_t . h_{t-1}); the input u_t is already in h_t.":
             _shifted,
+        "Bb_t u_t lacks delta: the input enters as delta_t B_t u_t.":
+            lambda u, delta, A, B, C: _scan_reference(u / delta, delta, A, B, C),
+        "Bb_t is the exact zero-order hold (exp(delta A) - 1) / A B_t; Mamba uses the Euler "
+        "rule delta_t B_t (ZOH only for A).": _scan_zoh,
     },
 ))
 
@@ -785,27 +841,42 @@ def check(name, fn, verbose=True):
     Returns True when every case matches, else False. Never raises for a
     wrong, crashing or hanging ``fn`` (a KeyboardInterrupt still stops it).
     """
-    exercise = EXERCISES.get(name)
+    exercise = EXERCISES.get(name) if isinstance(name, str) else None
     if exercise is None:
+        close = difflib.get_close_matches(str(name), EXERCISES, n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
         known = ", ".join(sorted(EXERCISES))
-        return _verdict(verbose, False, f"❌ there is no exercise called {name!r}. "
+        return _verdict(verbose, False, f"❌ there is no exercise called {name!r}.{hint} "
                                         f"Known exercises: {known}.")
     if not callable(fn):
         return _verdict(verbose, False, f"❌ {name}: expected a function {exercise.signature}, "
                                         f"got {type(fn).__name__} {fn!r:.60}.")
+    module = str(getattr(fn, "__module__", ""))
+    if module.startswith("seqlearn.") and module != __name__:
+        return _verdict(verbose, False, f"❌ {name}: this is the course's own function "
+                                        f"({fn.__module__}.{getattr(fn, '__name__', '?')}); "
+                                        "the exercise is to write it yourself.")
+    # The fixed cases (the same every run, shown when they fail), then the random ones
+    # again from a fresh seed, so that an answer cannot be a table of the fixed cases.
     cases = exercise.cases(np.random.default_rng(0))
+    n_fixed = len(cases)
+    cases += exercise.cases(np.random.default_rng())[-1:]
     for i, args in enumerate(cases):
         problem = _check_case(exercise, fn, args)
         if problem is not None:
             label = getattr(fn, "__name__", "fn")
-            lines = [f"❌ {name}: case {i + 1} of {len(cases)} fails.",
+            first = (f"❌ {name}: case {i + 1} of {n_fixed} fails." if i < n_fixed else
+                     f"❌ {name}: the {n_fixed} fixed cases pass, but a random one (new "
+                     f"every run) fails.")
+            lines = [first,
                      f"   called: {label}({_describe_args(exercise.arg_names, args)})"]
             lines += ["   " + line for line in problem]
-            slip = _known_mistake(exercise, fn, cases)
-            if slip:
-                lines.append(f"   hint: {slip}")
+            if not problem[0].startswith(_HANG):  # a hang is not run a second time
+                slip = _known_mistake(exercise, fn, cases)
+                if slip:
+                    lines.append(f"   hint: {slip}")
             return _verdict(verbose, False, "\n".join(_wrap(lines)))
-    return _verdict(verbose, True, f"✅ {name}: all {len(cases)} cases match the reference.")
+    return _verdict(verbose, True, f"✅ {name}: all {n_fixed} cases match the reference.")
 
 
 def _wrap(lines, width=76):
@@ -836,12 +907,17 @@ def _check_case(exercise, fn, args):
         with _time_limit(TIME_LIMIT_S):
             got = fn(*student_args)
     except _Timeout:
-        return [f"problem: no answer after {TIME_LIMIT_S:g} s: an endless loop?"]
+        return [f"{_HANG} {TIME_LIMIT_S:g} s: an endless loop?"]
     except NotImplementedError:
         return ["problem: not implemented yet: replace `raise NotImplementedError` with your code."]
-    except (Exception, SystemExit) as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit and the student's own BaseException classes too
         return [f"problem: your function raised {type(exc).__name__}: {exc}"] + _where(exc)
     return _compare(expected, got, exercise.rtol, exercise.atol, "the result")
+
+
+_HANG = "problem: no answer after"
 
 
 def _known_mistake(exercise, fn, cases):
@@ -855,25 +931,42 @@ def _known_mistake(exercise, fn, cases):
         try:
             with _time_limit(TIME_LIMIT_S):
                 answers.append((args, fn(*copy.deepcopy(args))))
-        except (Exception, SystemExit, _Timeout):
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
             return None
     for description, wrong in exercise.mistakes.items():
         try:
             tol = exercise.rtol, exercise.atol
-            if all(_compare(wrong(*copy.deepcopy(args)), got, *tol, "") is None
-                   for args, got in answers):
-                return description
+            with warnings.catch_warnings():   # a known slip may be an unstable system
+                warnings.simplefilter("ignore")
+                matched = all(_compare(wrong(*copy.deepcopy(args)), got, *tol, "") is None
+                              for args, got in answers)
         except Exception:
             continue
+        if matched:
+            return description
     return None
 
 
 def _compare(expected, got, rtol, atol, what):
     """None when ``got`` equals ``expected`` within tolerance, else lines saying how not."""
     if isinstance(expected, tuple):
+        if _to_array(got) is not None and np.ndim(_to_array(got)) >= 1 \
+                and len(_to_array(got)) == len(expected):
+            got = list(_to_array(got))       # np.array([a, b]) holds the same pair
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             return [f"problem: {what} should be a tuple of {len(expected)} arrays, "
                     f"got {_kind(got)}."]
+        flat = not any(isinstance(e, tuple) for e in expected)
+        shapes = [np.shape(e) for e in expected] if flat else []
+        got_shapes = [np.shape(_to_array(g)) if _to_array(g) is not None else None
+                      for g in got] if flat else []
+        if flat and len(set(map(str, shapes))) == len(shapes) and got_shapes != shapes \
+                and sorted(map(str, got_shapes)) == sorted(map(str, shapes)):
+            return [f"problem: the entries of {what} have shapes {got_shapes}, expected "
+                    f"{shapes}.", "hint: the entries look swapped: return them in the order "
+                    "of the signature."]
         for k, (e, g) in enumerate(zip(expected, got)):
             problem = _compare(e, g, rtol, atol, f"{what}[{k}]")
             if problem is not None:
@@ -889,6 +982,9 @@ def _compare(expected, got, rtol, atol, what):
         lines = [f"problem: {what} has shape {g.shape}, expected {e.shape}."]
         if g.ndim == e.ndim and g.shape == e.shape[::-1]:
             lines.append("hint: the axes look swapped (a transpose?).")
+        elif g.ndim == e.ndim and sorted(g.shape) == sorted(e.shape):
+            lines.append("hint: the same axes in another order (np.transpose or "
+                         "np.moveaxis?).")
         elif g.size == e.size:
             lines.append("hint: the right number of entries in the wrong shape (a reshape?).")
         return lines
