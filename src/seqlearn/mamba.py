@@ -59,6 +59,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from seqlearn._checks import integer, numeric_array, positive
+from seqlearn.attention import CausalSelfAttention, sinusoidal_positions
 
 BACKENDS = ("numpy", "torch_sequential", "torch", "torch_recurrence", "triton")
 MIXERS = ("mamba", "s4d", "attention")
@@ -351,8 +352,8 @@ class ScanRecurrence(torch.autograd.Function):
         h_t = a_t * h_{t-1} + x_t  (loop),  y_t = h_t C_t  (a batched matrix-vector product)
     Backward, with gy = dLoss/dy and gH = dLoss/dh_{L-1} (the returned state):
         g_t = gy_t C_t + a_{t+1} * g_{t+1},  plus gH at t = L-1   (= dLoss/dh_t, every path)
-        dC_t = h_t^T gy_t;   dx_t = g_t;   da_t = g_t * h_{t-1}
-        dB_t = x-part: g_t^T (dlt_t u_t);   d(dlt_t u_t) = g_t B_t
+        dC_t = sum_d h_t gy_t;   dx_t = g_t;   da_t = g_t * h_{t-1}
+        dB_t = sum_d g_t (dlt_t u_t);   d(dlt_t u_t) = sum_n g_t B_t
         dA = sum_{t, batch} (da_t a_t) dlt_t;   d(dlt_t) = sum_n (da_t a_t) A + d(dlt_t u_t) u_t
     The contractions over n or d are batched matrix products (``torch.bmm``), the rest is
     elementwise: a handful of large operations, where autograd through the loop would
@@ -624,7 +625,6 @@ class MambaLM(nn.Module):
             make = lambda: MambaBlock(d_model, d_state, backend=backend,  # noqa: E731
                                       **block_kwargs)
         elif mixer == "attention":
-            from seqlearn.attention import CausalSelfAttention
             if d_model % 2:
                 raise ValueError(f"d_model: expected an even number for mixer='attention' "
                                  f"(sinusoidal positions), got {d_model}")
@@ -655,7 +655,6 @@ class MambaLM(nn.Module):
         self._check_ids("ids", ids, 2)
         h = self.embed(ids)
         if self.mixer == "attention":
-            from seqlearn.attention import sinusoidal_positions
             h = h + torch.as_tensor(sinusoidal_positions(ids.shape[1], h.shape[-1]),
                                     dtype=h.dtype, device=h.device)
         for layer, norm in zip(self.layers, self.norms):
