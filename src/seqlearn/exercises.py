@@ -952,9 +952,9 @@ def _known_mistake(exercise, fn, cases):
 def _compare(expected, got, rtol, atol, what):
     """None when ``got`` equals ``expected`` within tolerance, else lines saying how not."""
     if isinstance(expected, tuple):
-        if _to_array(got) is not None and np.ndim(_to_array(got)) >= 1 \
-                and len(_to_array(got)) == len(expected):
-            got = list(_to_array(got))       # np.array([a, b]) holds the same pair
+        arr = None if isinstance(got, (tuple, list)) else _to_array(got)
+        if arr is not None and arr.ndim >= 1 and len(arr) == len(expected):
+            got = list(arr)                  # np.array([a, b]) holds the same pair
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             return [f"problem: {what} should be a tuple of {len(expected)} arrays, "
                     f"got {_kind(got)}."]

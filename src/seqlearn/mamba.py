@@ -551,7 +551,7 @@ class MambaBlock(nn.Module):
         self._check("x", x, 3)
         u, _ = self._branches(x)
         delta, _, _ = self.ssm_inputs(u.transpose(1, 2))
-        return F.softplus(delta + self.dt_proj.bias).transpose(1, 2)
+        return _effective_delta_torch(delta.transpose(1, 2), self.dt_proj.bias, True)
 
     def forward(self, x):
         """x (batch, L, d_model) -> (batch, L, d_model)."""
