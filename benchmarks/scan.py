@@ -1,20 +1,32 @@
-"""The selective scan (Mamba's S6), backend by backend: the NumPy loop against PyTorch.
+"""The selective scan (Mamba's S6), backend by backend, shape by shape, from one run.
 
-    python benchmarks/scan.py [--quick] [--batch 2] [--d 64] [--n 16] [--length 2048]
-                              [--chunks 16 64 256 1024] [--lengths 256 ... 8192]
-                              [--widths 1 16 128 1024] [--repeat 5] [--threads 1]
+    python benchmarks/scan.py [--quick] [--threads 1 2] [--repeat 5]
+                              [--shapes 2,64,16,2048 32,64,16,256 ...] [--lm-lengths 64 256]
 
-    numpy             seqlearn.mamba.scan_numpy: a Python loop over t, float64 (the reference)
-    torch_sequential  the same loop in PyTorch (float32), one small kernel per step
-    torch (chunk c)   the chunked Blelloch scan: ~ L / c Python-level chunks, log2(c) levels
-    triton            the fused GPU kernel (only timed when a CUDA GPU is present)
+Backends (``seqlearn.mamba.selective_scan``; every one computes the same y):
+    numpy             the reference: a Python loop over t, float64 (forward only)
+    torch_sequential  the same loop in PyTorch, one small autograd node per step
+    torch (chunk c)   the chunked Blelloch scan; c = 64 and the default 256
+    torch_recurrence  MambaBlock's default: Ab_t, Bb_t u_t for all t at once, the
+                      recurrence as a loop, one autograd node with a hand-written
+                      reverse-time backward (``mamba.ScanRecurrence``)
+    triton            the fused kernels (``seqlearn.mamba_triton``), v2 "tiled" and
+                      v1 "sequential": timed only on a CUDA GPU
 
-Every input is (batch, d, L) / (batch, n, L) with options D, z, delta_bias, softplus on, as in
-the Mamba block. Times are the median of ``--repeat`` calls (time.perf_counter) after one
-warm-up call; forward timings run under torch.no_grad(), "fwd+bwd" is forward plus
-backward of y.sum() w.r.t. every input. Speed-ups are numpy time / backend time, all
-measured in this one run. "rel. err" is max |y - y_numpy| / max |y_numpy| (a check that
-the timed code computes the same thing).
+Every input is (batch, d, L) / (batch, n, L), float32, with D, z, delta_bias and softplus
+on, as in the Mamba block (Delta ~ 0.01-0.1). A time is the median of ``--repeat`` calls
+(time.perf_counter) after one warm-up call; "fwd" runs under torch.no_grad(), "fwd+bwd" is
+the forward plus the backward of y.sum() w.r.t. every input. Ratios are between times of
+this one run: "x numpy" = numpy fwd / fwd, "x seq" = torch_sequential fwd+bwd / fwd+bwd
+(the NumPy loop is timed once per shape, in the first thread count's pass).
+
+The memory model: a fused scan must read u, delta, z and B, C and write y, 4 (4 b d L +
+2 b n L) bytes in float32 (forward), and for the backward read them and dy and write du,
+ddelta, dz, dB, dC, 4 (7 b d L + 4 b n L) more; the (b, d, n, L) states need never leave
+the chip. At the copy bandwidth measured below in the same run (torch.add of two 64 MB
+tensors into a third: 192 MB of traffic) that traffic takes "bound ms"; "% bw" is bound
+/ time, the fraction of the machine's bandwidth a backend reaches. Operations: about
+7 b d n L for the forward (one exp among them) and 29 b d n L for forward + backward.
 """
 
 import argparse
@@ -25,38 +37,45 @@ import time
 import warnings
 from pathlib import Path
 
+DEFAULT_SHAPES = ["2,64,16,2048", "32,64,16,256",          # the two shapes of issue 16
+                  "32,64,8,64", "32,64,8,256",              # chapter 7's training batch
+                  "1,16,16,4096", "8,256,16,1024"]          # narrow and long, wide and long
+QUICK_SHAPES = ["2,64,16,2048", "32,64,16,256", "1,16,16,4096"]
+GPU_SHAPE = "8,1024,16,4096"
+
+
+def shape(text):
+    try:
+        b, d, n, L = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected batch,d,n,L (four ints), got {text!r}")
+    if min(b, d, n, L) < 1:
+        raise argparse.ArgumentTypeError(f"every size must be >= 1, got {text!r}")
+    return b, d, n, L
+
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="smaller sweeps and fewer repeats (about 10 s)")
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--d", type=int, default=64, help="channels (d_inner)")
-    parser.add_argument("--n", type=int, default=16, help="state size (d_state)")
-    parser.add_argument("--length", type=int, default=2048, help="L of the main table")
-    parser.add_argument("--chunks", type=int, nargs="+", default=[16, 64, 256, 1024],
-                        help="chunk sizes of the parallel scan in the main table")
-    parser.add_argument("--lengths", type=int, nargs="+",
-                        default=[256, 512, 1024, 2048, 4096, 8192], help="the L sweep")
-    parser.add_argument("--widths", type=int, nargs="+", default=[1, 16, 128, 1024],
-                        help="the batch * d sweep (batch 1, d = width) at L = --length")
+                        help="three shapes, three repeats, one thread count (about a minute)")
+    parser.add_argument("--shapes", type=shape, nargs="+", default=None,
+                        help=f"batch,d,n,L each (default {' '.join(DEFAULT_SHAPES)})")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="torch CPU thread counts to run every table with (1 2)")
     parser.add_argument("--repeat", type=int, default=5, help="timing runs, median kept (5)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (1; 0 keeps torch's default). One thread "
-                             "gives stable timings on a shared machine, where idle "
-                             "OpenMP workers spinning can cost seconds")
+    parser.add_argument("--lm-lengths", type=int, nargs="*", default=[64, 256],
+                        help="L of the MambaLM training-step comparison (64 256; none: skip)")
+    parser.add_argument("--gpu-shape", type=shape, default=shape(GPU_SHAPE),
+                        help=f"the Triton bandwidth shape on a GPU ({GPU_SHAPE})")
     args = parser.parse_args()
+    if args.shapes is None:
+        args.shapes = [shape(s) for s in (QUICK_SHAPES if args.quick else DEFAULT_SHAPES)]
     if args.quick:
-        args.length = min(args.length, 1024)
-        args.chunks = [64, 256]
-        args.lengths = [256, 1024, 4096]
-        args.widths = [1, 128, 1024]
         args.repeat = min(args.repeat, 3)
-    if args.threads < 0:
-        parser.error("--threads must be >= 0")
-    if min([args.batch, args.d, args.n, args.length, args.repeat] + args.chunks + args.lengths
-           + args.widths) < 1:
-        parser.error("every size and --repeat must be >= 1")
+        args.threads = args.threads[:1]
+        args.lm_lengths = args.lm_lengths[:1]
+    if min(args.threads) < 1 or args.repeat < 1 or min(args.lm_lengths, default=1) < 1:
+        parser.error("--threads, --repeat and --lm-lengths must be >= 1")
     return args
 
 
@@ -75,147 +94,217 @@ def median_time(fn, repeat, sync=None):
     return statistics.median(times)
 
 
+def scan_bytes(b, d, n, L, backward):
+    """Bytes a fused float32 scan must move (see the module docstring)."""
+    fwd = 4 * (4 * b * d * L + 2 * b * n * L)
+    return fwd + (4 * (7 * b * d * L + 4 * b * n * L) if backward else 0)
+
+
+def scan_ops(b, d, n, L, backward):
+    return (29 if backward else 7) * b * d * n * L
+
+
 def main():
     args = parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # no pip install
     import numpy as np
     import torch
-    from seqlearn.mamba import selective_scan
+    try:  # first: without a GPU it sets TRITON_INTERPRET before anything imports triton
+        from seqlearn import mamba_triton
+    except Exception as exc:  # triton missing
+        mamba_triton = exc
+    from seqlearn.mamba import MambaLM, selective_scan
 
-    def inputs(batch, d, n, L, seed=0):
+    warnings.simplefilter("ignore")
+
+    def inputs(b, d, n, L, seed=0):
         """float64 NumPy inputs as in a Mamba block (Delta = softplus(delta + bias) ~ 0.01-0.1)."""
         rng = np.random.default_rng(seed)
-        return dict(u=rng.standard_normal((batch, d, L)),
-                    delta=rng.standard_normal((batch, d, L)) * 0.5,
+        return dict(u=rng.standard_normal((b, d, L)),
+                    delta=rng.standard_normal((b, d, L)) * 0.5,
                     A=-np.tile(np.arange(1.0, n + 1), (d, 1)),
-                    B=rng.standard_normal((batch, n, L)), C=rng.standard_normal((batch, n, L)),
-                    D=np.ones(d), z=rng.standard_normal((batch, d, L)),
+                    B=rng.standard_normal((b, n, L)), C=rng.standard_normal((b, n, L)),
+                    D=np.ones(d), z=rng.standard_normal((b, d, L)),
                     delta_bias=np.log(np.expm1(rng.uniform(0.01, 0.1, d))))
 
     def to_torch(x, device="cpu", grad=False):
         return {k: torch.tensor(v, dtype=torch.float32, device=device, requires_grad=grad)
                 for k, v in x.items()}
 
-    def forward(x, backend, chunk=256):
+    def forward(x, backend, **kw):
         def fn():
             with torch.no_grad():
-                return selective_scan(**x, delta_softplus=True, backend=backend,
-                                      chunk_size=chunk)
+                return selective_scan(**x, delta_softplus=True, backend=backend, **kw)
         return fn
 
-    def forward_backward(x, backend, chunk=256):
+    def forward_backward(x, backend, **kw):
         def fn():
             for v in x.values():
                 v.grad = None
-            selective_scan(**x, delta_softplus=True, backend=backend,
-                           chunk_size=chunk).sum().backward()
+            selective_scan(**x, delta_softplus=True, backend=backend, **kw).sum().backward()
         return fn
 
     def rel_err(y, ref):
         y = y.detach().cpu().double().numpy()
         return np.abs(y - ref).max() / np.abs(ref).max()
 
-    warnings.simplefilter("ignore")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    b, d, n, L, rep = args.batch, args.d, args.n, args.length, args.repeat
+    def bandwidth(device="cpu", sync=None):
+        """Bytes per second of c = a + b on 64 MB float32 tensors (read 2, write 1)."""
+        a, b = (torch.rand(2 ** 24, device=device) for _ in range(2))
+        c = torch.empty_like(a)
+        t = median_time(lambda: torch.add(a, b, out=c), 9, sync)
+        return 3 * 4 * 2 ** 24 / t
+
+    rep = args.repeat
     print(f"numpy {np.__version__}, torch {torch.__version__}, {os.cpu_count()} CPUs, "
-          f"{torch.get_num_threads()} torch threads, median of {rep}, torch in float32")
+          f"median of {rep}, torch in float32")
+    backends = [("torch_sequential", "torch_sequential", {}),
+                ("torch (chunk 64)", "torch", dict(chunk_size=64)),
+                ("torch (chunk 256)", "torch", dict(chunk_size=256)),
+                ("torch_recurrence", "torch_recurrence", {})]
+    summary, numpy_times = [], {}
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        bw = bandwidth()
+        print(f"\n==== {threads} torch thread(s): copy bandwidth {bw / 1e9:.1f} GB/s")
+        for b, d, n, L in args.shapes:
+            x_np = inputs(b, d, n, L)
+            y_ref = selective_scan(**x_np, delta_softplus=True, backend="numpy")
+            if (b, d, n, L) not in numpy_times:  # timed once: NumPy uses no torch thread,
+                numpy_times[b, d, n, L] = median_time(  # and spinning idle ones slow it
+                    lambda: selective_scan(**x_np, delta_softplus=True, backend="numpy"), rep)
+            t_np = numpy_times[b, d, n, L]
+            bf, bb = scan_bytes(b, d, n, L, False), scan_bytes(b, d, n, L, True)
+            print(f"\nbatch {b}, d {d}, n {n}, L {L}: fused traffic {bf / 1e6:.1f} MB fwd, "
+                  f"{bb / 1e6:.1f} MB fwd+bwd = {1e3 * bf / bw:.2f} / {1e3 * bb / bw:.2f} ms "
+                  f"at {bw / 1e9:.1f} GB/s (bound ms)")
+            print(f"{'backend':<20} {'fwd ms':>9} {'x numpy':>8} {'% bw':>6} {'rel. err':>9}"
+                  f" {'fwd+bwd ms':>11} {'x seq':>7} {'% bw':>6} {'GOP/s':>6}")
+            print(f"{'numpy (float64)':<20} {1e3 * t_np:>9.2f} {'1.00':>8} "
+                  f"{100 * bf / bw / t_np:>6.1f} {'-':>9} {'-':>11} {'-':>7} {'-':>6} {'-':>6}")
+            times = {}
+            for label, backend, kw in backends:
+                x = to_torch(x_np)
+                fn = forward(x, backend, **kw)
+                tf = median_time(fn, rep)
+                err = rel_err(fn(), y_ref)
+                tb = median_time(forward_backward(to_torch(x_np, grad=True), backend, **kw),
+                                 rep)
+                times[label] = (tf, tb)
+                seq = times["torch_sequential"][1]
+                print(f"{label:<20} {1e3 * tf:>9.2f} {t_np / tf:>8.2f} "
+                      f"{100 * bf / bw / tf:>6.1f} {err:>9.1e} {1e3 * tb:>11.2f} "
+                      f"{seq / tb:>7.2f} {100 * bb / bw / tb:>6.2f} "
+                      f"{scan_ops(b, d, n, L, True) / tb / 1e9:>6.2f}")
+            rec = times["torch_recurrence"][1]
+            best_label, (_, best) = min(((k, v) for k, v in times.items()
+                                         if k != "torch_recurrence"), key=lambda kv: kv[1][1])
+            summary.append((threads, (b, d, n, L), rec, best_label, best))
 
-    # ------------------------------------------------------------ main table
-    x_np = inputs(b, d, n, L)
-    y_ref = selective_scan(**x_np, delta_softplus=True, backend="numpy")
-    t_np = median_time(lambda: selective_scan(**x_np, delta_softplus=True, backend="numpy"), rep)
-    print(f"\nCPU, batch {b}, d {d}, n {n}, L {L} (D, z, delta_bias, softplus on)")
-    print(f"{'backend':<24} {'pass':<8} {'ms':>9} {'vs numpy':>9} {'rel. err':>9}")
-    print(f"{'numpy loop (float64)':<24} {'fwd':<8} {1e3 * t_np:>9.2f} {'1.00x':>9} {'-':>9}")
-    x = to_torch(x_np)
-    rows = [("torch_sequential", "torch_sequential", None)]
-    rows += [(f"torch (chunk {c})", "torch", c) for c in args.chunks]
-    rows += [("torch_recurrence", "torch_recurrence", None)]
-    for label, backend, chunk in rows:
-        fn = forward(x, backend, chunk or 256)
-        t = median_time(fn, rep)
-        print(f"{label:<24} {'fwd':<8} {1e3 * t:>9.2f} {t_np / t:>8.2f}x "
-              f"{rel_err(fn(), y_ref):>9.1e}")
-    for label, backend, chunk in rows:
-        xg = to_torch(x_np, grad=True)
-        t = median_time(forward_backward(xg, backend, chunk or 256), rep)
-        print(f"{label:<24} {'fwd+bwd':<8} {1e3 * t:>9.2f} {t_np / t:>8.2f}x {'-':>9}")
+    print("\nfwd+bwd, the training path (torch_recurrence) against the best other backend")
+    print(f"{'threads':>7} {'batch, d, n, L':<18} {'recurrence ms':>14} "
+          f"{'best other':<18} {'ms':>9} {'speed-up':>9}")
+    for threads, shp, rec, label, best in summary:
+        print(f"{threads:>7} {', '.join(map(str, shp)):<18} {1e3 * rec:>14.2f} "
+              f"{label:<18} {1e3 * best:>9.2f} {best / rec:>8.2f}x")
 
-    # ------------------------------------------------------------ sweep over L
-    chunk = 256
-    print(f"\nsweep over L: batch {b}, d {d}, n {n}, forward, torch chunk {chunk}")
-    print(f"{'L':>6} {'numpy ms':>10} {'seq ms':>9} {'par ms':>9} {'numpy/seq':>10} "
-          f"{'numpy/par':>10} {'seq/par':>8}")
-    def sweep_row(label, xs):
-        xt = to_torch(xs)
-        tn = median_time(lambda: selective_scan(**xs, delta_softplus=True), rep)
-        ts = median_time(forward(xt, "torch_sequential"), rep)
-        tp = median_time(forward(xt, "torch", chunk), rep)
-        print(f"{label:>6} {1e3 * tn:>10.2f} {1e3 * ts:>9.2f} {1e3 * tp:>9.2f} "
-              f"{tn / ts:>9.2f}x {tn / tp:>9.2f}x {ts / tp:>7.2f}x")
+    # ------------------------------------------------------------ a MambaLM training step
+    if args.lm_lengths:
+        print("\nMambaLM training step (chapter 7's size: vocab 16, d_model 32, 2 layers, "
+              "d_state 8, batch 32; AdamW, cross-entropy): before = backend 'torch' "
+              "(chunk 256, the default until issue 16), after = 'torch_recurrence'")
+        print(f"{'threads':>7} {'L':>5} {'before ms':>10} {'after ms':>9} {'speed-up':>9}")
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            for L in args.lm_lengths:
+                ids = torch.randint(0, 16, (32, L + 1), generator=torch.Generator()
+                                    .manual_seed(0))
+                row = []
+                for backend in ("torch", "torch_recurrence"):
+                    torch.manual_seed(0)
+                    model = MambaLM(16, 32, 2, d_state=8, backend=backend)
+                    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
-    for Ls in args.lengths:
-        sweep_row(Ls, inputs(b, d, n, Ls, seed=Ls))
+                    def train_step():
+                        logits = model(ids[:, :-1])
+                        loss = torch.nn.functional.cross_entropy(
+                            logits.reshape(-1, 16), ids[:, 1:].reshape(-1))
+                        opt.zero_grad()
+                        loss.backward()
+                        opt.step()
+                    row.append(median_time(train_step, rep))
+                print(f"{threads:>7} {L:>5} {1e3 * row[0]:>10.1f} {1e3 * row[1]:>9.1f} "
+                      f"{row[0] / row[1]:>8.2f}x")
 
-    # ------------------------------------------------------------ sweep over batch * d
-    print(f"\nsweep over batch * d (batch 1, d = width): n {n}, L {L}, forward, "
-          f"torch chunk {chunk}")
-    print(f"{'width':>6} {'numpy ms':>10} {'seq ms':>9} {'par ms':>9} {'numpy/seq':>10} "
-          f"{'numpy/par':>10} {'seq/par':>8}")
-    for w in args.widths:
-        sweep_row(w, inputs(1, w, n, L, seed=w))
-
-    # ------------------------------------------------------------ GPU
+    # ------------------------------------------------------------ Triton
     print()
     if not torch.cuda.is_available():
         print("no GPU (torch.cuda.is_available() is False): Triton GPU timing skipped")
         tiny = inputs(1, 4, 4, 64)
+        ref = selective_scan(**tiny, delta_softplus=True)
         try:
-            fn = forward(to_torch(tiny), "triton")
-            start = time.perf_counter()
-            y = fn()
-            t = time.perf_counter() - start
-            ref = selective_scan(**tiny, delta_softplus=True)
-            print(f"triton interpreter (CPU, batch 1, d 4, n 4, L 64, one call, not a GPU "
-                  f"timing): {1e3 * t:.1f} ms, rel. err {rel_err(y, ref):.1e}")
+            if isinstance(mamba_triton, Exception):
+                raise mamba_triton
+            for kernel in mamba_triton.KERNELS:
+                args_t = to_torch(tiny)
+                start = time.perf_counter()
+                with torch.no_grad():
+                    y, _ = mamba_triton.selective_scan_triton(**args_t, delta_softplus=True,
+                                                              kernel=kernel)
+                t = time.perf_counter() - start
+                print(f"triton {kernel} kernel under the interpreter (CPU, batch 1, d 4, "
+                      f"n 4, L 64, one call, not a GPU timing): {1e3 * t:.0f} ms, "
+                      f"rel. err {rel_err(y, ref):.1e}")
         except Exception as exc:  # triton missing, or its module not ready
             print(f"triton interpreter: not run ({type(exc).__name__}: {exc})")
         return
     sync = torch.cuda.synchronize
-    print(f"GPU: {torch.cuda.get_device_name()}, float32, batch {b}, d {d}, n {n}")
-    backends = [("torch_sequential", "torch_sequential", 256), ("torch (chunk 256)", "torch", 256),
-                ("triton", "triton", 256)]
-    print(f"{'L':>6} " + " ".join(f"{label + ' ms':>22}" for label, _, _ in backends)
-          + f" {'seq/triton':>11} {'par/triton':>11} {'triton err':>11}")
-    for Ls in args.lengths:
-        xs = inputs(b, d, n, Ls, seed=Ls)
-        xt = to_torch(xs, device="cuda")
-        ref = selective_scan(**xs, delta_softplus=True)
-        times, err = [], "-"
-        for label, backend, c in backends:
-            try:
-                fn = forward(xt, backend, c)
-                times.append(median_time(fn, rep, sync))
-                if backend == "triton":
-                    err = f"{rel_err(fn(), ref):.1e}"
-            except Exception as exc:
-                times.append(None)
-                err = type(exc).__name__
-        cell = lambda t: f"{1e3 * t:>22.3f}" if t else f"{'failed':>22}"  # noqa: E731
-        ratio = lambda a, b: f"{a / b:>10.1f}x" if a and b else f"{'-':>11}"  # noqa: E731
-        print(f"{Ls:>6} " + " ".join(cell(t) for t in times)
-              + f" {ratio(times[0], times[2])} {ratio(times[1], times[2])} {err:>11}")
-    print(f"\nGPU fwd+bwd, L {L}")
-    for label, backend, c in backends:
+    bw = bandwidth("cuda", sync)
+    b, d, n, L = args.gpu_shape
+    print(f"GPU: {torch.cuda.get_device_name()}, copy bandwidth {bw / 1e9:.0f} GB/s; "
+          f"float32, batch {b}, d {d}, n {n}, L {L}")
+    x_np = inputs(b, d, n, L)
+    ref = selective_scan(**x_np, delta_softplus=True) if b * d * L <= 2 ** 22 else None
+    rows = [("triton tiled (v2)", "triton", dict(kernel="tiled")),
+            ("triton sequential (v1)", "triton", dict(kernel="sequential")),
+            ("torch (chunk 256)", "torch", dict(chunk_size=256)),
+            ("torch_recurrence", "torch_recurrence", {})]
+    print(f"{'backend':<24} {'fwd ms':>9} {'GB/s':>7} {'% bw':>6} {'fwd+bwd ms':>11} "
+          f"{'GB/s':>7} {'% bw':>6} {'rel. err':>9}")
+    gpu_times = {}
+    for label, backend, kw in rows:
         try:
-            xg = to_torch(inputs(b, d, n, L), device="cuda", grad=True)
-            t = median_time(forward_backward(xg, backend, c), rep, sync)
-            print(f"{label:<24} {1e3 * t:>9.3f} ms")
+            if backend == "triton":
+                call = lambda x, **k: mamba_triton.selective_scan_triton(  # noqa: E731
+                    **x, delta_softplus=True, **k)[0]
+            else:
+                call = lambda x, **k: selective_scan(  # noqa: E731
+                    **x, delta_softplus=True, backend=backend, **k)
+            x = to_torch(x_np, "cuda")
+
+            def fwd():
+                with torch.no_grad():
+                    return call(x, **kw)
+            tf = median_time(fwd, rep, sync)
+            err = f"{rel_err(fwd(), ref):.1e}" if ref is not None else "-"
+            xg = to_torch(x_np, "cuda", grad=True)
+
+            def fwd_bwd():
+                for v in xg.values():
+                    v.grad = None
+                call(xg, **kw).sum().backward()
+            tb = median_time(fwd_bwd, rep, sync)
+            gpu_times[label] = (tf, tb)
+            bf, bb = scan_bytes(b, d, n, L, False), scan_bytes(b, d, n, L, True)
+            print(f"{label:<24} {1e3 * tf:>9.3f} {bf / tf / 1e9:>7.0f} "
+                  f"{100 * bf / tf / bw:>6.1f} {1e3 * tb:>11.3f} {bb / tb / 1e9:>7.0f} "
+                  f"{100 * bb / tb / bw:>6.1f} {err:>9}")
         except Exception as exc:
-            print(f"{label:<24} failed ({type(exc).__name__}: {exc})")
+            print(f"{label:<24} failed ({type(exc).__name__}: {str(exc)[:200]})")
+    v2, par = gpu_times.get("triton tiled (v2)"), gpu_times.get("torch (chunk 256)")
+    if v2 and par:
+        print(f"triton v2 against the PyTorch parallel scan on this GPU: "
+              f"{par[0] / v2[0]:.1f}x forward, {par[1] / v2[1]:.1f}x forward + backward")
 
 
 if __name__ == "__main__":

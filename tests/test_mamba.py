@@ -292,6 +292,23 @@ def test_parallel_gradients_equal_sequential_gradients(options):
         assert rel(grads["torch_recurrence"][name], g) < 1e-10, name
 
 
+
+def test_recurrence_backward_leaves_its_saved_tensors_intact():
+    """ScanRecurrence works in place on fresh buffers only: a second backward through the
+    same graph (retain_graph=True) gives the same gradients, and the forward's inputs are
+    unchanged."""
+    args = make_inputs(2, 4, 3, 9, seed=12, options=tuple(OPTIONS))
+    targs = to_torch(args, torch.float64, requires_grad=True)
+    before = {k: v.detach().clone() for k, v in targs.items() if isinstance(v, torch.Tensor)}
+    y, h = selective_scan(**targs, return_last_state=True, backend="torch_recurrence")
+    loss = (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape)).sum() + h.sum()
+    first = torch.autograd.grad(loss, [targs["u"], targs["A"], targs["B"]], retain_graph=True)
+    second = torch.autograd.grad(loss, [targs["u"], targs["A"], targs["B"]])
+    for g1, g2 in zip(first, second):
+        assert torch.equal(g1, g2)
+    for k, v in before.items():
+        assert torch.equal(targs[k].detach(), v), k
+
 # ---------------------------------------------------------------- the recurrent step
 @pytest.mark.parametrize("options", [(), tuple(OPTIONS)])
 def test_steps_equal_the_scan_numpy_and_torch(options):

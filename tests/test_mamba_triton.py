@@ -77,22 +77,39 @@ FORWARD_CASES = [
 ]
 
 
+KERNELS = mamba_triton.KERNELS
+
+
+def tile(kernel, chunk):
+    """The tiled kernel's chunk is its tile length, a power of two: round up."""
+    return triton.next_power_of_2(chunk) if kernel == "tiled" else chunk
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("batch,d,L,n,D,z,bias,softplus", FORWARD_CASES)
-def test_forward_matches_numpy(batch, d, L, n, D, z, bias, softplus):
+def test_forward_matches_numpy(batch, d, L, n, D, z, bias, softplus, kernel):
     args = make_inputs(batch, d, L, n, D=D, z=z, bias=bias, positive_delta=not softplus)
     y_ref, h_ref = reference(args, softplus)
-    y, h = selective_scan(**args, delta_softplus=softplus, return_last_state=True,
-                          backend="triton")
+    y, h = mamba_triton.selective_scan_triton(**args, delta_softplus=softplus, kernel=kernel)
     assert y.shape == (batch, d, L) and h.shape == (batch, d, n)
     assert y.dtype == torch.float32 and h.dtype == torch.float32
     assert_close(y, y_ref)
     assert_close(h, h_ref)
-    y_only = selective_scan(**args, delta_softplus=softplus, backend="triton")
+
+
+def test_the_backend_uses_the_tiled_kernel():
+    args = make_inputs(2, 5, 37, 3)
+    y, h = selective_scan(**args, delta_softplus=True, return_last_state=True,
+                          backend="triton")
+    y2, h2 = mamba_triton.selective_scan_triton(**args, delta_softplus=True, kernel="tiled")
+    assert torch.equal(y, y2) and torch.equal(h, h2)
+    y_only = selective_scan(**args, delta_softplus=True, backend="triton")
     assert torch.equal(y_only, y)
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("dtype,rtol", [(torch.float32, 2e-6), (torch.float64, 1e-13)])
-def test_softplus_keeps_its_precision_for_negative_inputs(dtype, rtol):
+def test_softplus_keeps_its_precision_for_negative_inputs(dtype, rtol, kernel):
     """With L = 1, B = C = u = 1 and no D, y = Delta = softplus(raw) exactly (h_1 = Delta
     B u). Compare with float64 log1p(exp(raw)) around the Delta floor (raw ~ -9.2,
     dt_init_floor 1e-4) and far below it, where log(1 + exp(raw)) rounds to 0."""
@@ -102,37 +119,40 @@ def test_softplus_keeps_its_precision_for_negative_inputs(dtype, rtol):
     ones = lambda *shape: torch.ones(*shape, dtype=dtype)
     y, _ = mamba_triton.selective_scan_triton(
         ones(1, d, 1), torch.tensor(raw, dtype=dtype)[None, :, None], -ones(d, 2),
-        ones(1, 2, 1) / 2, ones(1, 2, 1), delta_softplus=True)
+        ones(1, 2, 1) / 2, ones(1, 2, 1), delta_softplus=True, kernel=kernel)
     want = np.log1p(np.exp(raw))
     np.testing.assert_allclose(y[0, :, 0].double().numpy(), want, rtol=rtol, atol=0)
 
 
-def test_direct_call_small_blocks_and_chunks():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_direct_call_small_blocks_and_chunks(kernel):
     """selective_scan_triton itself, with blocks and chunks smaller than the inputs."""
     args = make_inputs(2, 7, 21, 3)
     y_ref, h_ref = reference(args, True)
     for chunk, block_d in [(1, 1), (4, 2), (8, 4), (64, 8)]:
-        y, h = mamba_triton.selective_scan_triton(**args, delta_softplus=True,
+        y, h = mamba_triton.selective_scan_triton(**args, delta_softplus=True, kernel=kernel,
                                                   chunk=chunk, block_d=block_d)
         assert_close(y, y_ref)
         assert_close(h, h_ref)
 
 
-def test_non_contiguous_inputs():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_non_contiguous_inputs(kernel):
     args = make_inputs(2, 6, 13, 4)
     y_ref, h_ref = reference(args, True)
     strided = {k: v.transpose(-1, 0).contiguous().transpose(-1, 0) for k, v in args.items()}
     assert not strided["u"].is_contiguous() and not strided["A"].is_contiguous()
-    y, h = mamba_triton.selective_scan_triton(**strided, delta_softplus=True)
+    y, h = mamba_triton.selective_scan_triton(**strided, delta_softplus=True, kernel=kernel)
     assert_close(y, y_ref)
     assert_close(h, h_ref)
 
 
-def test_float64_forward():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_float64_forward(kernel):
     args = make_inputs(2, 5, 19, 3, dtype=torch.float64)
     y_ref, h_ref = reference(args, True)
-    y, h = selective_scan(**args, delta_softplus=True, return_last_state=True,
-                          backend="triton")
+    y, h = mamba_triton.selective_scan_triton(**args, delta_softplus=True, kernel=kernel,
+                                              chunk=8)
     assert y.dtype == torch.float64
     assert_close(y, y_ref, rtol=1e-12, atol_rel=1e-13)
     assert_close(h, h_ref, rtol=1e-12, atol_rel=1e-13)
@@ -141,14 +161,16 @@ def test_float64_forward():
 @settings(max_examples=8, deadline=None)
 @given(batch=st.integers(1, 2), d=st.integers(1, 9), L=st.integers(1, 24),
        n=st.integers(1, 6), flags=st.integers(0, 15), seed=st.integers(0, 2 ** 16),
-       block_d=st.sampled_from([1, 2, 4, 32]), chunk=st.sampled_from([1, 5, 32]))
-def test_forward_property(batch, d, L, n, flags, seed, block_d, chunk):
+       block_d=st.sampled_from([1, 2, 4, 32]), chunk=st.sampled_from([1, 5, 32]),
+       kernel=st.sampled_from(KERNELS))
+def test_forward_property(batch, d, L, n, flags, seed, block_d, chunk, kernel):
+    """Odd L (not a multiple of the tile) and d (not a multiple of the block) included."""
     D, z, bias, softplus = (bool(flags >> i & 1) for i in range(4))
     args = make_inputs(batch, d, L, n, seed=seed, D=D, z=z, bias=bias,
                        positive_delta=not softplus)
     y_ref, h_ref = reference(args, softplus)
-    y, h = mamba_triton.selective_scan_triton(**args, delta_softplus=softplus,
-                                              chunk=chunk, block_d=block_d)
+    y, h = mamba_triton.selective_scan_triton(**args, delta_softplus=softplus, kernel=kernel,
+                                              chunk=tile(kernel, chunk), block_d=block_d)
     assert_close(y, y_ref)
     assert_close(h, h_ref)
 
@@ -176,10 +198,12 @@ GRAD_CASES = [
 ]
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("batch,d,L,n,D,z,bias,softplus,chunk,block_d", GRAD_CASES)
 def test_gradients_match_torch_autograd(batch, d, L, n, D, z, bias, softplus, chunk,
-                                        block_d):
+                                        block_d, kernel):
     """float32 Triton gradients vs float64 torch autograd; float64 Triton exactly."""
+    chunk = tile(kernel, chunk)
     args = make_inputs(batch, d, L, n, seed=1, D=D, z=z, bias=bias,
                        positive_delta=not softplus)
     g = torch.Generator().manual_seed(2)
@@ -187,8 +211,10 @@ def test_gradients_match_torch_autograd(batch, d, L, n, D, z, bias, softplus, ch
     dh = torch.randn(batch, d, n, generator=g, dtype=torch.float64).to(DEVICE)
     args64 = {k: None if v is None else v.double() for k, v in args.items()}
     expected = grads(args64, "torch", softplus, dy, dh)
-    got32 = grads(args, "triton", softplus, dy, dh, chunk=chunk, block_d=block_d)
-    got64 = grads(args64, "triton", softplus, dy, dh, chunk=chunk, block_d=block_d)
+    got32 = grads(args, "triton", softplus, dy, dh, kernel=kernel, chunk=chunk,
+                  block_d=block_d)
+    got64 = grads(args64, "triton", softplus, dy, dh, kernel=kernel, chunk=chunk,
+                  block_d=block_d)
     assert set(got32) == set(expected) == {k for k in NAMES if args[k] is not None}
     for k in expected:
         assert got32[k].dtype == torch.float32 and got32[k].shape == args[k].shape, k
@@ -219,18 +245,21 @@ def test_gradient_of_some_inputs_only():
     assert_close(u.grad, u_ref.grad)
 
 
-def test_memory_saved_for_backward_is_small():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_memory_saved_for_backward_is_small(kernel):
     """Only inputs and the chunk-boundary states are kept, never (batch, d, L, n)."""
     batch, d, L, n, chunk = 2, 4, 48, 8, 16
     args = make_inputs(batch, d, L, n)
     leaves = {k: v.clone().requires_grad_() for k, v in args.items()}
-    y, _ = mamba_triton.selective_scan_triton(**leaves, delta_softplus=True, chunk=chunk)
+    y, _ = mamba_triton.selective_scan_triton(**leaves, delta_softplus=True, chunk=chunk,
+                                              kernel=kernel)
     saved = y.grad_fn.saved_tensors
     biggest = max(t.numel() for t in saved)
     assert biggest < batch * d * L * n / 2
     assert any(t.shape == (batch, d, L // chunk, n) for t in saved)
     with torch.no_grad():
-        y2, _ = mamba_triton.selective_scan_triton(**args, delta_softplus=True, chunk=chunk)
+        y2, _ = mamba_triton.selective_scan_triton(**args, delta_softplus=True, chunk=chunk,
+                                                   kernel=kernel)
     assert y2.grad_fn is None and torch.equal(y2, y.detach())
 
 
@@ -242,11 +271,49 @@ def test_rejects_bad_arguments():
         mamba_triton.selective_scan_triton(**args, block_d=3)
     with pytest.raises(ValueError, match="chunk: expected a positive int"):
         mamba_triton.selective_scan_triton(**args, chunk=0)
+    with pytest.raises(ValueError, match="chunk: expected a power of two, got 5"):
+        mamba_triton.selective_scan_triton(**args, chunk=5)        # the tile length
+    mamba_triton.selective_scan_triton(**args, chunk=5, kernel="sequential")  # any length
+    with pytest.raises(ValueError, match=r"kernel: expected one of \('tiled', 'sequential'\)"):
+        mamba_triton.selective_scan_triton(**args, kernel="parallel")
 
 
-def test_forward_kernel_fits_the_book():
-    """The forward kernel is shown in the book next to the NumPy loop."""
-    lines = inspect.getsource(mamba_triton.scan_fwd_kernel.fn).splitlines()
+@triton.jit
+def _combine_twice_kernel(x_ptr, out_ptr, N: tl.constexpr):
+    r = tl.arange(0, N)
+    a1, b1 = tl.load(x_ptr + r), tl.load(x_ptr + N + r)
+    a2, b2 = tl.load(x_ptr + 2 * N + r), tl.load(x_ptr + 3 * N + r)
+    a3, b3 = tl.load(x_ptr + 4 * N + r), tl.load(x_ptr + 5 * N + r)
+    la, lb = mamba_triton._combine(a1, b1, a2, b2)              # (x1 o x2) o x3
+    la, lb = mamba_triton._combine(la, lb, a3, b3)
+    ra, rb = mamba_triton._combine(a2, b2, a3, b3)              # x1 o (x2 o x3)
+    ra, rb = mamba_triton._combine(a1, b1, ra, rb)
+    tl.store(out_ptr + r, la)
+    tl.store(out_ptr + N + r, lb)
+    tl.store(out_ptr + 2 * N + r, ra)
+    tl.store(out_ptr + 3 * N + r, rb)
+
+
+@pytest.mark.skipif(DEVICE != "cpu", reason="runs the kernel under the interpreter")
+def test_the_kernels_combine_is_associative():
+    """Under the interpreter tl.associative_scan runs left to right, so a combine that is
+    not associative would still pass the tests above and fail on a GPU's tree: check it."""
+    N = 64
+    x = torch.rand(6, N, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    out = torch.empty(4, N, dtype=torch.float64)
+    _combine_twice_kernel[(1,)](x, out, N=N)
+    torch.testing.assert_close(out[0], out[2], rtol=1e-14, atol=0)
+    torch.testing.assert_close(out[1], out[3], rtol=1e-14, atol=0)
+    a, b = mamba_triton._combine.fn(x[0], x[1], x[2], x[3])       # and it is chapter 7's
+    from seqlearn.mamba import combine
+    ea, eb = combine((x[0], x[1]), (x[2], x[3]))
+    assert torch.equal(a, ea) and torch.equal(b, eb)
+
+
+@pytest.mark.parametrize("kernel", ["scan_fwd_kernel", "scan_fwd_tiled_kernel"])
+def test_forward_kernels_fit_the_book(kernel):
+    """Both forward kernels are shown in the book next to the NumPy loop."""
+    lines = inspect.getsource(getattr(mamba_triton, kernel).fn).splitlines()
     assert len(lines) <= 60
     assert max(map(len, lines)) <= 88
 
@@ -281,13 +348,18 @@ tmt = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(tmt)
 out = {}
 for arch in (80, 90):
-    for name in ("forward", "backward"):
+    for name in ("forward", "backward", "forward_tiled", "backward_tiled"):
         for dtype in (torch.float32, torch.float64):
             c = mt.aot_compile(name, ("cuda", arch, 32), dtype=dtype)
             out[f"{name}-sm{arch}-{dtype}"] = len(c.asm["ptx"])
-    c = mt.aot_compile("forward", ("cuda", arch, 32), HAS_Z=False, SOFTPLUS=False,
-                       SAVE=False, BLOCK_N=4)
-    out[f"forward-minimal-sm{arch}"] = len(c.asm["ptx"])
+            if dtype == torch.float32:
+                out[f"{name}-sm{arch}-usage"] = mt.resource_usage(c)
+    for name in ("forward", "forward_tiled"):
+        c = mt.aot_compile(name, ("cuda", arch, 32), HAS_Z=False, SOFTPLUS=False,
+                           SAVE=False, BLOCK_N=4)
+        out[f"{name}-minimal-sm{arch}"] = len(c.asm["ptx"])
+big = mt.aot_compile("forward_tiled", ("cuda", 90, 32), num_warps=4, BLOCK_D=8, BLOCK_L=64)
+out["forward_tiled-too-big-tile"] = mt.resource_usage(big)
 for bad in (tmt.bad_break_kernel, tmt.bad_loop_type_kernel):
     try:
         mt.aot_compile(bad, ("cuda", 90, 32), BLOCK=16)
@@ -318,10 +390,22 @@ def aot_results():
 
 def test_kernels_compile_for_sm80_and_sm90(aot_results):
     for arch in (80, 90):
-        for name in ("forward", "backward"):
+        for name in ("forward", "backward", "forward_tiled", "backward_tiled"):
             for dtype in ("torch.float32", "torch.float64"):
                 assert aot_results[f"{name}-sm{arch}-{dtype}"] > 1000
-        assert aot_results[f"forward-minimal-sm{arch}"] > 1000
+        for name in ("forward", "forward_tiled"):
+            assert aot_results[f"{name}-minimal-sm{arch}"] > 1000
+
+
+def test_default_tiles_fit_in_registers(aot_results):
+    """At n = 16 (BLOCK_N 16) the default tiles (TILE_D x 16 x TILE_L numbers per tensor)
+    compile without spilling to local memory on either GPU (STACK 0, <= 255 registers);
+    and the check can fail: a tile of 8 x 16 x 64 with 4 warps does spill."""
+    for arch in (80, 90):
+        for name in ("forward", "backward", "forward_tiled", "backward_tiled"):
+            usage = aot_results[f"{name}-sm{arch}-usage"]
+            assert usage["STACK"] == 0 and 0 < usage["REG"] <= 255, (name, arch, usage)
+    assert aot_results["forward_tiled-too-big-tile"]["STACK"] > 0
 
 
 def test_aot_compile_rejects_bad_kernels(aot_results):

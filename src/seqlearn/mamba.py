@@ -32,10 +32,12 @@ Backends of ``selective_scan`` (one API, one set of tests comparing them):
                        whose backward is written by hand: the same recurrence run backwards
                        in time. A handful of large operations instead of L small ones; on a
                        CPU the fastest torch backend at the shapes of benchmarks/scan.py.
-    "triton"           a fused Triton kernel (``seqlearn.mamba_triton``): one program per
-                       (batch, block of channels), h in registers, (batch, d, L, n) never
-                       stored; backward recomputes the states. Compiled on a GPU, run by
-                       Triton's interpreter on a CPU.
+    "triton"           the fused Triton kernels (``seqlearn.mamba_triton``, v2 "tiled"): one
+                       program per (batch, block of channels) loads time tiles contiguous
+                       along L, scans each in parallel (tl.associative_scan with ``combine``)
+                       and carries h from tile to tile in registers; (batch, d, L, n) is
+                       never stored, the backward recomputes the states. Compiled on a GPU,
+                       run by Triton's interpreter on a CPU.
 
 Glossary (code name -> symbol in Gu & Dao 2023):
     u                 -> x, the scan's input (after in-projection, conv and SiLU)
@@ -324,22 +326,23 @@ def scan_torch_parallel(u, delta, A, B, C, chunk_size=DEFAULT_CHUNK):
     return torch.cat(ys).permute(1, 2, 0), h
 
 
-def _recurrence_forward(a, x):
-    """h_t = a_t * h_{t-1} + x_t along axis 0, h_{-1} = 0; a, x contiguous (L, ...)."""
-    h = torch.empty_like(x)
-    h[0] = x[0]
+def _recurrence_forward_(a, x):
+    """h_t = a_t * h_{t-1} + x_t along axis 0, h_{-1} = 0, written over x (returned as h).
+
+    a, x contiguous (L, ...). In place: a new (L, batch, d, n) tensor costs a pass of page
+    faults on a CPU, as much as the arithmetic.
+    """
     for t in range(1, x.shape[0]):
-        torch.addcmul(x[t], a[t], h[t - 1], out=h[t])
-    return h
+        x[t].addcmul_(a[t], x[t - 1])
+    return x
 
 
-def _recurrence_backward(a, gh):
-    """g_{L-1} = gh_{L-1},  g_t = gh_t + a_{t+1} * g_{t+1}: the recurrence run backwards."""
-    g = torch.empty_like(gh)
-    g[-1] = gh[-1]
+def _recurrence_backward_(a, gh):
+    """g_{L-1} = gh_{L-1},  g_t = gh_t + a_{t+1} * g_{t+1}: the recurrence run backwards,
+    written over gh (returned as g)."""
     for t in range(gh.shape[0] - 2, -1, -1):
-        torch.addcmul(gh[t], a[t + 1], g[t + 1], out=g[t])
-    return g
+        gh[t].addcmul_(a[t + 1], gh[t + 1])
+    return gh
 
 
 class ScanRecurrence(torch.autograd.Function):
@@ -357,17 +360,19 @@ class ScanRecurrence(torch.autograd.Function):
         dA = sum_{t, batch} (da_t a_t) dlt_t;   d(dlt_t) = sum_n (da_t a_t) A + d(dlt_t u_t) u_t
     The contractions over n or d are batched matrix products (``torch.bmm``), the rest is
     elementwise: a handful of large operations, where autograd through the loop would
-    record L small ones. Saved: the inputs, a and h.
+    record L small ones. Saved: the inputs, a and h. The recurrences run in place on
+    buffers made for them (h over x, g over gh), never on a saved tensor, so a second
+    backward through the same graph (retain_graph=True) gives the same gradients.
     """
 
     @staticmethod
     def forward(ctx, dlt, u, A, B, C):
         L, batch, d = u.shape
         n = A.shape[1]
-        a = torch.exp(dlt[..., None] * A)                                   # (L, b, d, n)
+        a = torch.mul(dlt[..., None], A).exp_()                             # (L, b, d, n)
         du = dlt * u
         x = torch.bmm(du.reshape(L * batch, d, 1), B.reshape(L * batch, 1, n))
-        h = _recurrence_forward(a, x.view(L, batch, d, n))
+        h = _recurrence_forward_(a, x.view(L, batch, d, n))
         y = torch.bmm(h.view(L * batch, d, n), C.reshape(L * batch, n, 1)).view(L, batch, d)
         ctx.save_for_backward(dlt, u, A, B, C, a, h)
         ctx.set_materialize_grads(False)          # an unused output's gradient stays None
@@ -384,7 +389,7 @@ class ScanRecurrence(torch.autograd.Function):
         gh = torch.bmm(flat(gy, d, 1), flat(C, 1, n)).view(L, batch, d, n)
         if gH is not None:
             gh[-1] += gH
-        g = _recurrence_backward(a, gh)
+        g = _recurrence_backward_(a, gh)
         gC = torch.bmm(flat(h, d, n).transpose(1, 2), flat(gy, d, 1)).view(L, batch, n)
         gdu = torch.bmm(flat(g, d, n), flat(B, n, 1)).view(L, batch, d)
         gB = torch.bmm(flat(g, d, n).transpose(1, 2), flat(dlt * u, d, 1)).view(L, batch, n)
@@ -392,9 +397,9 @@ class ScanRecurrence(torch.autograd.Function):
         gz[0] = 0
         torch.mul(g[1:], h[:-1], out=gz[1:])
         gz.mul_(a)
-        gA = torch.bmm(dlt.reshape(L * batch, d).T[:, None, :],            # (d, 1, L b)
-                       gz.view(L * batch, d, n).transpose(0, 1))[:, 0]      # (d, L b, n)
-        gdlt = (gz * A).sum(-1) + gdu * u
+        gz_d = gz.view(L * batch, d, n).transpose(0, 1)                     # (d, L b, n)
+        gA = torch.bmm(dlt.reshape(L * batch, d).T[:, None, :], gz_d)[:, 0]  # (d, 1, L b)
+        gdlt = torch.bmm(gz_d, A[:, :, None])[..., 0].T.view(L, batch, d) + gdu * u
         return gdlt, gdu * dlt, gA, gB, gC
 
 
