@@ -263,6 +263,21 @@ def _combine(a1, b1, a2, b2):
 
 
 @triton.jit
+def _channel_params(A_ptr, D_ptr, bias_ptr, rd, rn, n, md, mdn, HAS_D: tl.constexpr,
+                    HAS_BIAS: tl.constexpr):
+    # A (BLOCK_D, BLOCK_N), D and delta_bias (BLOCK_D,) of a block of channels; D and
+    # delta_bias are 0 when absent, so y += D u and raw += bias need no branch
+    A = tl.load(A_ptr + rd[:, None] * n + rn[None, :], mask=mdn, other=0.0)
+    Dd = tl.zeros(rd.shape, dtype=A.dtype)
+    if HAS_D:
+        Dd = tl.load(D_ptr + rd, mask=md, other=0.0)
+    bias = tl.zeros(rd.shape, dtype=A.dtype)
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + rd, mask=md, other=0.0)
+    return A, Dd, bias
+
+
+@triton.jit
 def _tile_delta(delta_ptr, offs, mask, bias, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
     # Delta on a (BLOCK_D, BLOCK_L) tile; 0 where masked, so that exp(Delta A) = 1 and
     # Delta B u = 0 there: padded steps are the identity (1, 0) of the scan
@@ -288,13 +303,8 @@ def scan_fwd_tiled_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr,
     rl = tl.arange(0, BLOCK_L)                                # steps within a tile
     md, mn = rd < d, rn < n
     mdn = md[:, None] & mn[None, :]
-    A = tl.load(A_ptr + rd[:, None] * n + rn[None, :], mask=mdn, other=0.0)
-    Dd = tl.zeros((BLOCK_D,), dtype=A.dtype)                  # D = 0 if absent
-    if HAS_D:
-        Dd = tl.load(D_ptr + rd, mask=md, other=0.0)
-    bias = tl.zeros((BLOCK_D,), dtype=A.dtype)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + rd, mask=md, other=0.0)
+    A, Dd, bias = _channel_params(A_ptr, D_ptr, bias_ptr, rd, rn, n, md, mdn,
+                                  HAS_D, HAS_BIAS)            # D, bias: 0 if absent
     row = (b * d + rd) * L                                    # u[b, rd, 0] etc.
     col = (b * n + rn) * L                                    # B[b, rn, 0], C[b, rn, 0]
     hd = (b * d + rd[:, None]) * n_tiles * n + rn[None, :]    # tile[b, rd, 0, rn]
@@ -350,13 +360,8 @@ def scan_bwd_tiled_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, b
     rl = tl.arange(0, BLOCK_L)
     md, mn = rd < d, rn < n
     mdn = md[:, None] & mn[None, :]
-    A = tl.load(A_ptr + rd[:, None] * n + rn[None, :], mask=mdn, other=0.0)
-    Dd = tl.zeros((BLOCK_D,), dtype=A.dtype)                  # D = 0 if absent
-    if HAS_D:
-        Dd = tl.load(D_ptr + rd, mask=md, other=0.0)
-    bias = tl.zeros((BLOCK_D,), dtype=A.dtype)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + rd, mask=md, other=0.0)
+    A, Dd, bias = _channel_params(A_ptr, D_ptr, bias_ptr, rd, rn, n, md, mdn,
+                                  HAS_D, HAS_BIAS)            # D, bias: 0 if absent
     row = (b * d + rd) * L
     col = (b * n + rn) * L
     part = ((b * n_blocks + blk) * n + rn) * L            # dB, dC partials [b, blk, rn, 0]
@@ -371,11 +376,12 @@ def scan_bwd_tiled_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, b
         t = i * BLOCK_L + rl
         mdt = md[:, None] & (t < L)[None, :]
         mnt = mn[:, None] & (t < L)[None, :]
-        offs = row[:, None] + t[None, :]
+        offs = row[:, None] + t[None, :]                      # (BLOCK_D, BLOCK_L)
+        bn = col[:, None] + t[None, :]                        # (BLOCK_N, BLOCK_L)
         dt, raw = _tile_delta(delta_ptr, offs, mdt, bias, HAS_BIAS, SOFTPLUS)
         u = tl.load(u_ptr + offs, mask=mdt, other=0.0)
-        Bt = tl.load(B_ptr + col[:, None] + t[None, :], mask=mnt, other=0.0)
-        Ct = tl.load(C_ptr + col[:, None] + t[None, :], mask=mnt, other=0.0)
+        Bt = tl.load(B_ptr + bn, mask=mnt, other=0.0)
+        Ct = tl.load(C_ptr + bn, mask=mnt, other=0.0)
         # recompute the tile's states from h_{s-1}
         a = tl.exp(dt[:, None, :] * A[:, :, None])
         x = (dt * u)[:, None, :] * Bt[None, :, :]
@@ -412,7 +418,8 @@ def scan_bwd_tiled_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, b
         tl.store(ddelta_ptr + offs, ddt, mask=mdt)
         tl.store(dB_ptr + part[:, None] + t[None, :],
                  tl.sum(g * (dt * u)[:, None, :], axis=0), mask=mnt)
-        g_next = tl.sum(tl.where(rl[None, None, :] == 0, g, 0.0), axis=2)   # g_s, for the tile before
+        first = rl[None, None, :] == 0
+        g_next = tl.sum(tl.where(first, g, 0.0), axis=2)      # g_s, for the tile before
     tl.store(dA_ptr + (b * d + rd[:, None]) * n + rn[None, :], dA, mask=mdn)
     tl.store(dD_ptr + b * d + rd, dD, mask=md)
     tl.store(dbias_ptr + b * d + rd, dbias, mask=md)
