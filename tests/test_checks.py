@@ -41,3 +41,62 @@ def test_numeric_array_conversions():
 def test_numeric_array_messages(value, kwargs, message):
     with pytest.raises(ValueError, match=f"^{message}"):
         numeric_array("x", value, **kwargs)
+
+
+# ---------------------------------------------------------------- the contract's helpers (issue 13)
+import torch  # noqa: E402
+
+from seqlearn._checks import (affordable, finite, flag, function, number, option,  # noqa: E402
+                              positive, torch_tensor, warn_once)
+
+
+@pytest.mark.parametrize("bad", ["no", 1, 0, None, np.array([True])])
+def test_flag_refuses_what_is_not_a_bool(bad):
+    with pytest.raises(ValueError, match="^causal: expected True or False"):
+        flag("causal", bad)
+    assert flag("causal", np.bool_(True)) is True
+
+
+def test_numeric_array_takes_tensors_without_grad_and_refuses_those_with():
+    assert numeric_array("x", torch.ones(2)).dtype == np.float64
+    with pytest.raises(ValueError, match=r"^x: .*requires grad.*detach"):
+        numeric_array("x", torch.ones(2, requires_grad=True))
+    with pytest.raises(ValueError, match="^x: expected an array of numbers, got None"):
+        numeric_array("x", None)
+
+
+@pytest.mark.parametrize("bad", [True, np.bool_(False), [1, [2, 3]], "1", None, [True]])
+def test_positive_names_the_argument_for_every_bad_value(bad):
+    with pytest.raises(ValueError, match="^dt: expected"):
+        positive("dt", bad)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), True, "1", None, np.ones(2)])
+def test_number_refuses_non_numbers(bad):
+    with pytest.raises(ValueError, match="^rho: expected a finite real number"):
+        number("rho", bad)
+    assert number("rho", np.float32(0.5)) == 0.5
+
+
+def test_the_other_helpers_name_the_argument():
+    with pytest.raises(ValueError, match="^method: expected one of 'zoh', 'bilinear', got 'ZOH'"):
+        option("method", "ZOH", ("zoh", "bilinear"))
+    with pytest.raises(ValueError, match="^A: expected finite entries"):
+        finite("A", np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match="^f: expected a function, got int 42"):
+        function("f", 42)
+    with pytest.raises(ValueError, match="^L: this asks for 1,000,000,000,000 numbers"):
+        affordable("L", 10**12)
+    with pytest.raises(ValueError, match="^n: expected an integer <= 10"):
+        integer("n", 11, maximum=10)
+    with pytest.raises(ValueError, match=r"^x: expected dtype torch.float32 or torch.float64"):
+        torch_tensor("x", torch.ones(2, dtype=torch.int64))
+
+
+def test_warn_once_warns_once():
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            warn_once("unstable: test_warn_once_warns_once")
+    assert len(caught) == 1

@@ -1,9 +1,38 @@
-"""Argument checks shared by every module.
+"""Argument checks shared by every module, and the contract of the public API.
 
-Each returns the argument converted, or raises ``ValueError`` whose message
-starts with the argument's name, then what was expected and what came:
-``"L: expected a positive integer, got 2.5"``.
+The contract (kept by ``tests/test_fuzz_api.py``, which walks every public
+callable of every module and feeds it mutated inputs):
+
+1. A public function, class or method either returns a correct result or
+   raises ``ValueError`` (or ``TypeError``) whose message starts with the name
+   of the argument at fault, then what was expected and what came:
+   ``"L: expected a positive integer, got 2.5"``. Never an exception from
+   NumPy, torch or Triton internals, never a silent wrong answer, never a hang.
+2. Flags are ``bool`` (or ``np.bool_``): ``causal="no"`` is refused, not
+   read as True (``flag``).
+3. NumPy-side functions take array-likes consistently: ndarrays, lists,
+   NumPy scalars, and torch tensors that do not require grad
+   (``numeric_array``). A tensor that requires grad is refused with a message
+   saying to ``.detach()`` it, because a NumPy function cannot return its
+   gradient.
+4. Torch-side modules take tensors of their parameters' dtype (float32 or
+   float64) and refuse others by name (``torch_tensor``).
+5. NaN or inf in *data* (an input sequence) passes through to the output where
+   the docstring says so; NaN or inf in a *parameter* (a matrix, a step size,
+   a coefficient) is refused (``finite``). An unstable or ill-posed choice
+   warns once (``warn_once``).
+6. A size that cannot finish on a laptop (more than ``MAX_ELEMENTS`` numbers
+   in one array, ``MAX_STEPS`` steps of a Python loop) is refused up front with
+   a message (``affordable``), rather than allocating for minutes or failing
+   with ``MemoryError``.
+7. Low-level kernels that skip the checks for speed are private (a leading
+   underscore) or say "unchecked" in their docstring and are reached through a
+   checked entry point.
+
+Each check returns the argument converted, or raises ``ValueError``.
 """
+
+import warnings
 
 import numpy as np
 
@@ -16,6 +45,9 @@ def numeric_array(name, value, min_ndim=0, what="an array of numbers", *,
     allow_complex: accept complex input; otherwise complex raises.
     No copy is made when the input already has the target dtype.
     """
+    if value is None:
+        raise ValueError(f"{name}: expected {what}, got None")
+    value = _from_torch(name, value)
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
@@ -31,9 +63,14 @@ def numeric_array(name, value, min_ndim=0, what="an array of numbers", *,
     return arr.astype(np.result_type(arr.dtype, np.float64), copy=False)
 
 
-def integer(name, value, minimum=1):
-    """``value`` as an int >= ``minimum`` (bools are refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+def integer(name, value, minimum=1, maximum=None):
+    """``value`` as an int >= ``minimum`` (and <= ``maximum``; bools are refused)."""
+    if maximum is not None and isinstance(value, (int, np.integer)) and not isinstance(
+            value, (bool, np.bool_)) and value > maximum:
+        raise ValueError(f"{name}: expected an integer <= {maximum:,} (larger cannot finish on "
+                         f"a laptop), got {value!r}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < minimum:
         wanted = {1: "a positive integer", 0: "a non-negative integer"}.get(
             minimum, f"an integer >= {minimum}")
         raise ValueError(f"{name}: expected {wanted}, got {value!r}")
@@ -47,7 +84,11 @@ def positive(name, value, scalar=True, allow_zero=False):
     """
     bound = "non-negative" if allow_zero else "positive"
     what = f"a {bound} real number" if scalar else f"{bound} real numbers"
-    if isinstance(value, bool) or np.asarray(value).dtype == bool:
+    try:
+        raw = np.asarray(_from_torch(name, value))
+    except Exception:   # ragged lists and the like: numeric_array says what is wrong
+        raw = None
+    if isinstance(value, (bool, np.bool_)) or (raw is not None and raw.dtype == bool):
         raise ValueError(f"{name}: expected {what}, got {value!r}")
     arr = numeric_array(name, value, what=what)
     if scalar and arr.ndim != 0:
@@ -57,3 +98,113 @@ def positive(name, value, scalar=True, allow_zero=False):
         shown = float(arr) if arr.ndim == 0 else f"values in [{arr.min()}, {arr.max()}]"
         raise ValueError(f"{name}: expected {what}, got {shown}")
     return float(arr) if scalar else arr
+
+
+MAX_ELEMENTS = 2 * 10**8
+"""The most numbers one array may hold (1.6 GB in float64): more is refused up front."""
+
+MAX_STEPS = 10**7
+"""The most steps a Python-level loop may be asked for: more is refused up front."""
+
+
+def _from_torch(name, value):
+    """A torch tensor as a NumPy array (refused if it requires grad); anything else as is."""
+    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+        if getattr(value, "requires_grad", False):
+            raise ValueError(f"{name}: expected an array, got a torch tensor that requires "
+                             "grad (a NumPy function cannot return its gradient: pass "
+                             "x.detach())")
+        return value.detach().cpu().numpy()
+    return value
+
+
+def flag(name, value):
+    """``value`` as a bool; anything else (``"no"``, 1, None) is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+def option(name, value, choices):
+    """``value`` if it is one of ``choices`` (strings, compared exactly), else refused."""
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name}: expected one of {listed}, got {value!r}")
+    return value
+
+
+def number(name, value, minimum=None, maximum=None, *, strict=False, what=None):
+    """``value`` as a finite Python float in [minimum, maximum] (open at ``minimum``
+    with ``strict``); bools, None, strings, arrays and NaN are refused."""
+    if what is None:
+        parts = []
+        if minimum is not None:
+            parts.append(f"{'>' if strict else '>='} {minimum:g}")
+        if maximum is not None:
+            parts.append(f"<= {maximum:g}")
+        what = "a finite real number" + (" " + " and ".join(parts) if parts else "")
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_))
+    if ok:
+        x = float(value)
+        ok = np.isfinite(x) and (minimum is None or (x > minimum if strict else x >= minimum)) \
+            and (maximum is None or x <= maximum)
+    if not ok:
+        raise ValueError(f"{name}: expected {what}, got {value!r}")
+    return x
+
+
+def finite(name, arr, what="finite entries (no NaN or inf)"):
+    """``arr`` unchanged if every entry is finite, else refused (for parameters)."""
+    if not np.all(np.isfinite(arr)):
+        bad = np.asarray(arr)[~np.isfinite(arr)].flat[0]
+        raise ValueError(f"{name}: expected {what}, got {bad}")
+    return arr
+
+
+def function(name, value, what="a function"):
+    """``value`` if it is callable, else refused."""
+    if not callable(value):
+        raise ValueError(f"{name}: expected {what}, got {type(value).__name__} {value!r:.60}")
+    return value
+
+
+def affordable(name, count, limit=MAX_ELEMENTS, what="numbers"):
+    """Refuse a request for more than ``limit`` ``what`` (it could not finish on a laptop)."""
+    if count > limit:
+        raise ValueError(f"{name}: this asks for {count:,} {what}, more than the {limit:,} "
+                         "that can finish on a laptop; use a smaller size")
+    return count
+
+
+def torch_tensor(name, value, ndim=None, dtype=None, axes=None, nonempty=True):
+    """``value`` if it is a floating torch tensor with ``ndim`` axes (named ``axes`` in the
+    message) and ``dtype`` (by default float32 or float64), else refused."""
+    import torch
+
+    wanted = axes or (f"{ndim} axes" if ndim is not None else "a tensor")
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{name}: expected a torch tensor {wanted}, got {type(value).__name__}")
+    if ndim is not None and value.ndim != ndim:
+        raise ValueError(f"{name}: expected a tensor {wanted}, got shape {tuple(value.shape)}")
+    if nonempty and value.numel() == 0:
+        raise ValueError(f"{name}: expected a non-empty tensor {wanted}, got shape "
+                         f"{tuple(value.shape)}")
+    if dtype is not None and value.dtype != dtype:
+        raise ValueError(f"{name}: expected dtype {dtype}, got {value.dtype}")
+    if dtype is None and value.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"{name}: expected dtype torch.float32 or torch.float64, got "
+                         f"{value.dtype}")
+    return value
+
+
+_warned = set()
+
+
+def warn_once(message, category=RuntimeWarning, key=None, stacklevel=3):
+    """``warnings.warn(message)`` the first time ``key`` (default: the message) is seen."""
+    key = message if key is None else key
+    if key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(message, category, stacklevel=stacklevel)
