@@ -1,0 +1,343 @@
+"""The checker: ``Exercise``, the ``EXERCISES`` registry and ``check``.
+
+The chapter modules next to this one describe their exercises as ``Exercise``
+entries and ``_register`` them; ``check`` runs a student's function on an
+exercise's fixed cases, then on its hidden ones, compares each answer with the
+reference and prints one verdict. The time limit itself is in
+``_time_limit``.
+"""
+
+import copy
+import difflib
+import inspect
+import sys
+import textwrap
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from seqlearn.exercises import _time_limit
+
+TIME_LIMIT_S = 10.0
+"""Seconds one ``check`` may spend in the student's function, all its calls together.
+
+``check`` reads the value on the package, so ``seqlearn.exercises.TIME_LIMIT_S = 30``
+gives a slow computer more time.
+"""
+
+_PACKAGE = __name__.rpartition(".")[0]   # "seqlearn.exercises"
+_OUR_FILES = (__file__, _time_limit.__file__)
+
+
+@dataclass
+class Exercise:
+    """One checkable exercise.
+
+    name: "chapter.topic", the key students pass to ``check``.
+    signature: how the student's function is called, e.g. "ema(x, alpha) -> h".
+    reference: the expected answers: a seqlearn function (tested in tests/),
+        or a one-line formula.
+    arg_names: the names of the positional arguments, for messages.
+    cases: rng -> list of argument tuples; called with a seeded rng, so the
+        same cases every run (they are printed when they fail).
+    hidden: rng -> list of at least two argument tuples; called with a fresh
+        rng at each check, so that a table of the fixed cases does not pass.
+    rtol, atol: tolerance of ``np.allclose(got, expected)``.
+    mistakes: description -> a deliberately wrong implementation; a wrong
+        answer that matches one of them is explained by its description.
+    """
+
+    name: str
+    signature: str
+    reference: Callable
+    arg_names: tuple
+    cases: Callable
+    hidden: Callable
+    rtol: float = 1e-6
+    atol: float = 1e-9
+    mistakes: dict = field(default_factory=dict)
+
+
+EXERCISES = {}
+"""name -> Exercise, filled by the chapter modules."""
+
+
+def _register(exercise):
+    """Add ``exercise`` to ``EXERCISES`` (a name may be registered once)."""
+    assert exercise.name not in EXERCISES, f"exercise {exercise.name} registered twice"
+    EXERCISES[exercise.name] = exercise
+
+
+_HANG = "problem: no answer after"
+
+
+def check(name, fn, verbose=True):
+    """Check ``fn`` against the reference of exercise ``name``; print a verdict.
+
+    Returns True when every case matches, else False. Never raises for a
+    wrong, crashing or hanging ``fn``; a KeyboardInterrupt (Ctrl-C) still
+    stops it. All calls of ``fn`` share one time limit, ``TIME_LIMIT_S``.
+    """
+    if not isinstance(name, str):
+        close = difflib.get_close_matches(str(name), EXERCISES, n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return _verdict(verbose, False, "\n".join(_wrap([
+            f"❌ the exercise name should be a string such as 'intro.ema', got "
+            f"{type(name).__name__} {name!r:.60}.{hint}"])))
+    exercise = EXERCISES.get(name)
+    if exercise is None:
+        close = difflib.get_close_matches(name, EXERCISES, n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        known = ", ".join(sorted(EXERCISES))
+        return _verdict(verbose, False, f"❌ there is no exercise called {name!r}.{hint} "
+                                        f"Known exercises: {known}.")
+    if not callable(fn):
+        return _verdict(verbose, False, f"❌ {name}: expected a function {exercise.signature}, "
+                                        f"got {type(fn).__name__} {fn!r:.60}.")
+    module = str(getattr(fn, "__module__", ""))
+    if module.startswith("seqlearn.") and not _in_this_package(module):
+        return _verdict(verbose, False, f"❌ {name}: this is the course's own function "
+                                        f"({fn.__module__}.{getattr(fn, '__name__', '?')}); "
+                                        "the exercise is to write it yourself.")
+    limit = float(getattr(sys.modules.get(_PACKAGE), "TIME_LIMIT_S", TIME_LIMIT_S))
+    deadline = time.monotonic() + limit
+    # The fixed cases (the same every run, shown when they fail), then hidden ones drawn
+    # from a fresh seed, so that an answer cannot be a table of the fixed cases.
+    cases = exercise.cases(np.random.default_rng(0))
+    n_fixed = len(cases)
+    cases += exercise.hidden(np.random.default_rng())
+    label = getattr(fn, "__name__", "fn")
+    wrong_signature = _signature_problem(fn, cases[0])
+    if wrong_signature:
+        return _verdict(verbose, False, "\n".join(_wrap([
+            f"❌ {name}: {wrong_signature}", f"   expected: {exercise.signature}"])))
+    answers = []
+    for i, args in enumerate(cases):
+        got, problem = _run(fn, args, deadline, limit)
+        if problem is None:
+            try:
+                expected = _expected(exercise, args)
+            except Exception as exc:  # a bug of ours, not the student's
+                problem = [f"internal error: the reference raised {type(exc).__name__}: "
+                           f"{exc}. Please report this."]
+            else:
+                problem = _compare(expected, got, exercise.rtol, exercise.atol, "the result")
+        if problem is None:
+            answers.append(got)
+            continue
+        first = (f"❌ {name}: case {i + 1} of {n_fixed} fails." if i < n_fixed else
+                 f"❌ {name}: the {n_fixed} fixed cases pass, but a random one (new "
+                 f"every run) fails.")
+        lines = [first, f"   called: {label}({_describe_args(exercise.arg_names, args)})"]
+        lines += ["   " + line for line in problem]
+        if problem[0].startswith(_TYPE_ERROR):
+            lines.append(f"   expected: {exercise.signature}")
+        if not problem[0].startswith(_HANG):  # the time is up: no second run
+            answers.append(got)
+            slip = _known_mistake(exercise, fn, cases, answers, deadline, limit)
+            if slip:
+                lines.append(f"   hint: {slip}")
+        return _verdict(verbose, False, "\n".join(_wrap(lines)))
+    return _verdict(verbose, True, f"✅ {name}: all {n_fixed} cases match the reference.")
+
+
+def _in_this_package(module):
+    return module == _PACKAGE or module.startswith(_PACKAGE + ".")
+
+
+def _signature_problem(fn, args):
+    """What is wrong when ``fn`` cannot take ``args`` by its signature, else None."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):   # a builtin without a signature: just call it
+        return None
+    try:
+        signature.bind(*args)
+    except TypeError as exc:
+        label = getattr(fn, "__name__", "fn")
+        return (f"your function {label}{signature} cannot take the exercise's "
+                f"{len(args)} arguments ({exc}).")
+    return None
+
+
+def _expected(exercise, args):
+    """The reference's answer to ``args`` (on a copy: the student may change them)."""
+    return exercise.reference(*copy.deepcopy(args))
+
+
+_TYPE_ERROR = "problem: your function could not be called with these arguments"
+
+
+def _run(fn, args, deadline, limit):
+    """(fn's answer, None), or (None, lines saying what went wrong)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return None, [f"{_HANG} {limit:g} s (the time limit of the whole check): "
+                      "an endless loop?"]
+    try:
+        return _time_limit.call(fn, copy.deepcopy(args), left), None
+    except _time_limit.TimeUp:
+        return None, [f"{_HANG} {limit:g} s (the time limit of the whole check): "
+                      "an endless loop?"]
+    except KeyboardInterrupt:
+        raise
+    except NotImplementedError:
+        return None, ["problem: not implemented yet: replace `raise NotImplementedError` "
+                      "with your code."]
+    except BaseException as exc:  # SystemExit, GeneratorExit, the student's own classes too
+        where = _where(exc)
+        if isinstance(exc, TypeError) and not where:   # raised by the call itself
+            return None, [f"{_TYPE_ERROR}: {exc}."]
+        return None, [f"problem: your function raised {type(exc).__name__}: {exc}"] + where
+
+
+def _known_mistake(exercise, fn, cases, answers, deadline, limit):
+    """The description of the known mistake that reproduces ``fn`` on every case, or None.
+
+    ``answers`` holds fn's answers to the first cases already; the others are
+    computed here, within the same time limit. Matching all cases, not only the
+    failing one, keeps two slips that agree on one input (an impulse, say) from
+    being confused.
+    """
+    answers = list(answers)
+    for args in cases[len(answers):]:
+        got, problem = _run(fn, args, deadline, limit)
+        if problem is not None:
+            return None
+        answers.append(got)
+    for description, wrong in exercise.mistakes.items():
+        try:
+            tol = exercise.rtol, exercise.atol
+            with warnings.catch_warnings():   # a known slip may be an unstable system
+                warnings.simplefilter("ignore")
+                matched = all(_compare(wrong(*copy.deepcopy(args)), got, *tol, "") is None
+                              for args, got in zip(cases, answers))
+        except Exception:
+            continue
+        if matched:
+            return description
+    return None
+
+
+def _wrap(lines, width=76):
+    """Lines folded to ``width`` characters, continuations indented (notebook-friendly)."""
+    out = []
+    for line in lines:
+        indent = " " * (len(line) - len(line.lstrip()) + 4)
+        out += textwrap.wrap(line, width=width, subsequent_indent=indent,
+                             break_on_hyphens=False) or [""]
+    return out
+
+
+def _verdict(verbose, ok, message):
+    if verbose:
+        print(message)
+    return ok
+
+
+def _compare(expected, got, rtol, atol, what):
+    """None when ``got`` equals ``expected`` within tolerance, else lines saying how not."""
+    if isinstance(expected, tuple):
+        arr = None if isinstance(got, (tuple, list)) else _to_array(got)
+        if arr is not None and arr.ndim >= 1 and len(arr) == len(expected):
+            got = list(arr)                  # np.array([a, b]) holds the same pair
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            return [f"problem: {what} should be a tuple of {len(expected)} arrays, "
+                    f"got {_kind(got)}."]
+        flat = not any(isinstance(e, tuple) for e in expected)
+        shapes = [np.shape(e) for e in expected] if flat else []
+        got_shapes = [np.shape(_to_array(g)) if _to_array(g) is not None else None
+                      for g in got] if flat else []
+        if flat and len(set(map(str, shapes))) == len(shapes) and got_shapes != shapes \
+                and sorted(map(str, got_shapes)) == sorted(map(str, shapes)):
+            return [f"problem: the entries of {what} have shapes {got_shapes}, expected "
+                    f"{shapes}.", "hint: the entries look swapped: return them in the order "
+                    "of the signature."]
+        for k, (e, g) in enumerate(zip(expected, got)):
+            problem = _compare(e, g, rtol, atol, f"{what}[{k}]")
+            if problem is not None:
+                return problem
+        return None
+    if got is None:
+        return [f"problem: {what} is None: did the function forget to `return`?"]
+    g = _to_array(got)
+    if g is None:
+        return [f"problem: {what} should be an array of numbers, got {_kind(got)}."]
+    e = np.asarray(expected)
+    if g.shape != e.shape:
+        lines = [f"problem: {what} has shape {g.shape}, expected {e.shape}."]
+        if g.ndim == e.ndim and g.shape == e.shape[::-1]:
+            lines.append("hint: the axes look swapped (a transpose?).")
+        elif g.ndim == e.ndim and sorted(g.shape) == sorted(e.shape):
+            lines.append("hint: the same axes in another order (np.transpose or "
+                         "np.moveaxis?).")
+        elif g.size == e.size:
+            lines.append("hint: the right number of entries in the wrong shape (a reshape?).")
+        return lines
+    if e.dtype == bool:
+        if g.dtype != bool:
+            return [f"problem: {what} should be a boolean array (True/False), got dtype {g.dtype}."]
+        if np.array_equal(g, e):
+            return None
+        index = tuple(int(i) for i in np.argwhere(g != e)[0])
+        return [f"problem: {what} differs at index {index}: expected {e[index]}, got {g[index]}; "
+                f"{int((g != e).sum())} of {e.size} entries differ."]
+    if not np.isfinite(g).all() and np.isfinite(e).all():
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])
+        return [f"problem: {what} contains {g[index]} at index {index}; expected {e[index]:.6g}."]
+    if np.allclose(g, e, rtol=rtol, atol=atol):
+        return None
+    excess = np.abs(g - e) - (atol + rtol * np.abs(e))
+    index = np.unravel_index(int(np.argmax(excess)), e.shape) if e.ndim else ()
+    index = tuple(int(i) for i in index)
+    n_bad = int((excess > 0).sum())
+    at = f" at index {index}" if index else ""
+    return [f"problem: {what} differs{at}: expected {e[index]:.6g}, got {g[index]:.6g} "
+            f"(off by {abs(g[index] - e[index]):.3g}; tolerance {atol:g} + {rtol:g}·|expected|).",
+            f"{n_bad} of {e.size} entries are off."]
+
+
+def _to_array(value):
+    """``value`` as a numeric ndarray (torch tensors included), or None."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu().numpy()
+    try:
+        arr = np.asarray(value)
+    except Exception:
+        return None
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        return None
+    return arr
+
+
+def _kind(value):
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return f"{type(value).__name__} {value!r:.60}"
+
+
+def _describe_args(names, args):
+    parts = []
+    for name, value in zip(names, args):
+        arr = np.asarray(value) if isinstance(value, (np.ndarray, list)) else None
+        if arr is not None and arr.ndim > 0:
+            text = f"{name}=array of shape {arr.shape}"
+            if arr.size <= 8:
+                text += " " + np.array2string(arr, precision=3, separator=", ")
+        else:
+            text = f"{name}={value!r}"
+        parts.append(text)
+    return ", ".join(parts)
+
+
+def _where(exc):
+    """The line of the student's code where ``exc`` was raised, if it is theirs."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename not in _OUR_FILES]
+    if not frames:
+        return []
+    last = frames[-1]
+    return [f"   at line {last.lineno} of {last.name}: {last.line}"] if last.line else []
