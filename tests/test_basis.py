@@ -320,6 +320,26 @@ def test_projection_is_linear_and_idempotent(N, window, seed, name):
     (lambda: reconstruct(np.ones((2, 0)), [0, 1], "legendre"), "coeffs"),
     (lambda: reconstruct(np.ones(2), [1, 0], "legendre"), "t"),
     (lambda: reconstruct(np.ones(2), [0, 1], "legendre", (0, 0)), "window"),
+    # t with NaN is named t, not s (the name evaluate gives it)
+    (lambda: reconstruct(np.ones(2), [0.1, np.nan], "legendre", (0, 1)), "t"),
+    (lambda: reconstruct(np.ones(2), None, "legendre", (0, 1)), "t"),
+    # bools are not numbers
+    (lambda: laguerre(2, [0.1], now=True), "now"),
+    (lambda: laguerre(2, [0.1], now=np.bool_(False)), "now"),
+    (lambda: legendre(True, [0.1]), "N"),
+    # windows whose length overflows or underflows, ages that overflow
+    (lambda: legendre(2, [0.1], (-1e308, 1e308)), "window"),
+    (lambda: fourier(3, [0.1], (0, 1e-320)), "window"),
+    (lambda: project(np.sin, [-1e308, 1e308], "legendre", 2), "t"),
+    (lambda: laguerre(2, [-1e308], now=1e308), "s"),
+    # None, strings, options, callables that fail
+    (lambda: legendre(2, None), "s"),
+    (lambda: legendre(2, [0.1], None), "window"),
+    (lambda: evaluate("Legendre", 2, [0.1], (0, 1)), "basis"),
+    (lambda: project(None, [0, 1, 2], "legendre", 2), "f"),
+    (lambda: project(lambda s: 1 / 0, [0, 1], "legendre", 2), "f"),
+    (lambda: project(lambda s: None, [0, 1], "legendre", 2), "f"),
+    (lambda: project(np.sin, [0, 1], "legendre", 2, nodes=True), "nodes"),
 ])
 def test_bad_input_raises_value_error_naming_the_argument(call, argument):
     with pytest.raises(ValueError, match=rf"^{argument}: expected"):
@@ -339,3 +359,27 @@ def test_laguerre_whole_past_projection_of_an_oscillating_signal_matches_scipy_q
         # adaptive quadrature unit by unit (one call over [0, 80] reports an error of 3e-9)
         expected = sum(quad(integrand, j, j + 1, epsabs=1e-15)[0] for j in range(80))
         assert got[n] == pytest.approx(expected, abs=1e-13)
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda: legendre(10**12, [0.1]), "N"),
+    (lambda: fourier(10**6, np.zeros(1000)), "N"),
+    (lambda: laguerre(10**5, np.zeros(10**4)), "N"),
+    (lambda: project(np.sin, [0, 1], "legendre", 10**12), "N"),
+    (lambda: project(np.sin, [0, 1], "legendre", 8, nodes=10**12), "nodes"),
+    (lambda: project(np.sin, [0, 1], "legendre", 10**4, nodes=10**5), "nodes"),
+    (lambda: project(np.sin, [-np.inf, 1], "laguerre", 100, nodes=10**5), "nodes"),
+])
+def test_sizes_that_cannot_finish_are_refused_up_front(call, argument):
+    with pytest.raises(ValueError, match=rf"^{argument}: "):
+        call()
+
+
+def test_nan_in_the_samples_or_coefficients_passes_through():
+    t = np.linspace(0, 1, 11)
+    f = np.stack([np.sin(t), np.sin(t)])
+    f[1, 4] = np.nan
+    c = project(f, t, "legendre", 3)
+    assert np.all(np.isfinite(c[0])) and np.all(np.isnan(c[1]))
+    g = reconstruct(np.array([1.0, np.nan]), t, "legendre")
+    assert np.all(np.isnan(g))

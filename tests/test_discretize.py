@@ -201,6 +201,12 @@ def test_unstable_continuous_system_warns(method):
         discretize_diag(np.array([0.5, -1.0]), 1.0, 0.1, method)
 
 
+def _needs_grad(x):
+    import torch
+
+    return torch.tensor(x, dtype=torch.float64, requires_grad=True)
+
+
 @pytest.mark.parametrize("call, argument", [
     (lambda: discretize(np.ones((2, 3)), np.ones(2), 0.1, "zoh"), "A"),
     (lambda: discretize(np.ones(3), np.ones(3), 0.1, "zoh"), "A"),
@@ -233,9 +239,50 @@ def test_unstable_continuous_system_warns(method):
     (lambda: discretize_diag(-np.ones(3), 1.0, 0.1, "euler"), "method"),
     (lambda: discretize_diag(-np.ones(3), 1.0, 0.1, "gbt", 2.0), "alpha"),
     (lambda: discretize_diag(np.ones(2), 1.0, 1.0, "backward_euler"), "dt"),
+    # NaN or inf in a matrix: a ValueError naming it, not numpy's LinAlgError
+    (lambda: discretize([[np.nan]], [1.0], 0.1, "zoh"), "A"),
+    (lambda: discretize([[-1.0, 0.0], [np.inf, -1.0]], [1.0, 1.0], 0.1, "bilinear"), "A"),
+    (lambda: discretize(-np.eye(2), [1.0, np.nan], 0.1, "backward_euler"), "B"),
+    (lambda: discretize(-np.eye(2), [1.0, np.inf], 0.1, "zoh"), "B"),
+    (lambda: discretize_diag([np.nan, -1.0], 1.0, 0.1, "zoh"), "A_diag"),
+    (lambda: discretize_diag([-1.0, -2.0], [1.0, np.inf], 0.1, "bilinear"), "B"),
+    (lambda: discretize_diag([-1.0, -2.0], 1.0, [0.1, np.nan], "zoh"), "dt"),
+    # steps for which dt A or the discrete matrices overflow
+    (lambda: discretize(-1e300 * np.eye(1), [1.0], 1e10, "zoh"), "dt"),
+    (lambda: discretize(1e3 * np.eye(1), [1.0], 10.0, "zoh"), "dt"),
+    (lambda: discretize_diag([1e3], 1.0, 10.0, "zoh"), "dt"),
+    (lambda: discretize_diag([-1e300], 1.0, 1e10, "bilinear"), "dt"),
+    # None, ragged lists, tensors that need grad
+    (lambda: discretize(None, [1.0], 0.1, "zoh"), "A"),
+    (lambda: discretize(-np.eye(1), None, 0.1, "zoh"), "B"),
+    (lambda: discretize(-np.eye(1), [1.0], None, "zoh"), "dt"),
+    (lambda: discretize(-np.eye(1), [1.0], [1, [2, 3]], "zoh"), "dt"),
+    (lambda: discretize_diag([-1.0], 1.0, [1, [2, 3]], "zoh"), "dt"),
+    (lambda: discretize(-np.eye(1), [1.0], 0.1, "gbt", [1, [2]]), "alpha"),
+    (lambda: discretize(-np.eye(1), [1.0], 0.1, "gbt", _needs_grad(0.3)), "alpha"),
+    (lambda: discretize(-np.eye(1), [1.0], 0.1, "ZOH"), "method"),
 ])
 def test_bad_input_raises_value_error_naming_the_argument(call, argument):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match=rf"^{argument}: expected"):
             call()
+
+
+def test_sizes_that_cannot_finish_are_refused_up_front():
+    with pytest.raises(ValueError, match="^B: "):
+        discretize(-np.eye(2), np.ones((2, 20_000)), 0.1, "zoh")  # a 20,002^2 block expm
+    with pytest.raises(ValueError, match="^A_diag: "):
+        discretize_diag(-np.ones(10**5), 1.0, np.full((10**4, 1), 0.1), "zoh")
+
+
+def test_array_likes_are_taken_alike():
+    import torch
+
+    A, B = [[-1.0, 0.0], [0.5, -2.0]], [1.0, 0.5]
+    want = discretize(np.array(A), np.array(B), 0.1, "bilinear")
+    for got in (discretize(A, B, 0.1, "bilinear"),
+                discretize(torch.tensor(A), torch.tensor(B), np.float64(0.1), "bilinear"),
+                discretize(np.array(A), np.array(B), 0.1, "gbt", np.array(0.5))):
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-15)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-15)

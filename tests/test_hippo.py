@@ -341,6 +341,107 @@ def test_legs_forward_euler_is_the_lecture_recurrence():
         np.testing.assert_allclose(c[k + 1], expected, rtol=1e-12, atol=1e-12)
 
 
+def test_legs_forward_euler_transient_leaves_no_residue_at_N_64():
+    # the diagonal factor (k - 1) - (n + 1) is exactly 0 at k = n + 2; formed as
+    # 1 + fl(1/(k - 1)) * -(n + 1) (the old per-step discretize) it left ~1e-16 of a
+    # transient of ~1e42: errors of 5e7 at k = N + 10, still 1e3 at k = N + 20
+    N, T, n_steps = 64, 2.0, 2000
+    dt = T / n_steps
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = online_coefficients("legs", smooth(dt * np.arange(n_steps + 1)), dt, N,
+                                method="forward_euler")
+    assert np.abs(c[: N + 1]).max() > 1e40  # the transient is there ...
+    for k in (N + 10, N + 20, 500, n_steps):  # ... and gone: forward Euler's own O(dt)
+        assert np.abs(c[k] - ref_coefficients("legs", smooth, k * dt, N)).max() < 2e-3, k
+
+
+def dense_legs(f, N, method, alpha=None):
+    """The LegS online coefficients from the module docstring's definition, one dense
+    step at a time: (Ab_k, Bb_k) of h_k A by np.linalg.solve (GBT, h_k = 1/(k - 1 + a))
+    or scipy.linalg.expm of the block [[A, B], [0, 0]] (ZOH, h_k = ln(k / (k - 1))),
+    with A, B from the formula, not hippo_matrix. f (P, L) -> (P, L, N)."""
+    from scipy.linalg import expm
+
+    n = np.arange(N)
+    r = np.sqrt(2 * n + 1.0)
+    A = -np.tril(np.outer(r, r), -1) - np.diag(n + 1.0)
+    B = r
+    a = {"forward_euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5, "zoh": 0.5,
+         "gbt": alpha}[method]
+    I = np.eye(N)
+    out = np.zeros(f.shape + (N,))
+    out[:, 0, 0] = f[:, 0]
+    for k in range(1, f.shape[1]):
+        u = (1 - a) * f[:, k - 1] + a * f[:, k]
+        if method == "zoh" and k == 1:  # h = inf: exp(h A) = 0, A^{-1}(exp(h A) - I) B = e_0
+            Ab, Bb = np.zeros((N, N)), I[0]
+        elif method == "zoh":
+            h = np.log(k / (k - 1))
+            block = np.zeros((N + 1, N + 1))
+            block[:N, :N], block[:N, N] = A, B
+            E = expm(h * block)
+            Ab, Bb = E[:N, :N], E[:N, N]
+        elif a == 0.0 and k == 1:  # h = inf times A c_0 + B f_0 = 0: nothing moves
+            Ab, Bb = I, np.zeros(N)
+        else:
+            h = 1.0 / (k - 1 + a)
+            Ab = np.linalg.solve(I - a * h * A, I + (1 - a) * h * A)
+            Bb = np.linalg.solve(I - a * h * A, h * B)
+        out[:, k] = out[:, k - 1] @ Ab.T + u[:, None] * Bb
+    return out
+
+
+@pytest.mark.parametrize("method, alpha", [("forward_euler", None), ("backward_euler", None),
+                                           ("bilinear", None), ("gbt", 0.3), ("gbt", 0.8),
+                                           ("zoh", None)])
+@pytest.mark.parametrize("N", [1, 2, 7, 20])
+def test_legs_online_update_is_the_dense_per_step_computation(N, method, alpha):
+    # the O(N^2) steps (triangular solves; Gauss quadrature for exp(h_k A)) against the
+    # O(N^3) per-step definition, on a batch of two signals
+    rng = np.random.default_rng(N)
+    f = np.stack([smooth(0.05 * np.arange(50)), rng.standard_normal(50)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = online_coefficients("legs", f, 0.05, N, method=method, alpha=alpha)
+        want = dense_legs(f, N, method, alpha)
+    assert got.shape == (2, 50, N)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-11 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("method", ["bilinear", "zoh"])
+def test_legs_online_update_at_a_large_state_over_several_quadrature_chunks(method):
+    # N = 200: the ZOH decays are evaluated 26 steps at a time, so 60 steps cross chunks
+    f = smooth(0.01 * np.arange(60))[None]
+    got = online_coefficients("legs", f, 0.01, 200, method=method)
+    np.testing.assert_allclose(got, dense_legs(f, 200, method), rtol=0, atol=1e-11)
+
+
+def test_legs_online_update_does_not_discretize_per_step(monkeypatch):
+    # the old loop called discretize (two O(N^3) solves or an expm, and two eigvals) at
+    # every step: 22 ms per step at N = 256; now nothing O(N^3) runs per step
+    import seqlearn.hippo as hippo_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("discretize called in the LegS loop")
+
+    monkeypatch.setattr(hippo_module, "discretize", refuse)
+    monkeypatch.setattr(np.linalg, "eigvals", refuse)
+    monkeypatch.setattr(np.linalg, "solve", refuse)
+    for method in METHODS + ["gbt"]:
+        c = online_coefficients("legs", smooth(0.01 * np.arange(30)), 0.01, 6, method=method,
+                                alpha=0.3 if method == "gbt" else None)
+        assert np.all(np.isfinite(c))
+
+
+def test_nan_in_the_samples_passes_through_from_that_step_on():
+    f = smooth(0.01 * np.arange(20))
+    f[7] = np.nan
+    for kind, method in [("legs", "bilinear"), ("legs", "zoh"), ("legt", "bilinear")]:
+        c = online_coefficients(kind, f, 0.01, 5, method=method)
+        assert np.all(np.isfinite(c[:7])) and np.all(np.isnan(c[8:]))
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5, 1.0])
 @pytest.mark.parametrize("kind", KINDS)
 def test_gbt_update_is_the_theta_method(kind, alpha):
@@ -480,7 +581,46 @@ def test_reconstruct_recovers_a_signal_in_the_span(kind):
     (lambda: offline_coefficients("legs", np.ones(3), 1.0, 3), "f"),
     (lambda: offline_coefficients("legs", np.sin, -1.0, 3), "t"),
     (lambda: offline_coefficients("fout", np.sin, 1.0, 2), "N"),
+    # bools are not numbers
+    (lambda: reconstruct("legs", np.ones(3), True, [0.1]), "t"),
+    (lambda: offline_coefficients("legt", np.sin, True, 3), "t"),
+    (lambda: offline_coefficients("legt", np.sin, 1.0, 3, theta=True), "theta"),
+    (lambda: online_coefficients("legs", np.ones(5), True, 4), "dt"),
+    (lambda: online_coefficients("legs", np.ones(5), 0.1, 4, method="gbt", alpha=True),
+     "alpha"),
+    # a window so short next to t that its times collapse, or matrices that overflow
+    (lambda: offline_coefficients("legt", np.sin, 1.0, 3, theta=1e-300), "theta"),
+    (lambda: offline_coefficients("fout", np.sin, 1.0, 3, theta=1e-12), "theta"),
+    (lambda: offline_coefficients("lagt", np.sin, 1.0, 3, theta=1e-300), "theta"),
+    (lambda: reconstruct("legt", np.ones(3), 1.0, [1.0], theta=1e-300), "theta"),
+    (lambda: offline_coefficients("legs", np.sin, 1e-310, 3), "t"),
+    (lambda: hippo_matrix("legt", 4, theta=1e-320), "theta"),
+    (lambda: online_coefficients("lagt", np.ones(5), 0.1, 4, theta=1e-320), "theta"),
+    # None, strings, ragged lists, non-callables, tensors that need grad
+    (lambda: online_coefficients("legs", None, 0.1, 4), "f"),
+    (lambda: online_coefficients("legs", np.ones(5), [1, [2, 3]], 4), "dt"),
+    (lambda: online_coefficients("legt", np.ones(5), 0.1, 4, theta=[1, [2]]), "theta"),
+    (lambda: online_coefficients("legt", np.ones(5), 0.1, 4, c0="abc"), "c0"),
+    (lambda: reconstruct("lagt", np.ones(3), 1.0, "abc"), "s"),
+    (lambda: reconstruct("legs", np.ones(3), 1.0, None), "s"),
+    (lambda: reconstruct("legs", None, 1.0, [0.1]), "c"),
+    (lambda: offline_coefficients("legs", "sin", 1.0, 3), "f"),
+    (lambda: offline_coefficients("legs", lambda s: 1 / 0, 1.0, 3), "f"),
+    (lambda: offline_coefficients("legs", np.sin, 1.0, 3, nodes=2.5), "nodes"),
+    (lambda: hippo_matrix("LEGS", 4), "kind"),
+    (lambda: online_coefficients("legs", np.ones(5), 0.1, 4, method="Bilinear"), "method"),
 ])
 def test_bad_input_raises_value_error_naming_the_argument(call, argument):
     with pytest.raises(ValueError, match=rf"^{argument}: expected"):
+        call()
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda: hippo_matrix("legs", 10**12), "N"),
+    (lambda: offline_coefficients("legs", np.sin, 1.0, 10**9), "N"),
+    (lambda: online_coefficients("legs", np.ones(10**5), 0.1, 10**4), "N"),
+    (lambda: offline_coefficients("legs", np.sin, 1.0, 3, nodes=10**12), "nodes"),
+])
+def test_sizes_that_cannot_finish_are_refused_up_front(call, argument):
+    with pytest.raises(ValueError, match=rf"^{argument}: "):
         call()

@@ -91,7 +91,32 @@ def test_scalar_decay_broadcasts_and_complex_works():
     (lambda: ema_kernel(0.5, 0), "L"),
     (lambda: ema_kernel(0.5, 2.5), "L"),
     (lambda: ema_kernel(0.5, True), "L"),
+    (lambda: ema(np.ones(4), True), "alpha"),
+    (lambda: ema(np.ones(4), None), "alpha"),
+    (lambda: ema(None, 0.5), "x"),
+    (lambda: linear_recurrence(None, np.ones(4)), "a"),
+    (lambda: linear_recurrence(0.5, None), "b"),
+    (lambda: linear_recurrence(0.5, np.ones(4), h0="abc"), "h0"),
+    (lambda: linear_recurrence(True, np.ones(4)), "a"),
+    (lambda: linear_recurrence(0.5, np.ones(4), h0=np.bool_(True)), "h0"),
+    (lambda: linear_recurrence(0.5, np.array([True, False])), "b"),
 ])
 def test_bad_input_raises_value_error_naming_the_argument(call, argument):
     with pytest.raises(ValueError, match=rf"^{argument}: expected"):
         call()
+
+
+def test_sizes_that_cannot_finish_are_refused_up_front():
+    with pytest.raises(ValueError, match="^L: "):
+        ema_kernel(0.5, 10**12)
+    with pytest.raises(ValueError, match="^b: "):
+        linear_recurrence(0.5, np.broadcast_to(0.0, (1, 2 * 10**7)))
+
+
+def test_torch_tensors_are_taken_like_arrays():
+    import torch
+
+    x = np.arange(5.0)
+    np.testing.assert_allclose(ema(torch.tensor(x), torch.tensor(0.5)), ema(x, 0.5))
+    with pytest.raises(ValueError, match="^alpha: .*detach"):
+        ema(x, torch.tensor(0.5, requires_grad=True))

@@ -302,6 +302,35 @@ A2, B2 = 0.5 * np.eye(2), np.ones(2)
     (lambda: discrete_transfer_function(A2, B2, B2, 0.0, 0.5), "z"),
     (lambda: frequency_response(A2, B2, B2, 0.0, 1j), "omega"),
     (lambda: step_response(A2, B2, B2, 0.0, 0), "L"),
+    # NaN or inf in a matrix: a ValueError naming it, not numpy's LinAlgError
+    (lambda: scan([[np.nan, 0], [0, 0.5]], B2, B2, 0.0, np.ones(4)), "Ab"),
+    (lambda: scan(A2, [np.inf, 1.0], B2, 0.0, np.ones(4)), "Bb"),
+    (lambda: scan(A2, B2, [np.nan, 1.0], 0.0, np.ones(4)), "C"),
+    (lambda: scan(A2, B2, B2, np.nan, np.ones(4)), "D"),
+    (lambda: ssm_kernel([[np.nan, 0], [0, 0.5]], B2, B2, 4), "Ab"),
+    (lambda: ssm_kernel(A2, B2, [np.inf, 0.0], 4), "C"),
+    (lambda: frequency_response([[np.inf, 0], [0, 0.5]], B2, B2, 0.0, [0.1]), "Ab"),
+    (lambda: frequency_response(A2, B2, B2, 0.0, [np.nan]), "omega"),
+    (lambda: step_response(A2, [np.nan, 1.0], B2, 0.0, 4), "Bb"),
+    (lambda: step_response(A2, B2, B2, np.inf, 4), "D"),
+    (lambda: transfer_function([[np.nan, 0], [0, -0.5]], B2, B2, 0.0, 1j), "A"),
+    (lambda: transfer_function(-A2, B2, B2, 0.0, [np.nan]), "s"),
+    (lambda: discrete_transfer_function(A2, B2, B2, [np.nan], 0.5j), "D"),
+    (lambda: discrete_transfer_function(A2, B2, B2, 0.0, [np.inf]), "z"),
+    (lambda: causal_conv(np.ones(4), np.ones(4), D=np.nan), "D"),
+    # bools are not numbers, flags are bools
+    (lambda: scan(A2, B2, B2, True, np.ones(4)), "D"),
+    (lambda: step_response(A2, B2, B2, np.array([True]), 4), "D"),
+    (lambda: transfer_function(-A2, B2, B2, np.bool_(True), 1j), "D"),
+    (lambda: causal_conv(np.ones(4), np.ones(4), D=True), "D"),
+    (lambda: scan(A2, B2, B2, 0.0, np.ones(4), return_state="yes"), "return_state"),
+    (lambda: scan(A2, B2, B2, 0.0, np.ones(4), return_state=1), "return_state"),
+    (lambda: ssm_kernel(A2, B2, B2, True), "L"),
+    # None
+    (lambda: scan(None, B2, B2, 0.0, np.ones(4)), "Ab"),
+    (lambda: scan(A2, B2, B2, 0.0, None), "u"),
+    (lambda: causal_conv(np.ones(4), None), "K"),
+    (lambda: causal_conv(np.ones(4), np.ones(4), method=None), "method"),
 ])
 def test_bad_input_raises_value_error_naming_the_argument(call, argument):
     with pytest.raises(ValueError, match=rf"^{argument}: expected"):
@@ -311,3 +340,24 @@ def test_bad_input_raises_value_error_naming_the_argument(call, argument):
 def test_complex_initial_state_gives_complex_output():
     y = scan(0.5 * np.eye(2), np.ones(2), np.ones(2), 0.0, np.zeros(3), x0=[1j, 0.0])
     np.testing.assert_allclose(y, [0.5j, 0.25j, 0.125j])
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda: ssm_kernel(A2, B2, B2, 10**12), "L"),
+    (lambda: step_response(A2, B2, B2, 0.0, 10**12), "L"),
+    (lambda: causal_conv(np.ones((10**5, 1, 8)), np.ones((1, 10**4, 8))), "K"),
+    (lambda: frequency_response(np.stack([A2] * 10**3), np.ones((10**3, 2)),
+                                np.ones((10**3, 2)), 0.0, np.zeros(10**5)), "z"),
+])
+def test_sizes_that_cannot_finish_are_refused_up_front(call, argument):
+    with pytest.raises(ValueError, match=rf"^{argument}: "):
+        call()
+
+
+def test_nan_in_the_input_passes_through_from_that_step_on():
+    u = np.ones(6)
+    u[2] = np.nan
+    y = scan(A2, B2, B2, 0.5, u)
+    assert np.all(np.isfinite(y[:2])) and np.all(np.isnan(y[2:]))
+    y = causal_conv(u, ssm_kernel(A2, B2, B2, 6), method="direct")
+    assert np.all(np.isfinite(y[:2])) and np.all(np.isnan(y[2:]))

@@ -58,7 +58,8 @@ Glossary (code name -> symbol):
 
 import numpy as np
 
-from seqlearn._checks import integer, numeric_array
+from seqlearn._checks import MAX_STEPS, affordable, integer, numeric_array
+from seqlearn.discretize import _scalar
 
 BASES = ("legendre", "fourier", "laguerre")
 
@@ -82,7 +83,8 @@ def _times(name, s):
 
 
 def _window(window, basis="legendre"):
-    """``window`` as floats (t0, t1) with t0 < t1; t0 may be -inf for "laguerre"."""
+    """``window`` as floats (t0, t1) with t0 < t1 and a length T = t1 - t0 whose 1 / T is
+    finite (no overflow); t0 may be -inf for "laguerre"."""
     w = numeric_array("window", window, what="a pair (t0, t1)")
     if w.shape != (2,):
         raise ValueError(f"window: expected a pair (t0, t1), got shape {w.shape}")
@@ -92,7 +94,19 @@ def _window(window, basis="legendre"):
         raise ValueError("window: expected finite t0 < t1"
                          + (" (t0 = -inf allowed for 'laguerre')" if basis == "laguerre"
                             else "") + f", got ({t0}, {t1})")
+    with np.errstate(over="ignore"):
+        length_ok = t0 == -np.inf or (np.isfinite(t1 - t0) and np.isfinite(1.0 / (t1 - t0)))
+    if not length_ok:
+        raise ValueError(f"window: expected a length t1 - t0 that is finite and not "
+                         f"negligible (its inverse finite), got ({t0}, {t1})")
     return t0, t1
+
+
+def _order(N, M):
+    """N as an int >= 1, refused when the (N, M) table or the N-step loop cannot finish."""
+    N = integer("N", N, maximum=MAX_STEPS)
+    affordable("N", N * max(M, 1), what="numbers (N functions at the times)")
+    return N
 
 
 def legendre(N, s, window=(0.0, 1.0)):
@@ -105,8 +119,8 @@ def legendre(N, s, window=(0.0, 1.0)):
     N : int >= 1;  s : (M,) times;  window : (t0, t1), t0 < t1
     returns phi : (N, M), row n is phi_n(s)
     """
-    N = integer("N", N)
     s = _times("s", s)
+    N = _order(N, s.size)
     t0, t1 = _window(window)
     T = t1 - t0
     x = 2.0 * (s - t0) / T - 1.0
@@ -131,8 +145,8 @@ def fourier(N, s, window=(0.0, 1.0)):
     N : int >= 1;  s : (M,) times;  window : (t0, t1), t0 < t1
     returns phi : (N, M), row n is phi_n(s)
     """
-    N = integer("N", N)
     s = _times("s", s)
+    N = _order(N, s.size)
     t0, t1 = _window(window)
     T = t1 - t0
     phase = 2.0 * np.pi * (s - t0) / T
@@ -154,12 +168,14 @@ def laguerre(N, s, now=0.0):
     N : int >= 1;  s : (M,) times (normally <= now);  now : float, the present
     returns phi : (N, M), row n is L_n(now - s)
     """
-    N = integer("N", N)
     s = _times("s", s)
-    now_arr = numeric_array("now", now, what="a finite number")
-    if now_arr.ndim != 0 or not np.isfinite(now_arr):
-        raise ValueError(f"now: expected a finite number, got {now!r}")
-    x = float(now_arr) - s
+    N = _order(N, s.size)
+    now = _scalar("now", now, "a finite number")
+    with np.errstate(over="ignore"):
+        x = now - s
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"s: expected times whose age now - s is finite, got ages that "
+                         f"overflow (now = {now})")
     L = np.zeros((N, s.size))
     L[0] = 1.0
     if N > 1:
@@ -208,10 +224,17 @@ def _sample_times(t, allow_minus_inf):
                          f"{t.shape}")
     finite = np.isfinite(t[1:]).all() and (np.isfinite(t[0]) or
                                           (allow_minus_inf and t[0] == -np.inf))
-    if not finite or not np.all(np.diff(t) > 0):
+    with np.errstate(over="ignore"):
+        increasing = np.all(np.diff(t) > 0)
+    if not finite or not increasing:
         raise ValueError("t: expected strictly increasing finite times"
                          + (" (t[0] = -inf allowed for a callable f and 'laguerre')"
                             if allow_minus_inf else "") + f", got [{t[0]}, ..., {t[-1]}]")
+    with np.errstate(over="ignore"):
+        span = t[-1] - t[0]
+    if np.isfinite(t[0]) and not (np.isfinite(span) and np.isfinite(1.0 / span)):
+        raise ValueError(f"t: expected times spanning a window t[-1] - t[0] that is finite "
+                         f"and not negligible (its inverse finite), got [{t[0]}, ..., {t[-1]}]")
     return t
 
 
@@ -236,9 +259,13 @@ def project(f, t, basis, N, nodes=None):
     nodes : int >= 1, Gauss nodes for a callable f; default max(128, 4 N), or 32 per unit
         panel for "laguerre" over the whole past
     returns coeffs : (..., N) for samples (..., L); (N,) for a callable
+
+    NaN or inf in the samples (or in a callable's values) pass through to the
+    coefficients; an exception raised by a callable f is reported as a ValueError
+    naming f.
     """
     basis = _basis_name(basis)
-    N = integer("N", N)
+    N = integer("N", N, maximum=MAX_STEPS)
     t = _sample_times(t, allow_minus_inf=callable(f) and basis == "laguerre")
     window = (t[0], t[-1])
     if callable(f):
@@ -248,18 +275,28 @@ def project(f, t, basis, N, nodes=None):
             # at most 2 max|f| e^{-40}. Composite Gauss-Legendre on panels of length 1
             # then converges for any smooth f, oscillating or not. (Gauss-Laguerre is
             # built for polynomial f: for sin(3s) its 180 nodes miss the second digit.)
-            nodes = 32 if nodes is None else integer("nodes", nodes)
+            nodes = 32 if nodes is None else integer("nodes", nodes, maximum=MAX_STEPS)
+            affordable("nodes", N * PAST_CUTOFF * nodes, what="numbers (N functions at "
+                       "nodes on each of the 80 panels)")
             x, w = np.polynomial.legendre.leggauss(nodes)
             ages = (np.arange(PAST_CUTOFF)[:, None] + (x[None, :] + 1.0) / 2.0).ravel()
             omega = np.tile(w / 2.0, PAST_CUTOFF) * np.exp(-ages)
             s = t[-1] - ages
         else:
-            nodes = max(128, 4 * N) if nodes is None else integer("nodes", nodes)
+            given = nodes is not None
+            nodes = integer("nodes", nodes, maximum=MAX_STEPS) if given else max(128, 4 * N)
+            affordable("nodes" if given else "N", N * nodes,
+                       what="numbers (N functions at the Gauss nodes)")
             x, omega = np.polynomial.legendre.leggauss(nodes)
             half = (t[-1] - t[0]) / 2.0
             s = t[0] + half * (x + 1.0)
             omega = half * omega * weight(basis, s, window)
-        values = numeric_array("f", f(s), what="an array of numbers (f's values)")
+        try:
+            values = f(s)
+        except Exception as exc:
+            raise ValueError(f"f: expected a callable taking an array of times, got one that "
+                             f"raised {type(exc).__name__}: {exc}") from exc
+        values = numeric_array("f", values, what="an array of numbers (f's values)")
         if values.shape != s.shape:
             raise ValueError(f"f: expected a callable returning an array shaped like its "
                              f"input {s.shape}, got {values.shape}")
@@ -268,6 +305,7 @@ def project(f, t, basis, N, nodes=None):
     if f.shape[-1] != t.size:
         raise ValueError(f"f: expected samples (..., {t.size}) at the {t.size} times t, "
                          f"got shape {f.shape}")
+    affordable("N", N * t.size, what="numbers (N functions at the times t)")
     steps = np.diff(t)
     omega = np.zeros(t.size)
     omega[:-1] += steps / 2.0
@@ -279,8 +317,8 @@ def project(f, t, basis, N, nodes=None):
 def reconstruct(coeffs, t, basis, window=None):
     """The approximation from the coefficients: ``f_N(t) = sum_n c_n phi_n(t)``.
 
-    coeffs : (..., N), N >= 1
-    t : (M,), the times to evaluate at
+    coeffs : (..., N), N >= 1; NaN or inf pass through
+    t : (M,), the finite times to evaluate at
     basis : "legendre", "fourier" or "laguerre"
     window : (t0, t1), the window the coefficients belong to; default (t[0], t[-1])
         (then t must be sorted with M >= 2); "laguerre" uses only t1, the present
@@ -294,4 +332,6 @@ def reconstruct(coeffs, t, basis, window=None):
     if window is None:
         t = _sample_times(t, allow_minus_inf=False)
         window = (t[0], t[-1])
+    else:
+        t = _times("t", t)
     return coeffs @ evaluate(basis, coeffs.shape[-1], t, window)

@@ -44,7 +44,7 @@ import warnings
 import numpy as np
 from scipy.linalg import expm
 
-from seqlearn._checks import numeric_array, positive
+from seqlearn._checks import affordable, finite, numeric_array, positive
 
 #: the GBT parameter each named method fixes (None: not a GBT, or alpha given by the caller)
 METHODS = {"forward_euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5, "gbt": None,
@@ -55,16 +55,46 @@ METHODS = {"forward_euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5, "gbt": 
 _MARGIN = 1e-8
 
 
+def _no_bool(name, value, what):
+    """Refuse a bool (Python, NumPy, or an array or tensor of them) where a number is due."""
+    if isinstance(value, (bool, np.bool_)) or str(getattr(value, "dtype", "")) in (
+            "bool", "torch.bool"):
+        raise ValueError(f"{name}: expected {what}, got {value!r:.60}")
+    return value
+
+
+def _scalar(name, value, what="a finite real number"):
+    """``value`` as a finite Python float: a number, a NumPy scalar, a 0-d array or a 0-d
+    torch tensor; bools, None, strings, complex numbers and longer arrays are refused.
+
+    (``_checks.number`` refuses 0-d arrays and tensors, which these modules have always
+    taken; shared with ``basis``, ``hippo``, ``ssm`` and ``recurrence``.)
+    """
+    _no_bool(name, value, what)
+    arr = numeric_array(name, value, what=what)
+    if arr.ndim != 0 or not np.isfinite(arr):
+        got = f"shape {arr.shape}" if arr.ndim else f"{value!r:.60}"
+        raise ValueError(f"{name}: expected {what}, got {got}")
+    return float(arr)
+
+
+def _positive(name, value, scalar=True):
+    """``_checks.positive``, with a ragged list refused by name as well (``positive``'s
+    bool test converts with np.asarray first, which raises NumPy's own message)."""
+    numeric_array(name, value, what="a positive real number" if scalar else
+                  "positive real numbers")
+    return positive(name, value, scalar=scalar)
+
+
 def method_alpha(method, alpha):
     """The validated method name and its GBT alpha (None for ZOH); also used by ``hippo``."""
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
     if alpha is not None:
-        a = np.asarray(alpha)
-        if (a.ndim != 0 or not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a)
-                or isinstance(alpha, bool) or not np.isfinite(a) or not 0.0 <= a <= 1.0):
-            raise ValueError(f"alpha: expected a real number in [0, 1], got {alpha!r}")
-        alpha = float(a)
+        what = "a real number in [0, 1]"
+        alpha = _scalar("alpha", alpha, what)
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha: expected {what}, got {alpha!r}")
     fixed = METHODS[method]
     if method == "gbt":
         if alpha is None:
@@ -100,9 +130,9 @@ def discretize(A, B, dt, method, alpha=None):
              ("forward_euler": alpha = 0, "backward_euler": 1, "bilinear": 1/2)
         zoh  Ab = exp(dt A),  Bb = A^{-1} (exp(dt A) - I) B   (via exp(dt [[A, B], [0, 0]]))
 
-    A : (N, N), real or complex
-    B : (N,) or (N, M)
-    dt : float > 0, the step
+    A : (N, N), real or complex, finite
+    B : (N,) or (N, M), finite
+    dt : float > 0, the step (refused if dt A, or the result, overflows)
     method : "forward_euler", "backward_euler", "bilinear", "gbt" or "zoh"
     alpha : float in [0, 1], required for "gbt"; the named GBTs accept None or their own
         value; "zoh" accepts only None
@@ -120,18 +150,26 @@ def discretize(A, B, dt, method, alpha=None):
     A = numeric_array("A", A, allow_complex=True)
     if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
         raise ValueError(f"A: expected a square matrix (N, N) with N >= 1, got shape {A.shape}")
+    finite("A", A)
     N = A.shape[0]
     B = numeric_array("B", B, allow_complex=True)
     if B.ndim not in (1, 2) or B.shape[0] != N or (B.ndim == 2 and B.shape[1] == 0):
         raise ValueError(f"B: expected shape ({N},) or ({N}, M) (N = {N} from A), "
                          f"got {B.shape}")
-    dt = positive("dt", dt, scalar=True)
+    finite("B", B)
+    dt = _positive("dt", dt, scalar=True)
+    with np.errstate(over="ignore"):
+        if not np.all(np.isfinite(dt * A)):
+            raise ValueError(f"dt: expected a step for which dt A is finite, got dt = {dt} "
+                             f"(dt A overflows)")
     B2 = B.reshape(N, -1)
     if method == "zoh":
         M = B2.shape[1]
+        affordable("B", (N + M) ** 2)
         block = np.zeros((N + M, N + M), dtype=np.result_type(A, B2))
         block[:N, :N], block[:N, N:] = A, B2
-        E = expm(dt * block)
+        with np.errstate(over="ignore", invalid="ignore"):
+            E = expm(dt * block)
         Ab, Bb = E[:N, :N], E[:N, N:]
     else:
         I = np.eye(N)
@@ -143,6 +181,9 @@ def discretize(A, B, dt, method, alpha=None):
             raise ValueError(f"dt: expected a step for which I - alpha dt A is invertible, "
                              f"got dt = {dt} (alpha = {alpha}; 1/(alpha dt) is an "
                              f"eigenvalue of A)") from None
+    if not (np.all(np.isfinite(Ab)) and np.all(np.isfinite(Bb))):
+        raise ValueError(f"dt: expected a step for which Ab and Bb are finite, got dt = {dt} "
+                         f"(method {method!r}: the discrete matrices overflow)")
     _warn_stability(np.linalg.eigvals(A).real.max(), np.abs(A).max(),
                     np.abs(np.linalg.eigvals(Ab)).max(), method, dt)
     return Ab, Bb.reshape(B.shape)
@@ -155,10 +196,10 @@ def discretize_diag(A_diag, B, dt, method, alpha=None):
         zoh  Ab = exp(z),   Bb = (exp(z) - 1) / A_diag * B = dt * expm1(z) / z * B
              (the limit dt * B where A_diag = 0; expm1 keeps small z accurate)
 
-    A_diag : (..., N), real or complex, the eigenvalues lambda_n of A
-    B : broadcastable with A_diag, e.g. (N,) or (H, N)
+    A_diag : (..., N), real or complex, finite, the eigenvalues lambda_n of A
+    B : broadcastable with A_diag, e.g. (N,) or (H, N), finite
     dt : float > 0, or an array of them broadcastable with A_diag, e.g. (H, 1) for one
-        step per channel
+        step per channel (refused where Ab or Bb would overflow)
     method, alpha : as in ``discretize``
     returns (Ab, Bb) : Ab with the broadcast shape of (dt, A_diag), Bb with that of
         (dt, A_diag, B); float64, or complex128 if A_diag or B is complex
@@ -169,31 +210,38 @@ def discretize_diag(A_diag, B, dt, method, alpha=None):
     method, alpha = method_alpha(method, alpha)
     A_diag = numeric_array("A_diag", A_diag, min_ndim=1, what="an array (..., N)",
                            allow_complex=True)
-    B = numeric_array("B", B, allow_complex=True)
-    dt = positive("dt", dt, scalar=False)
+    finite("A_diag", A_diag)
+    B = finite("B", numeric_array("B", B, allow_complex=True))
+    dt = _positive("dt", dt, scalar=False)
     try:
         shape = np.broadcast_shapes(dt.shape, A_diag.shape)
     except ValueError:
         raise ValueError(f"dt: expected a shape broadcastable with A_diag's {A_diag.shape}, "
                          f"got {dt.shape}") from None
     try:
-        np.broadcast_shapes(shape, B.shape)
+        full = np.broadcast_shapes(shape, B.shape)
     except ValueError:
         raise ValueError(f"B: expected a shape broadcastable with {shape} (dt and A_diag), "
                          f"got {B.shape}") from None
-    z = dt * A_diag
-    if method == "zoh":
-        Ab = np.exp(z)
-        safe = np.where(z == 0, 1.0, z)
-        phi1 = np.where(z == 0, 1.0, np.expm1(safe) / safe)  # (e^z - 1) / z, 1 at z = 0
-        Bb = dt * phi1 * B
-    else:
-        den = 1.0 - alpha * z
-        if np.any(den == 0):
-            raise ValueError(f"dt: expected steps with 1 - alpha dt A_diag != 0, got a zero "
-                             f"denominator (alpha = {alpha})")
-        Ab = (1.0 + (1.0 - alpha) * z) / den
-        Bb = dt * B / den
+    affordable("A_diag", int(np.prod(full, dtype=float)))  # the broadcast (dt, A_diag, B)
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = dt * A_diag
+        if method == "zoh":
+            Ab = np.exp(z)
+            safe = np.where(z == 0, 1.0, z)
+            phi1 = np.where(z == 0, 1.0, np.expm1(safe) / safe)  # (e^z - 1) / z, 1 at z = 0
+            Bb = dt * phi1 * B
+        else:
+            den = 1.0 - alpha * z
+            if np.any(den == 0):
+                raise ValueError(f"dt: expected steps with 1 - alpha dt A_diag != 0, got a "
+                                 f"zero denominator (alpha = {alpha})")
+            Ab = (1.0 + (1.0 - alpha) * z) / den
+            Bb = dt * B / den
+    if not (np.all(np.isfinite(Ab)) and np.all(np.isfinite(Bb))):
+        raise ValueError(f"dt: expected steps for which Ab and Bb are finite, got steps up "
+                         f"to {np.max(dt):.3g} (method {method!r}: dt A_diag or the discrete "
+                         f"values overflow)")
     re_max = A_diag.real.max() if A_diag.size else 0.0
     rho = np.abs(Ab).max() if Ab.size else 0.0
     _warn_stability(re_max, np.abs(A_diag).max() if A_diag.size else 0.0, rho, method,

@@ -88,13 +88,15 @@ Glossary (code name -> symbol):
     t, s            -> the present time t, and past times s (M,) to reconstruct at
 """
 
-import warnings
+import math
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from seqlearn import basis as _basis
-from seqlearn._checks import integer, numeric_array, positive
-from seqlearn.discretize import discretize, method_alpha
+from seqlearn._checks import (MAX_ELEMENTS, MAX_STEPS, affordable, function, integer,
+                              numeric_array)
+from seqlearn.discretize import _positive, _scalar, discretize, method_alpha
 
 KINDS = ("legt", "lagt", "legs", "fout")
 
@@ -106,7 +108,7 @@ def _kind(kind):
 
 
 def _order(kind, N):
-    N = integer("N", N)
+    N = integer("N", N, maximum=math.isqrt(MAX_ELEMENTS))  # A is (N, N)
     if kind == "fout" and N % 2 == 0:
         raise ValueError(f"N: expected an odd integer for kind 'fout' (1, then cos/sin "
                          f"pairs; an even N gives A an eigenvalue 0), got {N}")
@@ -122,12 +124,23 @@ def hippo_matrix(kind, N, theta=1.0):
     kind : "legt", "lagt", "legs" or "fout"
     N : int >= 1 (odd for "fout")
     theta : float > 0, the window length (legt, fout) or timescale (lagt); legs has no
-        timescale and ignores it
+        timescale and ignores it; refused if A = A_1 / theta overflows
     returns (A, B) : A (N, N), B (N,), float64; Re eig(A) < 0
     """
     kind = _kind(kind)
     N = _order(kind, N)
-    theta = positive("theta", theta, scalar=True)
+    theta = _positive("theta", theta)
+    with np.errstate(over="ignore"):
+        A, B = _matrices(kind, N, theta)
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(B))):
+        what = "timescale" if kind == "lagt" else "window length"
+        raise ValueError(f"theta: expected a {what} for which A = A_1 / theta is finite, "
+                         f"got {theta!r} (A overflows)")
+    return A, B
+
+
+def _matrices(kind, N, theta):
+    """Unchecked: the matrices of ``hippo_matrix``."""
     n = np.arange(N)
     r = np.sqrt(2 * n + 1.0)
     row, col = n[:, None], n[None, :]
@@ -161,14 +174,34 @@ def online_coefficients(kind, f, dt, N, theta=1.0, method="bilinear", alpha=None
     Errors against the exact c(t_k): O(dt) for forward and backward Euler, O(dt^2) for
     "bilinear" and "zoh" (smooth f; for legt and fout also the approximation of
     f(t - theta), exact only for inputs in the span, see the module docstring).
+
+    Cost: O(N^2) per step for every kind and method. The LegS steps do not call
+    ``discretize`` (an O(N^3) factorisation per step): A is lower triangular, so a GBT
+    step is one triangular solve, multiplied through by 1/h_k = k - 1 + alpha,
+
+        ((k - 1 + alpha) I - alpha A) c_k = ((k - 1 + alpha) I + (1 - alpha) A) c_{k-1} + B u_k,
+
+    and a ZOH step, since Bb_k = (I - Ab_k) e_0 (A e_0 = -B), is
+    c_k = Ab_k (c_{k-1} - u_k e_0) + u_k e_0 with Ab_k = exp(ln(rho) A), rho = k / (k - 1),
+    applied exactly by Gauss quadrature (``_legs_decay``), not formed.
+
     LegS steps are stable for "bilinear", "zoh" and "backward_euler"; forward Euler (and
     a GBT with a small alpha) is unstable while h_k (n + 1) is large, so the early rows
-    c_k, k up to about N, can be huge (~2^N); with forward Euler the factor
-    1 - (n + 1)/(k - 1) is exactly 0 at k = n + 2 and removes them (A is lower triangular),
-    so the later rows are accurate again.
+    c_k, k up to about N, can be huge (5e12 at N = 24, 5e42 at N = 64, inf for N of a
+    few hundred). With forward Euler the diagonal factor 1 - (n + 1)/(k - 1) of row n
+    vanishes at k = n + 2, and A is lower triangular, so from then on row n depends only
+    on rows j < n, reset before it: the transient leaves no trace. The code forms that
+    factor as the integer (k - 1) - (n + 1) over k - 1, so it is exactly 0. (The matrix
+    I + h_k A formed in floating point, as ``discretize`` does, is not: 1 - (n + 1)
+    fl(1/(n + 1)) is about 1e-16, and that much of the transient survives; at N = 64 the
+    old per-step code was off by 4e12 at k = N + 1 and 5e7 at k = N + 10.) What is left
+    is forward Euler's own error, large while h_k = 1/(k - 1) is not small next to 1/N
+    (at N = 64 about 5 at k = N + 1, 4e-4 from k = N + 10 on, for the test signal; it
+    takes longer at larger N). A transient that overflowed to inf leaves NaN (0 * inf).
 
     kind : "legt", "lagt", "legs" or "fout"
-    f : (..., L) samples, time on the last axis, L >= 1
+    f : (..., L) samples, time on the last axis, L >= 1; NaN or inf in f pass through to
+        the coefficients from that step on
     dt : float > 0, the spacing (legs: only the time labels; its c_k do not depend on dt)
     N : int >= 1 (odd for "fout");  theta : float > 0 (see ``hippo_matrix``)
     method : "forward_euler", "backward_euler", "bilinear", "gbt" (with alpha) or "zoh"
@@ -181,37 +214,22 @@ def online_coefficients(kind, f, dt, N, theta=1.0, method="bilinear", alpha=None
     f = numeric_array("f", f, min_ndim=1, what="samples (..., L)")
     if f.shape[-1] == 0:
         raise ValueError(f"f: expected samples (..., L) with L >= 1, got shape {f.shape}")
-    dt = positive("dt", dt, scalar=True)
+    dt = _positive("dt", dt)
+    N = _order(kind, N)
+    L = f.shape[-1]
+    affordable("f", L, MAX_STEPS, "steps")
+    affordable("N", f.size * N, what="coefficients (f's size times N)")
     A, B = hippo_matrix(kind, N, theta)
-    N = B.size
     method, alpha = method_alpha(method, alpha)
     a = 0.5 if alpha is None else alpha  # the weight of f_k in u_k
-    u = (1.0 - a) * f[..., :-1] + a * f[..., 1:]  # u[..., k-1] is u_k, k = 1 .. L-1
-    L = f.shape[-1]
-    out = np.zeros(f.shape[:-1] + (L, N))
     if kind == "legs":
         if c0 is not None:
             raise ValueError("c0: expected None for kind 'legs' (it starts at t = 0 with "
                              "c_0 = f_0 e_0), got an array")
-        out[..., 0, 0] = f[..., 0]
-        with warnings.catch_warnings():
-            # The first steps of forward Euler (or a GBT with a small alpha) have
-            # |eig(Ab_k)| > 1 while h_k is large: a transient, see the docstring.
-            warnings.simplefilter("ignore", UserWarning)
-            for k in range(1, L):
-                c = out[..., k - 1, :]
-                if k > 1:
-                    h = np.log(k / (k - 1)) if method == "zoh" else 1.0 / (k - 1 + a)
-                    Ab, Bb = discretize(A, B, h, method, alpha)
-                    out[..., k, :] = c @ Ab.T + u[..., k - 1, None] * Bb
-                elif method == "zoh":  # h = inf: exp(h A) = 0, and Bb = -A^{-1} B = e_0
-                    out[..., 1, 0] = u[..., 0]
-                elif a == 0.0:  # forward Euler from t = 0: A c_0 + B f_0 = 0
-                    out[..., 1, :] = c
-                else:  # alpha > 0: the explicit half vanishes, the implicit one has h = 1
-                    Ab, Bb = discretize(A, B, 1.0, "backward_euler")
-                    out[..., 1, :] = c @ Ab.T + f[..., 1, None] * Bb
-        return out
+        c = _legs_online(A, B, f.reshape(-1, L), method, a)
+        return c.reshape(f.shape[:-1] + (L, N))
+    u = (1.0 - a) * f[..., :-1] + a * f[..., 1:]  # u[..., k-1] is u_k, k = 1 .. L-1
+    out = np.zeros(f.shape[:-1] + (L, N))
     Ab, Bb = discretize(A, B, dt, method, alpha)
     c = numeric_array("c0", 0.0 if c0 is None else c0)
     try:
@@ -224,13 +242,101 @@ def online_coefficients(kind, f, dt, N, theta=1.0, method="bilinear", alpha=None
     return out
 
 
+def _legs_online(A, B, f, method, a):
+    """Unchecked: the LegS online coefficients of ``online_coefficients``, f (P, L) ->
+    c (P, L, N), O(N^2) per step (the equations are in its docstring)."""
+    P, L = f.shape
+    N = B.size
+    u = (1.0 - a) * f[:, :-1] + a * f[:, 1:]  # u[:, k-1] is u_k
+    out = np.zeros((P, L, N))
+    out[:, 0, 0] = f[:, 0]
+    if L == 1:
+        return out
+    c = out[:, 0, :].T.copy()  # (N, P): the columns are the states
+    if method == "zoh":  # k = 1: h = inf, exp(h A) = 0, Bb = e_0
+        c[0] = u[:, 0]
+    elif a > 0.0:  # the explicit half vanishes (A c_0 + B f_0 = 0), the implicit has h = 1
+        c = solve_triangular(np.eye(N) - A, c + B[:, None] * f[:, 1], lower=True,
+                             check_finite=False)
+    out[:, 1, :] = c.T  # (forward Euler: c_1 = c_0)
+    if method == "zoh":
+        for k, decay in zip(range(2, L), _legs_decay(N, 2, L)):
+            c[0] -= u[:, k - 1]
+            c = decay(c)
+            c[0] += u[:, k - 1]
+            out[:, k, :] = c.T
+        return out
+    d = np.diag(A).copy()  # -(n + 1), kept apart so that forward Euler's factor is exact
+    lower = np.tril(A, -1)
+    lhs = -a * lower  # its diagonal is set at each step
+    for k in range(2, L):
+        s = k - 1 + a  # 1 / h_k
+        rhs = ((s + (1.0 - a) * d)[:, None] * c + (1.0 - a) * (lower @ c)
+               + B[:, None] * u[:, k - 1])
+        if a == 0.0:
+            c = rhs / s
+        else:
+            np.fill_diagonal(lhs, s - a * d)
+            c = solve_triangular(lhs, rhs, lower=True, check_finite=False)
+        out[:, k, :] = c.T
+    return out
+
+
+def _legs_decay(N, start, stop, chunk_elements=2**20):
+    """Yield, for k = start .. stop - 1, a function v -> exp(ln(rho) A) v, rho = k / (k - 1),
+    A the LegS matrix (N, N), v (N, P); O(N^2) per application.
+
+    exp(ln(rho) A) is LegS run from t to rho t with f = 0: the projection onto the basis
+    on [0, rho t] of the reconstruction on [0, t] (zero after t), exact because the LegS
+    ODE is (module docstring). With x = s / (rho t) and Gauss-Legendre nodes y_i, weights
+    w_i on [0, 1] (Q = N nodes: the integrand has degree <= 2N - 2),
+
+        exp(ln(rho) A) v = (1/rho) E_rho (w * (G^T v)),
+        G[m, i] = r_m P_m(2 y_i - 1),   E_rho[n, i] = r_n P_n(2 y_i / rho - 1).
+
+    E_rho is evaluated for a chunk of steps at once (about ``chunk_elements`` numbers).
+    """
+    y, w = np.polynomial.legendre.leggauss(N)
+    y, w = (y + 1.0) / 2.0, w / 2.0
+    WG = w[:, None] * _basis.legendre(N, y, (0.0, 1.0)).T  # (Q, N)
+    per = max(1, chunk_elements // (N * N))
+    for first in range(start, stop, per):
+        k = np.arange(first, min(first + per, stop))
+        rho = k / (k - 1.0)
+        E = _basis.legendre(N, (y[None, :] / rho[:, None]).ravel(), (0.0, 1.0))
+        E = E.reshape(N, k.size, N)  # E[:, j, :] is E_rho (N, Q) of step first + j
+        for j in range(k.size):
+            yield lambda v, E_j=E[:, j, :], r=rho[j]: (E_j @ (WG @ v)) / r
+
+# legs: the smallest t whose window [0, t] keeps its resolution (t eps is a normal float)
+_LEGS_T_MIN = np.finfo(float).tiny / np.finfo(float).eps
+# legt, fout, lagt: the smallest theta / |t| for which the times t - theta x are resolved
+# to better than 1e-8 of theta (they are resolved to eps |t|)
+_RESOLUTION = 1e-8
+
+
 def _present(kind, t):
-    arr = numeric_array("t", t, what="a finite number")
-    if arr.ndim != 0 or not np.isfinite(arr) or (kind == "legs" and arr <= 0):
-        raise ValueError("t: expected a finite number" + (" > 0 for kind 'legs'"
-                                                          if kind == "legs" else "")
-                         + f", got {t!r}")
-    return float(arr)
+    """The present time t as a float (> 0 for legs); bools refused."""
+    what = "a finite number" + (" > 0 for kind 'legs'" if kind == "legs" else "")
+    t = _scalar("t", t, what)
+    if kind == "legs" and not t > 0:
+        raise ValueError(f"t: expected {what}, got {t!r}")
+    if kind == "legs" and t < _LEGS_T_MIN:
+        raise ValueError(f"t: expected {what} and at least {_LEGS_T_MIN:.3g} (a smaller "
+                         f"window [0, t] loses its times to underflow), got {t!r}")
+    return t
+
+
+def _window_length(kind, t, theta):
+    """theta as a float > 0, refused when it is so small next to |t| that the past times
+    t - theta x collapse in floating point (legs has no theta)."""
+    theta = _positive("theta", theta)
+    if kind != "legs" and theta < _RESOLUTION * abs(t):
+        raise ValueError(f"theta: expected a {'timescale' if kind == 'lagt' else 'window'} "
+                         f"of at least {_RESOLUTION:g} |t| = {_RESOLUTION * abs(t):.3g} "
+                         f"(t = {t:g}), got {theta!r}: the times t - theta x would collapse "
+                         f"to a few floating-point numbers")
+    return theta
 
 
 def _functions(kind, N, s, t, theta):
@@ -241,7 +347,7 @@ def _functions(kind, N, s, t, theta):
         return np.sqrt(theta) * _basis.legendre(N, s, (t - theta, t))
     if kind == "fout":
         return np.sqrt(theta) * _basis.fourier(N, s, (t - theta, t))
-    return _basis.laguerre(N, np.asarray(s, dtype=float) / theta, t / theta)
+    return _basis.laguerre(N, s / theta, t / theta)
 
 
 def reconstruct(kind, c, t, s, theta=1.0):
@@ -251,9 +357,10 @@ def reconstruct(kind, c, t, s, theta=1.0):
     recent past (the weight exp(-(t - s)/theta) lets the error grow further back).
 
     kind : "legt", "lagt", "legs" or "fout"
-    c : (..., N), the coefficients c(t) (N odd for "fout")
-    t : float, the present (> 0 for legs);  s : (M,) past times
-    theta : float > 0 (see ``hippo_matrix``)
+    c : (..., N), the coefficients c(t) (N odd for "fout"); NaN or inf pass through
+    t : float, the present (> 0 for legs);  s : (M,) finite past times
+    theta : float > 0 (see ``hippo_matrix``), at least 1e-8 |t| (a shorter window loses
+        its times to rounding)
     returns f_N : (..., M)
     """
     kind = _kind(kind)
@@ -264,7 +371,9 @@ def reconstruct(kind, c, t, s, theta=1.0):
                          + (" odd for kind 'fout'" if kind == "fout" else "")
                          + f", got shape {c.shape}")
     t = _present(kind, t)
-    theta = positive("theta", theta, scalar=True)
+    theta = _window_length(kind, t, theta)
+    s = numeric_array("s", s, min_ndim=1, what="a 1-D array of times")
+    affordable("s", N * s.size)
     return c @ _functions(kind, N, s, t, theta)
 
 
@@ -278,17 +387,15 @@ def offline_coefficients(kind, f, t, N, theta=1.0, nodes=None):
     kind : "legt", "lagt", "legs" or "fout"
     f : callable, an array of times -> f at those times (same shape)
     t : float, the present (> 0 for legs)
-    N : int >= 1 (odd for "fout");  theta : float > 0;  nodes : Gauss nodes (see
-        ``basis.project``)
+    N : int >= 1 (odd for "fout");  theta : float > 0, at least 1e-8 |t| (a shorter
+        window loses its times to rounding);  nodes : Gauss nodes (see ``basis.project``)
     returns c : (N,)
     """
     kind = _kind(kind)
     N = _order(kind, N)
     t = _present(kind, t)
-    theta = positive("theta", theta, scalar=True)
-    if not callable(f):
-        raise ValueError(f"f: expected a callable (times -> values), got "
-                         f"{type(f).__name__}")
+    theta = _window_length(kind, t, theta)
+    function("f", f, "a callable (times -> values)")
     if kind == "lagt":
         # int f(s) L_n((t-s)/theta) exp(-(t-s)/theta) ds/theta, with s = theta s'
         return _basis.project(lambda x: f(theta * x), (-np.inf, t / theta), "laguerre", N,

@@ -11,7 +11,8 @@ Time is the **last** axis throughout, as in the reference Mamba layout.
 
 import numpy as np
 
-from seqlearn._checks import integer, numeric_array
+from seqlearn._checks import MAX_STEPS, affordable, integer, numeric_array
+from seqlearn.discretize import _no_bool, _scalar
 
 
 def linear_recurrence(a, b, h0=None):
@@ -21,6 +22,9 @@ def linear_recurrence(a, b, h0=None):
     b  : (..., L), the input added at each step
     h0 : (...) or scalar, the state before the first step; 0 by default
     returns h : (..., L), the states h_0 ... h_{L-1} (float64 or complex)
+
+    NaN or inf in a, b or h0 pass through to h from that step on; bools (True, or
+    arrays of them) are refused: they are not numbers.
     """
     a, b, h = _recurrence_args(a, b, h0)
     out = np.zeros(b.shape, dtype=h.dtype)
@@ -32,11 +36,12 @@ def linear_recurrence(a, b, h0=None):
 
 def _recurrence_args(a, b, h0):
     """Validated (a, b, h0) for ``linear_recurrence``, a broadcast to b's shape."""
-    b = numeric_array("b", b, allow_complex=True)
-    a = numeric_array("a", a, allow_complex=True)
+    b = numeric_array("b", _no_bool("b", b, "an array of numbers"), allow_complex=True)
+    a = numeric_array("a", _no_bool("a", a, "numbers (the decays)"), allow_complex=True)
     if b.ndim == 0:
         raise ValueError("b: expected an array with time as its last axis, "
                          "shape (..., L), got a scalar")
+    affordable("b", b.shape[-1], MAX_STEPS, "steps")
     try:
         a = np.broadcast_to(a, b.shape)
     except ValueError:
@@ -44,7 +49,8 @@ def _recurrence_args(a, b, h0):
                          f"got {a.shape}") from None
     h = np.zeros(b.shape[:-1], dtype=np.result_type(a, b))
     if h0 is not None:
-        h0 = numeric_array("h0", h0, allow_complex=True)
+        h0 = numeric_array("h0", _no_bool("h0", h0, "numbers (the initial state)"),
+                           allow_complex=True)
         try:
             h = h + np.broadcast_to(h0, h.shape)
         except ValueError:
@@ -63,7 +69,7 @@ def ema(x, alpha):
 
     Parameters
     ----------
-    x : array (..., L), time on the last axis.
+    x : array (..., L), time on the last axis (NaN or inf pass through).
     alpha : float in [0, 1), the decay.
 
     Returns
@@ -74,11 +80,7 @@ def ema(x, alpha):
     if x.ndim == 0:
         raise ValueError("x: expected an array with time as its last axis, "
                          "shape (..., L), got a scalar")
-    alpha_arr = np.asarray(alpha)
-    if (alpha_arr.ndim != 0 or not np.issubdtype(alpha_arr.dtype, np.number)
-            or np.iscomplexobj(alpha_arr) or not np.isfinite(alpha_arr)):
-        raise ValueError(f"alpha: expected a real number in [0, 1), got {alpha!r}")
-    alpha = float(alpha_arr)
+    alpha = _scalar("alpha", alpha, "a real number in [0, 1)")
     if not 0.0 <= alpha < 1.0:
         raise ValueError(f"alpha: expected a number in [0, 1) (a decay: at 1 the "
                          f"input weight 1 - alpha is zero, above 1 the state "
@@ -102,5 +104,5 @@ def ema_kernel(alpha, L):
     -------
     K : array (L,), float64.
     """
-    L = integer("L", L)
+    L = integer("L", L, maximum=MAX_STEPS)
     return ema(np.eye(1, L)[0], alpha)

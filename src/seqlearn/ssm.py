@@ -38,8 +38,8 @@ import warnings
 
 import numpy as np
 
-from seqlearn._checks import integer, numeric_array
-from seqlearn.discretize import _MARGIN
+from seqlearn._checks import MAX_STEPS, affordable, finite, flag, integer, numeric_array
+from seqlearn.discretize import _MARGIN, _no_bool
 
 CONV_METHODS = ("fft", "direct")
 
@@ -47,13 +47,15 @@ CONV_METHODS = ("fft", "direct")
 def _system(Ab, Bb, C, D, names=("Ab", "Bb", "C", "D")):
     """Validated (Ab, Bb, C, D, S): one SSM (S = ()) or a bank of H (S = (H,)).
 
-    D may be None (no feed-through); it is returned broadcast to shape S.
+    Every entry must be finite (they are parameters). D may be None (no feed-through);
+    it is returned broadcast to shape S; a bool D is refused.
     """
     nA, nB, nC, nD = names
     Ab = numeric_array(nA, Ab, allow_complex=True)
     if Ab.ndim not in (2, 3) or Ab.shape[-1] != Ab.shape[-2] or Ab.shape[-1] == 0:
         raise ValueError(f"{nA}: expected shape (N, N) for one SSM or (H, N, N) for a bank, "
                          f"N >= 1, got {Ab.shape}")
+    finite(nA, Ab)
     S, N = Ab.shape[:-2], Ab.shape[-1]
     want = "(N,)" if not S else "(H, N)"
     out = []
@@ -62,8 +64,8 @@ def _system(Ab, Bb, C, D, names=("Ab", "Bb", "C", "D")):
         if v.shape != S + (N,):
             raise ValueError(f"{name}: expected shape {S + (N,)}, {want} to match {nA} "
                              f"{Ab.shape}, got {v.shape}")
-        out.append(v)
-    D = numeric_array(nD, 0.0 if D is None else D, allow_complex=True)
+        out.append(finite(name, v))
+    D = _feedthrough(nD, D)
     try:
         D = np.broadcast_to(D, S)
     except ValueError:
@@ -72,13 +74,22 @@ def _system(Ab, Bb, C, D, names=("Ab", "Bb", "C", "D")):
     return Ab, out[0], out[1], D, S
 
 
+def _feedthrough(name, D):
+    """D (None for 0) as a finite array; bools are refused."""
+    if D is None:
+        return np.zeros(())
+    _no_bool(name, D, "a number or an array of numbers (the feed-through)")
+    return finite(name, numeric_array(name, D, allow_complex=True))
+
+
 def _sequence(name, u, S):
-    """Validated input (..., *S, L), L >= 1."""
+    """Validated input (..., *S, L), 1 <= L <= MAX_STEPS (NaN and inf allowed: data)."""
     u = numeric_array(name, u, allow_complex=True)
     lead = "(..., L)" if not S else "(..., H, L)"
     if u.ndim < len(S) + 1 or u.shape[-1] == 0 or u.shape[u.ndim - 1 - len(S):-1] != S:
         raise ValueError(f"{name}: expected shape {lead} with L >= 1"
                          + (f" and H = {S[0]}" if S else "") + f", got {u.shape}")
+    affordable(name, u.shape[-1], MAX_STEPS, "steps")
     return u
 
 
@@ -96,15 +107,18 @@ def scan(Ab, Bb, C, D, u, x0=None, return_state=False):
     Ab : (N, N) or (H, N, N);  Bb, C : (N,) or (H, N);  D : scalar or (H,), or None for 0
     u : (..., L) for one SSM, (..., H, L) for a bank (e.g. (batch, H, L)), L >= 1
     x0 : (..., N) or (..., H, N), broadcastable to u's leading shape; None for zeros
-    return_state : also return the last state, to continue with another chunk
+    return_state : bool, also return the last state, to continue with another chunk
     returns y : u's shape, float64 (complex128 if anything is complex);
         with return_state, (y, x) where x (u.shape[:-1] + (N,)) is x_{L-1}
 
-    Warns when max |eig(Ab)| > 1 (the state grows without bound).
+    Ab, Bb, C, D must be finite; NaN or inf in u (or x0) pass through to y from that
+    step on. Warns when max |eig(Ab)| > 1 (the state grows without bound).
     """
     Ab, Bb, C, D, S = _system(Ab, Bb, C, D)
     u = _sequence("u", u, S)
+    return_state = flag("return_state", return_state)
     state_shape = u.shape[:-1] + Ab.shape[-1:]
+    affordable("u", int(np.prod(state_shape, dtype=float)), what="numbers (the states)")
     x0 = numeric_array("x0", 0.0 if x0 is None else x0, allow_complex=True)
     try:
         x0 = np.broadcast_to(x0, state_shape)
@@ -127,13 +141,14 @@ def ssm_kernel(Ab, Bb, C, L):
 
     Computed by L matrix-vector products v_{k+1} = Ab v_k from v_0 = Bb, not matrix powers.
 
-    Ab : (N, N) or (H, N, N);  Bb, C : (N,) or (H, N);  L : int >= 1
+    Ab : (N, N) or (H, N, N);  Bb, C : (N,) or (H, N), finite;  L : int >= 1
     returns K : (L,) or (H, L)
 
     Warns when max |eig(Ab)| > 1 (the kernel grows without bound).
     """
     Ab, Bb, C, _, S = _system(Ab, Bb, C, None)
-    L = integer("L", L)
+    L = integer("L", L, maximum=MAX_STEPS)
+    affordable("L", int(np.prod(S + (L,), dtype=float)))
     _warn_unstable(Ab, "the kernel grows without bound")
     K = np.zeros(S + (L,), dtype=np.result_type(Ab, Bb, C))
     v = Bb
@@ -154,8 +169,11 @@ def causal_conv(u, K, D=None, method="fft"):
     u : (..., L), L >= 1
     K : (..., L_K), L_K >= 1, leading axes broadcastable with u's (e.g. (H, L) against
         u (batch, H, L)); taps past L are ignored, missing taps count as 0
-    D : None, a scalar, or broadcastable with u.shape[:-1] (e.g. (H,))
+    D : None, a finite scalar, or broadcastable with u.shape[:-1] (e.g. (H,))
     returns y : (broadcast leading shape, L), float64 (complex128 if u, K or D is)
+
+    NaN or inf in u or K pass through: with "direct" to y_k for k from that step on,
+    with "fft" (which mixes all steps) to every y_k of that row.
     """
     if not isinstance(method, str) or method not in CONV_METHODS:
         raise ValueError(f"method: expected one of {list(CONV_METHODS)}, got {method!r}")
@@ -171,6 +189,14 @@ def causal_conv(u, K, D=None, method="fft"):
     except ValueError:
         raise ValueError(f"K: expected leading axes broadcastable with u's {u.shape[:-1]}, "
                          f"got {K.shape}") from None
+    rows = int(np.prod(lead, dtype=float))
+    big = "u" if lead == u.shape[:-1] else "K"  # K's leading axes enlarge the output
+    affordable(big, rows * (1 << (2 * L - 1).bit_length()), what="numbers (zero-padded rows)")
+    if method == "direct":  # a Python loop over the rows, O(L^2) each
+        affordable(big, rows, MAX_STEPS, "rows")
+        affordable("u", rows * L * min(L, K.shape[-1]), 10**11, "multiply-adds")
+    if D is not None:
+        D = _feedthrough("D", D)
     K = K[..., :L]
     if method == "fft":
         n = 1 << (2 * L - 1).bit_length()  # the smallest power of two >= 2L
@@ -186,7 +212,6 @@ def causal_conv(u, K, D=None, method="fft"):
             y[i] = np.convolve(ub[i], Kb[i])[:L]
         y = y.reshape(lead + (L,))
     if D is not None:
-        D = numeric_array("D", D, allow_complex=True)
         try:
             y = y + np.broadcast_to(D, np.broadcast_shapes(D.shape, lead))[..., None] * u
         except ValueError:
@@ -200,6 +225,8 @@ def _resolvent(M, v, c, points, name):
     (*S, *points.shape)."""
     P = points.reshape(-1)
     N = M.shape[-1]
+    affordable(name, int(np.prod(M.shape[:-2] + (P.size, N, N), dtype=float)),
+               what="numbers (one N x N system per point)")
     lhs = P[:, None, None] * np.eye(N) - M[..., None, :, :]  # (*S, P, N, N)
     rhs = np.broadcast_to(v[..., None, :, None], lhs.shape[:-1] + (1,))
     try:
@@ -215,12 +242,12 @@ def _resolvent(M, v, c, points, name):
 def transfer_function(A, B, C, D, s):
     """The continuous transfer function ``H(s) = C (sI - A)^{-1} B + D``.
 
-    A : (N, N) or (H, N, N);  B, C : (N,) or (H, N);  D : scalar or (H,)
-    s : complex array (...), e.g. 1j * omega on the imaginary axis
+    A : (N, N) or (H, N, N);  B, C : (N,) or (H, N);  D : scalar or (H,), or None for 0
+    s : complex array (...), finite, e.g. 1j * omega on the imaginary axis
     returns H : (...) for one SSM, (H, ...) for a bank, complex128
     """
     A, B, C, D, S = _system(A, B, C, D, names=("A", "B", "C", "D"))
-    s = numeric_array("s", s, allow_complex=True).astype(complex)
+    s = finite("s", numeric_array("s", s, allow_complex=True).astype(complex))
     return _resolvent(A, B, C, s, "s") + D.reshape(S + (1,) * s.ndim)
 
 
@@ -228,12 +255,12 @@ def discrete_transfer_function(Ab, Bb, C, D, z):
     """The discrete transfer function of ``scan``:
     ``H(z) = C (I - Ab z^{-1})^{-1} Bb + D = z C (zI - Ab)^{-1} Bb + D``.
 
-    Ab : (N, N) or (H, N, N);  Bb, C : (N,) or (H, N);  D : scalar or (H,)
-    z : complex array (...), not an eigenvalue of Ab
+    Ab : (N, N) or (H, N, N);  Bb, C : (N,) or (H, N);  D : scalar or (H,), or None for 0
+    z : complex array (...), finite, not an eigenvalue of Ab
     returns H : (...) for one SSM, (H, ...) for a bank, complex128
     """
     Ab, Bb, C, D, S = _system(Ab, Bb, C, D)
-    z = numeric_array("z", z, allow_complex=True).astype(complex)
+    z = finite("z", numeric_array("z", z, allow_complex=True).astype(complex))
     return z * _resolvent(Ab, Bb, C, z, "z") + D.reshape(S + (1,) * z.ndim)
 
 
@@ -242,13 +269,13 @@ def frequency_response(Ab, Bb, C, D, omega):
     function on the unit circle; for stable Ab it equals the kernel's DTFT
     ``sum_k K[k] e^{-i omega k} + D``.
 
-    Ab : (N, N) or (H, N, N);  Bb, C : (N,) or (H, N);  D : scalar or (H,)
-    omega : real array (...), radians per step (e.g. 2 pi m / L for the DFT's bins)
+    Ab : (N, N) or (H, N, N);  Bb, C : (N,) or (H, N);  D : scalar or (H,), or None for 0
+    omega : real array (...), finite, radians per step (e.g. 2 pi m / L for the DFT's bins)
     returns H : (...) for one SSM, (H, ...) for a bank, complex128
 
     Warns when max |eig(Ab)| > 1: H is then not the DTFT of the (growing) kernel.
     """
-    omega = numeric_array("omega", omega)
+    omega = finite("omega", numeric_array("omega", omega))
     Ab_arr = _system(Ab, Bb, C, D)[0]
     _warn_unstable(Ab_arr, "H(e^{i omega}) is not the DTFT of the (growing) kernel")
     return discrete_transfer_function(Ab, Bb, C, D, np.exp(1j * omega))
@@ -259,9 +286,11 @@ def step_response(Ab, Bb, C, D, L):
 
     For stable Ab, y_k tends to the DC gain H(z = 1) = C (I - Ab)^{-1} Bb + D.
 
-    Ab : (N, N) or (H, N, N);  Bb, C : (N,) or (H, N);  D : scalar or (H,);  L : int >= 1
+    Ab : (N, N) or (H, N, N);  Bb, C : (N,) or (H, N);  D : scalar or (H,) (None: 0)
+    L : int >= 1
     returns y : (L,) or (H, L)
     """
     Ab, Bb, C, D, S = _system(Ab, Bb, C, D)
-    L = integer("L", L)
+    L = integer("L", L, maximum=MAX_STEPS)
+    affordable("L", int(np.prod(S + (L,), dtype=float)))
     return scan(Ab, Bb, C, D, np.ones(S + (L,)))
