@@ -473,3 +473,134 @@ def test_lstm_cell_is_a_linear_recurrence_with_the_forget_gate_as_decay():
         c_seq.append(c.numpy())
     c_rec = linear_recurrence(np.stack(f_seq, -1), np.stack(b_seq, -1))
     np.testing.assert_allclose(c_rec, np.stack(c_seq, -1), rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------ the contract (review findings)
+
+P_GRU = rnn.init_params("gru", 3, 4, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("call, argument", [
+    # torch modules: the parameters' dtype, L >= 1, states checked, dtype refused by name
+    (lambda: rnn.TorchRNN(3, 4)(torch.zeros(2, 5, 3, dtype=torch.float64)), "x"),
+    (lambda: rnn.TorchGRU(3, 4, dtype=torch.float64)(torch.zeros(2, 5, 3)), "x"),
+    (lambda: rnn.TorchLSTM(3, 4)(torch.zeros(2, 5, 3, dtype=torch.float64)), "x"),
+    (lambda: rnn.TorchRNN(3, 4)(torch.zeros(2, 0, 3)), "x"),
+    (lambda: rnn.TorchLSTM(3, 4)(torch.zeros(2, 0, 3)), "x"),
+    (lambda: rnn.TorchRNN(3, 4)(np.zeros((2, 5, 3), dtype=np.float32)), "x"),
+    (lambda: rnn.TorchGRU(3, 4)(torch.zeros(2, 5, 3), torch.zeros(2, 4, dtype=torch.float64)),
+     "state"),
+    (lambda: rnn.TorchLSTM(3, 4)(torch.zeros(2, 5, 3),
+                                 (torch.zeros(2, 4), torch.zeros(2, 4, dtype=torch.int64))),
+     "c0"),
+    (lambda: rnn.TorchRNN(3, 4, dtype=torch.int64), "dtype"),
+    (lambda: rnn.TorchRNN(3, 4, dtype="float32"), "dtype"),
+    (lambda: rnn.TorchRNN(3, 10**6), "hidden_size"),
+    (lambda: rnn.TorchGRU(True, 4), "input_size"),
+    (lambda: rnn.TorchRNN(3, 4).step(torch.zeros(3), torch.zeros(4)), "x_t"),
+    (lambda: rnn.TorchRNN(3, 4).step(torch.zeros(2, 3), torch.zeros(3, 4)), "h"),
+    (lambda: rnn.TorchGRU(3, 4).step(torch.zeros(2, 3, dtype=torch.float64),
+                                     torch.zeros(2, 4)), "x_t"),
+    (lambda: rnn.TorchLSTM(3, 4).step(torch.zeros(2, 3), torch.zeros(2, 4), None), "c"),
+    (lambda: rnn.load_into(rnn.TorchRNN(3, 4), {**P_RNN, "W_hh": np.full((4, 4), np.nan)}),
+     "W_hh"),
+    (lambda: rnn.load_into(rnn.TorchRNN(3, 4), {**P_RNN, "b_ih": None}), "b_ih"),
+    # NumPy cells: None, NaN in a weight, a tensor that requires grad (detach)
+    (lambda: rnn.lstm_step(np.zeros(3), np.zeros(4), None, *P_LSTM.values()), "c"),
+    (lambda: rnn.rnn_step(None, np.zeros(4), *P_RNN.values()), "x_t"),
+    (lambda: rnn.rnn_step(np.zeros(3), np.zeros(4), P_RNN["W_ih"], np.full((4, 4), np.inf),
+                          P_RNN["b_ih"], P_RNN["b_hh"]), "W_hh"),
+    (lambda: rnn.gru_step(torch.zeros(3, requires_grad=True), np.zeros(4), *P_GRU.values()),
+     "x_t"),
+    (lambda: rnn.rnn_forward(np.zeros((2, 5, 0)), None, P_RNN), "x"),
+    (lambda: rnn.init_params("rnn", 3, 10**6, np.random.default_rng(0)), "hidden_size"),
+    (lambda: rnn.init_params(None, 3, 4, np.random.default_rng(0)), "kind"),
+    # the linear RNN: NaN in W (finding 12), unbounded lengths (finding 13)
+    (lambda: rnn.spectral_radius(np.array([[np.nan, 0.0], [0.0, 1.0]])), "W"),
+    (lambda: rnn.spectral_radius(np.zeros((0, 0))), "W"),
+    (lambda: rnn.grad_norm_vs_length(np.eye(2), [10**9]), "lengths"),
+    (lambda: rnn.grad_norm_vs_length(np.eye(2), None), "lengths"),
+    (lambda: rnn.grad_norm_vs_length(np.eye(2), [3], v=[np.inf, 0.0]), "v"),
+    (lambda: rnn.linear_rnn_bptt(np.full((2, 2), np.nan), np.ones((2, 1)), np.ones((3, 1)),
+                                 np.ones(2), np.ones(2)), "W"),
+    (lambda: rnn.orthogonal(10**6, np.random.default_rng(0)), "n"),
+    # the ESN: bools are not numbers (14f), names (15a), sizes
+    (lambda: rnn.fit_esn(np.ones(200), np.ones(200), input_scale=True), "input_scale"),
+    (lambda: rnn.fit_esn(np.ones(200), np.ones(200), n_reservoir=0), "n_reservoir"),
+    (lambda: rnn.fit_esn(np.ones(200), np.ones(200), n_reservoir=10**6), "n_reservoir"),
+    (lambda: rnn.fit_esn(np.ones(200), np.ones(200), beta=np.nan), "beta"),
+    (lambda: rnn.fit_esn(np.ones(200), np.ones(200), leak_rate=True), "leak_rate"),
+    (lambda: rnn.fit_esn(np.ones(200), np.ones(200), washout=np.bool_(True)), "washout"),
+    (lambda: rnn.fit_esn(np.ones(0), np.ones(0)), "u"),
+    (lambda: rnn.fit_esn(np.full(200, np.nan), np.ones(200)), "u"),
+    (lambda: rnn.esn_reservoir(10**5, 0.9, 0.5, np.random.default_rng(0)), "n"),
+    (lambda: rnn.esn_reservoir(10, "0.9", 0.5, np.random.default_rng(0)), "spectral_radius"),
+    (lambda: rnn.esn_reservoir(10, 0.9, np.nan, np.random.default_rng(0)), "density"),
+    (lambda: rnn.esn_states(np.float64(1.0), np.ones((4, 2)), np.zeros((4, 4)), 1.0), "u"),
+    (lambda: rnn.esn_states(np.ones(5), np.ones((4, 2)), np.zeros((4, 4)), True), "leak_rate"),
+    (lambda: rnn.esn_states(np.ones(5), np.full((4, 2), np.nan), np.zeros((4, 4)), 1.0),
+     "W_in"),
+    (lambda: rnn.ridge_readout(np.ones((3, 5)), np.ones((1, 5)), True), "beta"),
+    (lambda: rnn.ridge_readout(np.ones((3, 5)), np.full((1, 5), np.nan), 1.0), "Y"),
+    (lambda: rnn.esn_predict({"W_in": np.ones((4, 2)), "W": np.zeros((4, 4)),
+                              "W_out": np.ones((1, 3)), "leak_rate": 1.0}, np.ones(5)), "W_out"),
+    (lambda: rnn.esn_predict(rnn.fit_esn(np.ones(200), np.ones(200), n_reservoir=10),
+                             np.ones((1, 200))), "u"),
+])
+def test_contract_refusals_name_the_argument(call, argument):
+    with pytest.raises(ValueError, match=rf"^{argument}: "):
+        call()
+
+
+def test_a_tensor_that_requires_grad_is_refused_with_a_hint_to_detach():
+    x = torch.zeros(1, 2, 3, requires_grad=True)
+    with pytest.raises(ValueError, match=r"^x: .*detach\(\)"):
+        rnn.rnn_forward(x, None, P_RNN)
+
+
+def test_numpy_functions_take_tensors_and_lists_like_arrays():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 4, 3))
+    hs, h = rnn.rnn_forward(x, None, P_RNN)
+    hs_t, h_t = rnn.rnn_forward(torch.tensor(x), None,
+                                {k: torch.tensor(v) for k, v in P_RNN.items()})
+    np.testing.assert_array_equal(hs, hs_t)
+    np.testing.assert_array_equal(rnn.rnn_forward(x.tolist(), None, P_RNN)[0], hs)
+    W = rng.standard_normal((4, 4))
+    assert rnn.spectral_radius(torch.tensor(W)) == rnn.spectral_radius(W.tolist())
+
+
+def test_numpy_scalars_are_numbers_for_the_esn():
+    """np.float32(0.3) is a number (finding 15e): the same result as the float it holds."""
+    a = rnn.esn_reservoir(20, np.float32(0.5), np.float32(0.3), np.random.default_rng(0))
+    b = rnn.esn_reservoir(20, 0.5, float(np.float32(0.3)), np.random.default_rng(0))
+    np.testing.assert_array_equal(a, b)
+    u = np.sin(np.arange(300) / 5)
+    m1 = rnn.fit_esn(u, u, n_reservoir=np.int64(20), spectral_radius=np.float64(0.8),
+                     density=np.float32(0.5), leak_rate=np.float32(0.5), beta=np.float32(1e-6),
+                     input_scale=np.float64(1.0), washout=np.int32(10))
+    m2 = rnn.fit_esn(u, u, n_reservoir=20, spectral_radius=0.8,
+                     density=float(np.float32(0.5)), leak_rate=float(np.float32(0.5)),
+                     beta=float(np.float32(1e-6)), input_scale=1.0, washout=10)
+    np.testing.assert_array_equal(rnn.esn_predict(m1, u), rnn.esn_predict(m2, u))
+
+
+def test_ridge_readout_refuses_a_singular_system():
+    with pytest.warns(UserWarning, match="beta = 0"):
+        with pytest.raises(ValueError, match="^X: .*singular"):
+            rnn.ridge_readout(np.zeros((3, 5)), np.ones((1, 5)), 0.0)
+
+
+def test_torch_module_steps_equal_forward():
+    torch.manual_seed(0)
+    for cls in (rnn.TorchRNN, rnn.TorchGRU, rnn.TorchLSTM):
+        module = cls(3, 4, dtype=torch.float64)
+        x = torch.randn(2, 5, 3, dtype=torch.float64)
+        hs, _ = module(x)
+        h = c = torch.zeros(2, 4, dtype=torch.float64)
+        for t in range(5):
+            if cls is rnn.TorchLSTM:
+                h, c = module.step(x[:, t], h, c)
+            else:
+                h = module.step(x[:, t], h)
+            torch.testing.assert_close(h, hs[:, t], rtol=0, atol=0)

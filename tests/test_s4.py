@@ -263,3 +263,140 @@ def test_s4d_kernel_when_a_mode_discretises_to_zero():
     brute = np.array([(C * Bb * Ab ** k).sum() for k in range(6)])
     np.testing.assert_allclose(s4d_kernel(A, B, C, dt, 6, method="bilinear"), brute,
                                rtol=0, atol=1e-14)
+
+
+def test_float32_s4d_kernel_keeps_its_accuracy_at_long_lengths():
+    """Weak damping (Re A = -1e-6) and dt = 0.1: the taps do not decay, and k dt A reaches
+    ~1e6 radians at L = 1e5. Formed in float32 the exponents were off by k dt |A| eps
+    (relative error 1.8e-3 at L = 1e4, 1e-2 at 1e5); the reference is the complex128
+    NumPy kernel of the same (float32-representable) parameters."""
+    torch.manual_seed(0)
+    layer = S4DLayer(2, d_state=16)
+    with torch.no_grad():
+        layer.log_dt.fill_(np.log(0.1))
+        layer.log_A_re.fill_(np.log(1e-6))
+    for L in (10**4, 10**5):
+        with torch.no_grad():
+            K = layer.kernel(L)
+        assert K.dtype == torch.float32
+        p = {n: getattr(layer, n).detach().double().numpy()
+             for n in ("log_dt", "log_A_re", "A_im", "C")}
+        A = -np.exp(p["log_A_re"]) + 1j * p["A_im"]
+        K0 = s4d_kernel(A, 1.0, p["C"][..., 0] + 1j * p["C"][..., 1],
+                        np.exp(p["log_dt"])[:, None], L, conj_pairs=True)
+        assert rel(K.numpy(), K0) < 1e-5
+
+
+def test_float32_s4d_kernel_gradient_matches_float64():
+    """The float64 exponents keep autograd's float32 gradient equal to the float64 one."""
+    rng = np.random.default_rng(6)
+    H, N2, L = 3, 8, 2000
+    params = [x.astype(np.float32).astype(np.float64) for x in  # the same numbers for both
+              (rng.uniform(-3, -1, H), np.log(rng.uniform(1e-4, 0.5, (H, N2))),
+               rng.standard_normal((H, N2)) * 20, rng.standard_normal((H, N2, 2)))]
+    weights = rng.standard_normal((H, L))
+    grads = {}
+    for dtype in (torch.float32, torch.float64):
+        args = [torch.tensor(x, dtype=dtype, requires_grad=True) for x in params]
+        (s4d_kernel_torch(*args, L) * torch.tensor(weights, dtype=dtype)).sum().backward()
+        grads[dtype] = [a.grad.double().numpy() for a in args]
+    for g32, g64 in zip(grads[torch.float32], grads[torch.float64]):
+        assert rel(g32, g64) < 1e-4
+
+
+_LAYER = S4DLayer(3, d_state=4)
+_S4 = S4Layer(3, d_state=4)
+_CLS = SequenceClassifier(5, 8, 1, 3, d_state=4)
+
+
+@pytest.mark.parametrize("call, argument", [
+    # inputs of the other float dtype, empty, of the wrong size (finding 10)
+    (lambda: _LAYER(torch.zeros(1, 5, 3, dtype=torch.float64)), "u"),
+    (lambda: _S4(torch.zeros(1, 5, 3, dtype=torch.float64)), "u"),
+    (lambda: _LAYER(torch.zeros(1, 0, 3)), "u"),
+    (lambda: _S4(torch.zeros(1, 0, 3)), "u"),
+    (lambda: _LAYER(np.zeros((1, 5, 3), dtype=np.float32)), "u"),
+    (lambda: _LAYER.ssm_forward(torch.zeros(1, 5, 3, dtype=torch.int64)), "u"),
+    (lambda: _LAYER.step(torch.zeros(3), _LAYER.initial_state(1)), "u_t"),
+    (lambda: _S4.step(torch.zeros(3), _S4.initial_state(1)), "u_t"),
+    (lambda: _LAYER.step(torch.zeros(1, 3, dtype=torch.float64), _LAYER.initial_state(1)), "u_t"),
+    (lambda: _LAYER.step(torch.zeros(2, 3), _LAYER.initial_state(1)), "state"),
+    (lambda: _S4.ssm_step(torch.zeros(1, 3), None), "state"),
+    (lambda: _LAYER.ssm_step(torch.zeros(1, 3), torch.zeros(1, 3, 2)), "state"),
+    (lambda: _LAYER.kernel(2.5), "L"),
+    (lambda: _S4.kernel(2.5), "L"),
+    (lambda: _S4.kernel(0), "L"),
+    (lambda: _LAYER.kernel(10**12), "L"),
+    (lambda: _LAYER.initial_state(None), "batch"),
+    # SequenceClassifier: ids in range and of an integer dtype; its own argument name
+    (lambda: _CLS(torch.tensor([[0, 5]])), "x"),
+    (lambda: _CLS(torch.tensor([[0, -1]])), "x"),
+    (lambda: _CLS(torch.zeros(2, 4)), "x"),
+    (lambda: _CLS(torch.zeros(2, 4, 5)), "x"),
+    (lambda: _CLS(torch.zeros(2, 0, dtype=torch.long)), "x"),
+    (lambda: _CLS([[0, 1]]), "x"),
+    (lambda: SequenceClassifier(2, 8, 1, 3, tokens=False, d_state=4)(
+        torch.zeros(2, 4, 3)), "x"),
+    (lambda: SequenceClassifier(2, 8, 1, 3, tokens=False, d_state=4)(
+        torch.zeros(2, 4, 2, dtype=torch.float64)), "x"),
+    # constructors: sizes bounded, flags bools, the layers' arguments checked up front
+    (lambda: SequenceClassifier(10, 4, 10**12, 3), "n_layers"),
+    (lambda: SequenceClassifier(10**12, 4, 1, 3), "vocab_or_input_dim"),
+    (lambda: SequenceClassifier(10, 4, 1, 3, tokens="no"), "tokens"),
+    (lambda: SequenceClassifier(10, 4, 0, 3, dropout=1.5), "dropout"),
+    (lambda: SequenceClassifier(10, 4, 0, 3, dt_min=-1.0), "dt_min"),
+    (lambda: SequenceClassifier(10, 4, 1, 3, layer="lstm"), "layer"),
+    (lambda: SequenceClassifier(10, 4, 1, 3, d_state=None), "d_state"),
+    (lambda: S4DLayer(10**5), "d_model"),
+    (lambda: S4DLayer(2, d_state=1), "d_state"),
+    (lambda: S4DLayer(2, dt_min=0.1, dt_max=0.01), "dt_max"),
+    (lambda: S4DLayer(2, dropout=True), "dropout"),
+    (lambda: S4Layer(2, d_state=10**6), "d_state"),
+    # the kernels and the Cauchy sum
+    (lambda: s4d_kernel_torch(torch.zeros(2), torch.zeros(2, 3, dtype=torch.float64),
+                              torch.zeros(2, 3), torch.zeros(2, 3, 2), 4), "log_A_re"),
+    (lambda: s4d_kernel_torch(torch.zeros(2), torch.zeros(2, 3), torch.zeros(2, 4),
+                              torch.zeros(2, 3, 2), 4), "A_im"),
+    (lambda: s4d_kernel_torch(torch.zeros(2), torch.zeros(2, 3), torch.zeros(2, 3),
+                              torch.zeros(2, 3), 4), "C"),
+    (lambda: s4d_kernel_torch(torch.tensor([np.nan, 0.0]), torch.zeros(2, 3),
+                              torch.zeros(2, 3), torch.zeros(2, 3, 2), 4), "log_dt"),
+    (lambda: s4d_kernel_torch(np.zeros(2), torch.zeros(2, 3), torch.zeros(2, 3),
+                              torch.zeros(2, 3, 2), 4), "log_dt"),
+    (lambda: s4d_kernel_torch(torch.zeros(2), torch.zeros(2, 3), torch.zeros(2, 3),
+                              torch.zeros(2, 3, 2), 2.5), "L"),
+    (lambda: s4d_kernel([-1.0], [1.0], [1.0], 0.1, 4, conj_pairs="yes"), "conj_pairs"),
+    (lambda: s4d_kernel([-1.0], [1.0], [np.nan], 0.1, 4), "C"),
+    (lambda: s4d_kernel([np.inf], [1.0], [1.0], 0.1, 4), "A_diag"),
+    (lambda: s4d_kernel([-1.0], [1.0], [1.0], 0.1, 10**12), "L"),
+    (lambda: s4d_kernel([-1.0, -2.0], [1.0], np.ones(3), 0.1, 4), "C"),
+    (lambda: s4d_kernel(torch.tensor([-1.0], requires_grad=True), [1.0], [1.0], 0.1, 4),
+     "A_diag"),
+    (lambda: dplr_kernel([np.nan], [0.1], [0.1], [1.0], [1.0], 0.1, 4), "Lambda"),
+    (lambda: dplr_kernel([], [], [], [], [], 0.1, 4), "Lambda"),
+    (lambda: dplr_kernel([-1.0], np.zeros((0, 1)), np.zeros((0, 1)), [1.0], [1.0], 0.1, 4),
+     "P"),
+    (lambda: dplr_kernel([-1.0], [0.1], [0.1], [1.0], [1.0], 0.1, 10**12), "L"),
+    (lambda: dplr_kernel([2.0], [0.0], [0.0], [1.0], [1.0], 1.0, 4), "dt"),
+    (lambda: cauchy(None, np.ones(3), np.ones(3)), "v"),
+    (lambda: cauchy(np.ones(3), np.ones(2), np.ones(2)), "Lambda"),
+    (lambda: cauchy(np.ones((2, 3)), np.ones((4, 5)), np.ones(3)), "omega"),
+    (lambda: cauchy(torch.ones(3), np.ones(3), torch.ones(3)), "omega"),
+    (lambda: cauchy(np.ones(3), np.float64(1.0), np.ones(3)), "omega"),
+    (lambda: nplr("legs", 10**6), "N"),
+    (lambda: nplr(None, 4), "kind"),
+    (lambda: s4d_lin_init(10**12), "N"),
+    (lambda: s4d_inv_init(0), "N"),
+])
+def test_bad_input_names_the_argument(call, argument):
+    with pytest.raises(ValueError, match=f"^{argument}: "):
+        call()
+
+
+def test_cauchy_takes_array_likes_and_tensors_alike():
+    rng = np.random.default_rng(7)
+    v, om, lam = rng.standard_normal(4) + 1j, rng.standard_normal(3) + 2j, -rng.uniform(1, 2, 4)
+    ref = cauchy(v, om, lam)
+    np.testing.assert_allclose(cauchy(list(v), list(om), list(lam)), ref, rtol=1e-15)
+    got = cauchy(*(torch.tensor(x) for x in (v, om, lam)))
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-15)

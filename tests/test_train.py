@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from seqlearn.charlm import CharRNN, next_char_loss, random_windows, sample
-from seqlearn.train import fit, seed_everything
+from seqlearn.train import accuracy, fit, seed_everything, token_accuracy
 
 
 def test_seed_everything_repeats_torch_and_numpy():
@@ -103,3 +103,170 @@ def test_sampling_repeats_with_a_seeded_generator():
 def test_bad_input_names_the_argument(call, argument):
     with pytest.raises(ValueError, match=f"^{argument}: expected"):
         call()
+
+
+# ------------------------------------------------------ the contract (review findings)
+
+def _linear_fit(**kwargs):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    args = dict(model=model, loss_fn=lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(),
+                make_batch=lambda s: (torch.ones(4, 2), torch.zeros(4, 1)),
+                optimizer=torch.optim.SGD(model.parameters(), lr=0.1), steps=3,
+                progress=False)
+    args.update(kwargs)
+    return fit(**args)
+
+
+@pytest.mark.parametrize("bad", [-1.0, 0.0, float("nan"), float("inf"), True, "1"])
+def test_fit_refuses_a_bad_max_grad_norm(bad):
+    """Finding 3: a negative max_grad_norm flipped the gradient (ascent), NaN made the
+    weights NaN."""
+    with pytest.raises(ValueError, match="^max_grad_norm: expected"):
+        _linear_fit(max_grad_norm=bad)
+
+
+def test_fit_takes_numpy_numbers():
+    hist = _linear_fit(max_grad_norm=np.float32(1.0), steps=np.int64(2))
+    assert len(hist["loss"]) == 2
+
+
+@pytest.mark.parametrize("kwargs, argument", [
+    (dict(model=None), "model"),
+    (dict(loss_fn=None), "loss_fn"),
+    (dict(loss_fn=lambda m, b: 1.0), "loss_fn"),
+    (dict(loss_fn=lambda m, b: torch.ones(2, requires_grad=True)), "loss_fn"),
+    (dict(loss_fn=lambda m, b: torch.tensor(1.0)), "loss_fn"),
+    (dict(make_batch="batch"), "make_batch"),
+    (dict(optimizer=None), "optimizer"),
+    (dict(optimizer=torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)),
+     "optimizer"),
+    (dict(steps=10**12), "steps"),
+    (dict(eval_fn=3), "eval_fn"),
+    (dict(eval_fn=lambda m: None), "eval_fn"),
+    (dict(eval_fn=lambda m: 0.0, eval_every=0), "eval_every"),
+    (dict(eval_fn=lambda m: 0.0, eval_every=1.5), "eval_every"),
+    (dict(scheduler="cosine"), "scheduler"),
+    (dict(progress="no"), "progress"),
+    (dict(desc=None), "desc"),
+])
+def test_fit_refuses_bad_arguments_by_name(kwargs, argument):
+    with pytest.raises(ValueError, match=f"^{argument}: expected"):
+        _linear_fit(**kwargs)
+
+
+class _Classes(torch.nn.Module):
+    def forward(self, x):
+        return torch.nn.functional.one_hot(x[:, 0], 3).float()
+
+
+class _LM(torch.nn.Module):
+    def forward(self, x):
+        return torch.nn.functional.one_hot(x, 3).float()
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda: seed_everything(-1), "seed"),
+    (lambda: seed_everything(2**32), "seed"),
+    (lambda: seed_everything(1.5), "seed"),
+    (lambda: seed_everything(None), "seed"),
+    (lambda: accuracy(None, torch.zeros(3, 2, dtype=torch.long), torch.zeros(3)), "model"),
+    (lambda: accuracy(_Classes(), [[0, 1]], torch.zeros(1, dtype=torch.long)), "x"),
+    (lambda: accuracy(_Classes(), torch.tensor(1), torch.zeros(1, dtype=torch.long)), "x"),
+    (lambda: accuracy(_Classes(), torch.zeros(3, 2, dtype=torch.long), torch.zeros(3)), "y"),
+    (lambda: accuracy(_Classes(), torch.zeros(3, 2, dtype=torch.long),
+                      torch.zeros(2, dtype=torch.long)), "y"),
+    (lambda: accuracy(_Classes(), torch.zeros(3, 2, dtype=torch.long),
+                      torch.zeros(3, dtype=torch.long), batch_size=0), "batch_size"),
+    (lambda: accuracy(_LM(), torch.zeros(3, 2, dtype=torch.long),
+                      torch.zeros(3, dtype=torch.long)), "model"),
+    (lambda: token_accuracy(_LM(), torch.zeros(3, 2), torch.zeros(3, 2, dtype=torch.long)),
+     "x"),
+    (lambda: token_accuracy(_LM(), torch.zeros(3, 2, dtype=torch.long),
+                            torch.zeros(3, 3, dtype=torch.long)), "y"),
+    (lambda: token_accuracy(_LM(), torch.zeros(3, 2, dtype=torch.long),
+                            torch.zeros(3, 2, dtype=torch.long), ignore="pad"), "ignore"),
+    (lambda: token_accuracy(_Classes(), torch.zeros(3, 2, dtype=torch.long),
+                            torch.zeros(3, 2, dtype=torch.long)), "model"),
+    # labels outside the model's classes, NaN logits, an input the model cannot take
+    (lambda: accuracy(_Classes(), torch.zeros(3, 2, dtype=torch.long),
+                      torch.tensor([0, 1, 3])), "y"),
+    (lambda: token_accuracy(_LM(), torch.zeros(3, 2, dtype=torch.long),
+                            torch.tensor([[0, -100], [1, 2], [-1, 0]])), "y"),
+    (lambda: accuracy(torch.nn.Linear(2, 3), torch.tensor([[np.nan, 0.0]]),
+                      torch.zeros(1, dtype=torch.long)), "x"),
+    (lambda: accuracy(torch.nn.Linear(2, 3), torch.zeros(2, 5),
+                      torch.zeros(2, dtype=torch.long)), "x"),
+    (lambda: token_accuracy(_LM(), torch.full((3, 2), 7), torch.zeros(3, 2, dtype=torch.long)),
+     "x"),
+    (lambda: accuracy(_Classes(), torch.zeros(3, 2, dtype=torch.long),
+                      torch.zeros(3, dtype=torch.long), batch_size=10**12), "batch_size"),
+])
+def test_evaluation_helpers_refuse_bad_arguments_by_name(call, argument):
+    with pytest.raises(ValueError, match=f"^{argument}: expected"):
+        call()
+
+
+def test_accuracy_and_token_accuracy_count_right_answers():
+    x = torch.tensor([[0, 1], [1, 2], [2, 0]])
+    assert accuracy(_Classes(), x, torch.tensor([0, 2, 2]), batch_size=2) == pytest.approx(2 / 3)
+    y = torch.tensor([[0, -100], [1, 0], [-100, -100]])
+    assert token_accuracy(_LM(), x, y, batch_size=1) == pytest.approx(2 / 3)
+
+
+_CHAR = CharRNN(5, hidden_size=8)
+_CHAR_LSTM = CharRNN(5, hidden_size=8, cell="lstm")
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda: CharRNN(5, embed_size=0), "embed_size"),         # finding 14g
+    (lambda: CharRNN(5, embed_size=2.0), "embed_size"),
+    (lambda: CharRNN(5, cell=None), "cell"),
+    (lambda: CharRNN(10**12), "vocab_size"),
+    (lambda: CharRNN(5, hidden_size=10**6), "hidden_size"),
+    (lambda: _CHAR(torch.tensor([[0, 5]])), "ids"),           # finding 10: out-of-range id
+    (lambda: _CHAR(torch.tensor([[0, -1]])), "ids"),
+    (lambda: _CHAR(torch.zeros(2, 3)), "ids"),
+    (lambda: _CHAR(torch.zeros(2, 0, dtype=torch.long)), "ids"),
+    (lambda: _CHAR([[0, 1]]), "ids"),
+    (lambda: _CHAR(torch.zeros(2, 3, dtype=torch.long), torch.zeros(1, 3, 8)), "state"),
+    (lambda: _CHAR(torch.zeros(2, 3, dtype=torch.long), torch.zeros(1, 2, 8).double()),
+     "state"),
+    (lambda: _CHAR_LSTM(torch.zeros(2, 3, dtype=torch.long), torch.zeros(1, 2, 8)), "state"),
+    (lambda: random_windows(torch.arange(100), -1, 2, None), "seq_len"),   # finding 14h
+    (lambda: random_windows(torch.arange(100), 0, 2, None), "seq_len"),
+    (lambda: random_windows(torch.arange(100), 2.5, 2, None), "seq_len"),
+    (lambda: random_windows(torch.arange(100), 10, 0, None), "batch_size"),
+    (lambda: random_windows(torch.arange(100), 10, 10**9, None), "batch_size"),
+    (lambda: random_windows(torch.arange(100.0), 10, 2, None), "ids"),
+    (lambda: random_windows(list(range(100)), 10, 2, None), "ids"),
+    (lambda: random_windows(torch.arange(100), 10, 2, 0), "generator"),
+    (lambda: random_windows(torch.arange(100) - 1, 10, 2), "ids"),
+    (lambda: next_char_loss(_CHAR, (torch.zeros(1, 3, dtype=torch.long),
+                                    torch.full((1, 3), 5))), "batch"),
+    (lambda: next_char_loss(_CHAR, torch.zeros(1, 3, dtype=torch.long)), "batch"),
+    (lambda: sample(_CHAR, [1], 10**12), "n"),                # finding 13
+    (lambda: sample(_CHAR, [1], -1), "n"),
+    (lambda: sample(_CHAR, [1], 2.5), "n"),
+    (lambda: sample(_CHAR, [9], 3), "prefix_ids"),
+    (lambda: sample(_CHAR, "ab", 3), "prefix_ids"),
+    (lambda: sample(_CHAR, None, 3), "prefix_ids"),
+    (lambda: sample(_CHAR, [1], 3, temperature=-1.0), "temperature"),
+    (lambda: sample(_CHAR, [1], 3, temperature=float("nan")), "temperature"),
+    (lambda: sample(_CHAR, [1], 3, temperature=True), "temperature"),
+    (lambda: sample(_CHAR, [1], 3, generator="seed"), "generator"),
+    (lambda: sample(None, [1], 3), "model"),
+])
+def test_char_model_refuses_bad_arguments_by_name(call, argument):
+    with pytest.raises(ValueError, match=f"^{argument}: "):
+        call()
+
+
+def test_sample_takes_numpy_and_tensor_prefixes_alike():
+    torch.manual_seed(0)
+    model = CharRNN(5, hidden_size=8)
+    a = sample(model, [0, 1], 6, temperature=0)
+    assert sample(model, np.array([0, 1]), 6, temperature=0) == a
+    assert sample(model, torch.tensor([0, 1]), 6, temperature=0) == a
+    assert sample(model, [np.int64(0), 1], 6, temperature=np.float32(0)) == a
+    assert sample(model, [0, 1], 0) == []

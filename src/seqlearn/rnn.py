@@ -14,6 +14,11 @@ through time for the linear RNN, and the echo state network.
 
 Layout: sequences are (batch, L, D), time on axis 1 ("batch_first"); states
 are (batch, H). (The ESN works on one unbatched series: (L, D_in), states (L, N).)
+
+NaN or inf in data (the inputs x, u and the states h, c) pass through to the outputs;
+NaN or inf in a parameter given as an argument (weights, W, U, W_in, v) is refused. The
+torch modules check their inputs (dtype = the parameters', L >= 1), not their own
+parameters.
 Weights have PyTorch's names and shapes, so they load into torch.nn.RNN,
 torch.nn.LSTM and torch.nn.GRU: the G gate blocks of H rows each are stacked
 in W_ih (G*H, D), W_hh (G*H, H), b_ih (G*H,), b_hh (G*H,), with G = 1 (RNN),
@@ -40,10 +45,13 @@ import torch
 from scipy.special import expit as sigmoid
 from torch import nn
 
-from seqlearn._checks import integer, numeric_array
+from seqlearn._checks import (MAX_STEPS, affordable, finite, function, integer, number,
+                               numeric_array, option, torch_tensor)
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 NAMES = ("W_ih", "W_hh", "b_ih", "b_hh")
+MAX_EIG_SIZE = 5_000
+"""The largest n for an n x n eigenvalue problem (``esn_reservoir``): larger takes minutes."""
 
 
 def _expect_shape(name, arr, shape):
@@ -52,26 +60,29 @@ def _expect_shape(name, arr, shape):
 
 
 def _weights(kind, D, H, W_ih, W_hh, b_ih, b_hh):
-    """The four weights as float arrays, checked against G*H, D and H."""
+    """The four weights as float arrays, checked against G*H, D and H, and finite."""
     G = GATES[kind]
     arrays = [numeric_array(n, w) for n, w in zip(NAMES, (W_ih, W_hh, b_ih, b_hh))]
     shapes = [(G * H, D), (G * H, H), (G * H,), (G * H,)]
     for name, arr, shape in zip(NAMES, arrays, shapes):
         _expect_shape(name, arr, shape)
+        finite(name, arr)
     return arrays
 
 
-def _step_args(kind, x_t, h, c, weights):
-    """Validated x_t (batch, D) or (D,), h and c of shape (..., H), and the weights."""
+def _step_args(kind, x_t, h, c, weights, needs_c=False):
+    """Validated x_t (batch, D) or (D,), h (and c for the LSTM) of shape (..., H), and the
+    weights. NaN or inf in x_t, h, c (data) pass through to the result."""
     x_t = numeric_array("x_t", x_t)
-    if x_t.ndim not in (1, 2):
-        raise ValueError(f"x_t: expected shape (batch, D) or (D,), got {x_t.shape}")
+    if x_t.ndim not in (1, 2) or x_t.shape[-1] == 0:
+        raise ValueError(f"x_t: expected shape (batch, D) or (D,) with D >= 1, got {x_t.shape}")
     h = numeric_array("h", h)
-    if h.ndim != x_t.ndim or h.shape[:-1] != x_t.shape[:-1]:
+    if h.ndim != x_t.ndim or h.shape[:-1] != x_t.shape[:-1] or h.shape[-1] == 0:
         want = "(H,)" if x_t.ndim == 1 else f"({x_t.shape[0]}, H)"
-        raise ValueError(f"h: expected shape {want} to match x_t {x_t.shape}, got {h.shape}")
-    if c is not None:
-        c = numeric_array("c", c)
+        raise ValueError(f"h: expected shape {want} with H >= 1 to match x_t {x_t.shape}, "
+                         f"got {h.shape}")
+    if needs_c:
+        c = numeric_array("c", c, what="the previous cell c, an array of numbers")
         _expect_shape("c", c, h.shape)
     return (x_t, h, c, *_weights(kind, x_t.shape[-1], h.shape[-1], *weights))
 
@@ -118,7 +129,7 @@ def lstm_step(x_t, h, c, W_ih, W_hh, b_ih, b_hh):
     W_ih : (4H, D);  W_hh : (4H, H);  b_ih, b_hh : (4H,)
     returns (h_t, c_t) : each the shape of h, float64
     """
-    _, _, c, *_ = _step_args("lstm", x_t, h, c, (W_ih, W_hh, b_ih, b_hh))
+    _, _, c, *_ = _step_args("lstm", x_t, h, c, (W_ih, W_hh, b_ih, b_hh), needs_c=True)
     i, f, g, o = lstm_gates(x_t, h, W_ih, W_hh, b_ih, b_hh)
     c_t = f * c + i * g
     h_t = o * np.tanh(c_t)
@@ -153,16 +164,22 @@ def gru_step(x_t, h, W_ih, W_hh, b_ih, b_hh):
     return (1.0 - z) * n + z * h
 
 
-def _forward_args(kind, x, h0, c0, params):
-    """Validated x (batch, L, D), h0 and c0 (batch, H) (zeros if None), and the weights."""
+def _params_arg(params):
     if not isinstance(params, dict) or not set(NAMES) <= set(params):
         got = sorted(params) if isinstance(params, dict) else type(params).__name__
         raise ValueError(f"params: expected a dict with keys {list(NAMES)}, got {got}")
+    return params
+
+
+def _forward_args(kind, x, h0, c0, params):
+    """Validated x (batch, L, D), h0 and c0 (batch, H) (zeros if None), and the weights.
+    NaN or inf in x, h0, c0 (data) pass through to the result."""
+    _params_arg(params)
     x = numeric_array("x", x)
-    if x.ndim != 3:
-        raise ValueError(f"x: expected shape (batch, L, D), got {x.shape}")
+    if x.ndim != 3 or x.shape[2] == 0:
+        raise ValueError(f"x: expected shape (batch, L, D) with D >= 1, got {x.shape}")
     W_hh = numeric_array("W_hh", params["W_hh"])
-    if W_hh.ndim != 2 or W_hh.shape[0] != GATES[kind] * W_hh.shape[1]:
+    if W_hh.ndim != 2 or W_hh.shape[1] == 0 or W_hh.shape[0] != GATES[kind] * W_hh.shape[1]:
         raise ValueError(f"W_hh: expected shape ({GATES[kind]}*H, H) (kind {kind!r}), "
                          f"got {W_hh.shape}")
     batch, H = x.shape[0], W_hh.shape[1]
@@ -222,9 +239,14 @@ def gru_forward(x, h0, params):
 
 
 def _kind_arg(kind):
-    if kind not in GATES:
-        raise ValueError(f"kind: expected one of {sorted(GATES)}, got {kind!r}")
-    return kind
+    return option("kind", kind, sorted(GATES))
+
+
+def _sizes(G, input_size, hidden_size):
+    """input_size D and hidden_size H, refused if the G*H*(D+H+2) weights cannot fit."""
+    D, H = integer("input_size", input_size), integer("hidden_size", hidden_size)
+    affordable("hidden_size", G * H * (D + H + 2))
+    return D, H
 
 
 def _rng_arg(rng):
@@ -242,7 +264,7 @@ def init_params(kind, input_size, hidden_size, rng):
     returns params : dict with W_ih (G*H, D), W_hh (G*H, H), b_ih (G*H,), b_hh (G*H,), float64
     """
     G = GATES[_kind_arg(kind)]
-    D, H = integer("input_size", input_size), integer("hidden_size", hidden_size)
+    D, H = _sizes(G, input_size, hidden_size)
     rng = _rng_arg(rng)
     k = 1.0 / math.sqrt(H)
     shapes = [(G * H, D), (G * H, H), (G * H,), (G * H,)]
@@ -259,8 +281,10 @@ class _TorchRecurrent(nn.Module):
 
     def __init__(self, input_size, hidden_size, dtype=None):
         super().__init__()
-        self.input_size = integer("input_size", input_size)
-        self.hidden_size = integer("hidden_size", hidden_size)
+        self.input_size, self.hidden_size = _sizes(GATES[self.kind], input_size, hidden_size)
+        if dtype is not None and dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype: expected torch.float32, torch.float64 or None (the "
+                             f"default dtype), got {dtype!r}")
         G, D, H = GATES[self.kind], self.input_size, self.hidden_size
         k = 1.0 / math.sqrt(H)
         shapes = [(G * H, D), (G * H, H), (G * H,), (G * H,)]
@@ -269,22 +293,34 @@ class _TorchRecurrent(nn.Module):
             nn.init.uniform_(p, -k, k)
             setattr(self, name, p)
 
+    def _tensor(self, name, value, shape, axes):
+        """``value`` if a tensor of ``shape`` (None: any size on the axes named ``axes``)
+        with the parameters' dtype and device, else refused."""
+        W = self.W_ih
+        torch_tensor(name, value, ndim=len(axes), dtype=W.dtype,
+                     axes=f"of shape {axes}".replace("'", ""))
+        if any(want is not None and got != want for got, want in zip(value.shape, shape)):
+            shown = tuple(a if n is None else n for a, n in zip(axes, shape))
+            raise ValueError(f"{name}: expected a tensor of shape {shown}".replace("'", "")
+                             + f", got {tuple(value.shape)}")
+        if value.device != W.device:
+            raise ValueError(f"{name}: expected a tensor on {W.device} (the parameters' "
+                             f"device), got one on {value.device}")
+        return value
+
     def _check(self, x, states):
-        """x (batch, L, D) and each state (batch, H) (zeros where None)."""
-        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[2] != self.input_size:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x: expected a tensor of shape (batch, L, {self.input_size}), "
-                             f"got {got}")
+        """x (batch, L, D), L >= 1, and each state (batch, H) (zeros where None)."""
+        self._tensor("x", x, (None, None, self.input_size), ("batch", "L", self.input_size))
         shape = (x.shape[0], self.hidden_size)
-        out = []
+        return [x.new_zeros(shape) if s is None else self._tensor(name, s, shape, shape)
+                for name, s in states]
+
+    def _check_step(self, x_t, states):
+        """x_t (batch, D) and each state (batch, H)."""
+        self._tensor("x_t", x_t, (None, self.input_size), ("batch", self.input_size))
+        shape = (x_t.shape[0], self.hidden_size)
         for name, s in states:
-            if s is None:
-                s = x.new_zeros(shape)
-            elif not isinstance(s, torch.Tensor) or tuple(s.shape) != shape:
-                got = tuple(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__
-                raise ValueError(f"{name}: expected a tensor of shape {shape}, got {got}")
-            out.append(s)
-        return out
+            self._tensor(name, s, shape, shape)
 
     def forward(self, x, state=None):
         """The loop over time for the one-state cells (RNN, GRU); the LSTM has its own.
@@ -294,24 +330,30 @@ class _TorchRecurrent(nn.Module):
         (h,) = self._check(x, [("state", state)])
         hs = []
         for t in range(x.shape[1]):
-            h = self.step(x[:, t], h)
+            h = self._step(x[:, t], h)
             hs.append(h)
-        return _stack(hs, h), h
+        return torch.stack(hs, dim=1), h
+
+    def step(self, x_t, h):
+        """x_t (batch, D), h (batch, H) -> h_t (batch, H)."""
+        self._check_step(x_t, [("h", h)])
+        return self._step(x_t, h)
 
 
 class TorchRNN(_TorchRecurrent):
     """The Elman RNN as an nn.Module: ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
 
     TorchRNN(input_size D, hidden_size H, dtype=None); likewise TorchLSTM, TorchGRU.
+    dtype : torch.float32, torch.float64 or None (torch's default dtype)
 
     Parameters W_ih (H, D), W_hh (H, H), b_ih (H,), b_hh (H,), init U(-1/sqrt(H), 1/sqrt(H)).
     forward(x (batch, L, D), state (batch, H) or None) -> (hs (batch, L, H), h_last (batch, H))
+    Inputs must have the parameters' dtype and L >= 1; NaN or inf in them pass through.
     """
 
     kind = "rnn"
 
-    def step(self, x_t, h):
-        """x_t (batch, D), h (batch, H) -> h_t (batch, H)."""
+    def _step(self, x_t, h):
         return torch.tanh(x_t @ self.W_ih.T + self.b_ih + h @ self.W_hh.T + self.b_hh)
 
 
@@ -325,8 +367,7 @@ class TorchLSTM(_TorchRecurrent):
 
     kind = "lstm"
 
-    def step(self, x_t, h, c):
-        """x_t (batch, D), h, c (batch, H) -> (h_t, c_t) (batch, H) each."""
+    def _step(self, x_t, h, c):
         H = self.hidden_size
         a = x_t @ self.W_ih.T + self.b_ih + h @ self.W_hh.T + self.b_hh
         i = torch.sigmoid(a[:, 0 * H:1 * H])
@@ -336,6 +377,11 @@ class TorchLSTM(_TorchRecurrent):
         c_t = f * c + i * g
         return o * torch.tanh(c_t), c_t
 
+    def step(self, x_t, h, c):
+        """x_t (batch, D), h, c (batch, H) -> (h_t, c_t) (batch, H) each."""
+        self._check_step(x_t, [("h", h), ("c", c)])
+        return self._step(x_t, h, c)
+
     def forward(self, x, state=None):
         if state is not None and not (isinstance(state, (tuple, list)) and len(state) == 2):
             raise ValueError(f"state: expected a pair (h0, c0) or None, got "
@@ -344,9 +390,9 @@ class TorchLSTM(_TorchRecurrent):
         h, c = self._check(x, [("h0", h0), ("c0", c0)])
         hs = []
         for t in range(x.shape[1]):
-            h, c = self.step(x[:, t], h, c)
+            h, c = self._step(x[:, t], h, c)
             hs.append(h)
-        return _stack(hs, h), (h, c)
+        return torch.stack(hs, dim=1), (h, c)
 
 
 class TorchGRU(_TorchRecurrent):
@@ -358,8 +404,7 @@ class TorchGRU(_TorchRecurrent):
 
     kind = "gru"
 
-    def step(self, x_t, h):
-        """x_t (batch, D), h (batch, H) -> h_t (batch, H)."""
+    def _step(self, x_t, h):
         H = self.hidden_size
         a_x = x_t @ self.W_ih.T + self.b_ih
         a_h = h @ self.W_hh.T + self.b_hh
@@ -367,11 +412,6 @@ class TorchGRU(_TorchRecurrent):
         z = torch.sigmoid(a_x[:, 1 * H:2 * H] + a_h[:, 1 * H:2 * H])
         n = torch.tanh(a_x[:, 2 * H:3 * H] + r * a_h[:, 2 * H:3 * H])
         return (1 - z) * n + z * h
-
-
-def _stack(hs, h):
-    """The states stacked on the time axis: (batch, L, H), also for L = 0."""
-    return torch.stack(hs, dim=1) if hs else h.new_zeros((h.shape[0], 0, h.shape[1]))
 
 
 _TORCH_NN = {nn.RNN: "rnn", nn.LSTM: "lstm", nn.GRU: "gru"}
@@ -400,17 +440,19 @@ def load_into(module, params):
     else:
         raise ValueError(f"module: expected torch.nn.RNN/LSTM/GRU or TorchRNN/LSTM/GRU, "
                          f"got {type(module).__name__}")
-    if not isinstance(params, dict) or not set(NAMES) <= set(params):
-        got = sorted(params) if isinstance(params, dict) else type(params).__name__
-        raise ValueError(f"params: expected a dict with keys {list(NAMES)}, got {got}")
+    _params_arg(params)
+    values = []
+    for name, target in zip(NAMES, targets):
+        value = params[name]
+        if isinstance(value, torch.Tensor):
+            value = value.detach()  # copied, not differentiated through
+        value = finite(name, numeric_array(name, value))
+        _expect_shape(name, value, tuple(getattr(module, target).shape))
+        values.append(value)
     with torch.no_grad():
-        for name, target in zip(NAMES, targets):
+        for value, target in zip(values, targets):
             p = getattr(module, target)
-            value = torch.as_tensor(params[name])
-            if tuple(value.shape) != tuple(p.shape):
-                raise ValueError(f"{name}: expected shape {tuple(p.shape)}, "
-                                 f"got {tuple(value.shape)}")
-            p.copy_(value.to(dtype=p.dtype, device=p.device))
+            p.copy_(torch.as_tensor(value).to(dtype=p.dtype, device=p.device))
     return module
 
 
@@ -433,10 +475,12 @@ def to_torch_nn(module):
 
 
 def _square(name, W):
+    """W as a finite square float matrix (H, H), H >= 1."""
     W = numeric_array(name, W)
-    if W.ndim != 2 or W.shape[0] != W.shape[1]:
-        raise ValueError(f"{name}: expected a square matrix (H, H), got shape {W.shape}")
-    return W
+    if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] == 0:
+        raise ValueError(f"{name}: expected a square matrix (H, H), H >= 1, got shape "
+                         f"{W.shape}")
+    return finite(name, W)
 
 
 def linear_rnn_bptt(W, U, x, h0, dL_dhT):
@@ -448,6 +492,7 @@ def linear_rnn_bptt(W, U, x, h0, dL_dhT):
     and ``dL/dh_0 = delta_0 = (W^T)**T delta_T``: T multiplications by W^T.
 
     W : (H, H);  U : (H, D);  x : (T, D), row t-1 is x_t;  h0 : (H,);  dL_dhT : (H,)
+    (W and U finite; NaN or inf in x, h0, dL_dhT pass through)
     returns (dL_dh0 (H,), dL_dW (H, H), dL_dU (H, D))
     """
     W = _square("W", W)
@@ -455,9 +500,11 @@ def linear_rnn_bptt(W, U, x, h0, dL_dhT):
     U = numeric_array("U", U)
     if U.ndim != 2 or U.shape[0] != H:
         raise ValueError(f"U: expected shape ({H}, D), got {U.shape}")
+    finite("U", U)
     x = numeric_array("x", x)
     if x.ndim != 2 or x.shape[1] != U.shape[1]:
         raise ValueError(f"x: expected shape (T, {U.shape[1]}), got {x.shape}")
+    affordable("x", x.shape[0], MAX_STEPS, "steps")
     h0 = numeric_array("h0", h0)
     _expect_shape("h0", h0, (H,))
     delta = numeric_array("dL_dhT", dL_dhT)
@@ -474,6 +521,18 @@ def linear_rnn_bptt(W, U, x, h0, dL_dhT):
     return delta, dW, dU
 
 
+def _lengths_arg(lengths):
+    """lengths as a 1-D integer ndarray of entries >= 0."""
+    numeric_array("lengths", lengths, what="a 1-D array of integers >= 0")
+    if isinstance(lengths, torch.Tensor):
+        lengths = lengths.cpu().numpy()
+    lengths = np.asarray(lengths)
+    if (lengths.ndim != 1 or not np.issubdtype(lengths.dtype, np.integer)
+            or (lengths.size and lengths.min() < 0)):
+        raise ValueError(f"lengths: expected a 1-D array of integers >= 0, got {lengths!r}")
+    return lengths
+
+
 def grad_norm_vs_length(W, lengths, v=None):
     """``||dL/dh_0||_2 = ||(W^T)**T v||_2`` for each T, the loss being ``L = v . h_T``.
 
@@ -486,17 +545,17 @@ def grad_norm_vs_length(W, lengths, v=None):
     W is defective) for any W and almost any v: vanishing for rho < 1,
     exploding for rho > 1.
 
-    W : (H, H);  lengths : ints >= 0, (K,);  v : (H,) or None for the unit
-        vector ``(1, ..., 1) / sqrt(H)`` (v is normalised to length 1)
+    W : (H, H), finite;  lengths : ints >= 0, (K,), at most ``MAX_STEPS``;
+        v : (H,) finite and nonzero, or None for the unit vector ``(1, ..., 1) / sqrt(H)``
+        (v is normalised to length 1)
     returns norms : (K,), float64
     """
     W = _square("W", W)
-    lengths = np.asarray(lengths)
-    if (lengths.ndim != 1 or not np.issubdtype(lengths.dtype, np.integer)
-            or (lengths.size and lengths.min() < 0)):
-        raise ValueError(f"lengths: expected a 1-D array of integers >= 0, got {lengths!r}")
+    lengths = _lengths_arg(lengths)
+    if lengths.size:
+        affordable("lengths", int(lengths.max()), MAX_STEPS, "steps")
     H = W.shape[0]
-    v = np.ones(H) if v is None else numeric_array("v", v)
+    v = np.ones(H) if v is None else finite("v", numeric_array("v", v))
     _expect_shape("v", v, (H,))
     if not np.linalg.norm(v) > 0:
         raise ValueError("v: expected a nonzero vector, got zeros")
@@ -512,10 +571,11 @@ def orthogonal(n, rng):
     """A random orthogonal matrix Q (Q^T Q = I), uniform (Haar) over O(n).
 
     QR of a Gaussian matrix, the signs of R's diagonal moved into Q.
-    n : int >= 1;  rng : numpy Generator
+    n : int >= 1 (n^2 at most ``MAX_ELEMENTS``);  rng : numpy Generator
     returns Q : (n, n), float64
     """
     n = integer("n", n)
+    affordable("n", n * n)
     rng = _rng_arg(rng)
     Q, R = np.linalg.qr(rng.standard_normal((n, n)))
     return Q * np.where(np.diag(R) < 0, -1.0, 1.0)
@@ -524,12 +584,21 @@ def orthogonal(n, rng):
 def spectral_radius(W):
     """``rho(W) = max_i |lambda_i(W)|``, the largest eigenvalue modulus.
 
-    W : (H, H);  returns float
+    W : (H, H), finite (NaN or inf refused);  returns float
     """
     return float(np.max(np.abs(np.linalg.eigvals(_square("W", W)))))
 
 
 # ------------------------------------------------------ the echo state network
+
+
+def _esn_numbers(spectral_radius, density, leak_rate=1.0, input_scale=1.0, beta=0.0):
+    """The ESN's number arguments as floats, each refused by name if out of range."""
+    return (number("spectral_radius", spectral_radius, 0, strict=True),
+            number("density", density, 0, 1, strict=True, what="a number in (0, 1]"),
+            number("leak_rate", leak_rate, 0, 1, strict=True, what="a number in (0, 1]"),
+            number("input_scale", input_scale, 0, strict=True),
+            number("beta", beta, 0))
 
 
 def esn_reservoir(n, spectral_radius, density, rng):
@@ -540,18 +609,13 @@ def esn_reservoir(n, spectral_radius, density, rng):
     1) the reservoir forgets its initial state, the echo state property
     for the inputs of practice; rho >= 1 can break it, and warns.
 
-    n : int >= 1, the number of units N;  spectral_radius : float > 0
-    density : float in (0, 1];  rng : numpy Generator
+    n : int in [1, ``MAX_EIG_SIZE``], the number of units N
+    spectral_radius : finite float > 0;  density : float in (0, 1];  rng : numpy Generator
+    (numbers may be Python or NumPy scalars; bools are refused)
     returns W : (n, n), float64, a dense array with about density * n^2 nonzeros
     """
-    n = integer("n", n)
-    target = spectral_radius
-    if (isinstance(target, bool) or not isinstance(target, (int, float, np.number))
-            or not 0 < target < math.inf):
-        raise ValueError(f"spectral_radius: expected a finite number > 0, got {target!r}")
-    target = float(target)
-    if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0 < density <= 1:
-        raise ValueError(f"density: expected a number in (0, 1], got {density!r}")
+    n = integer("n", n, maximum=MAX_EIG_SIZE)
+    target, density = _esn_numbers(spectral_radius, density)[:2]
     rng = _rng_arg(rng)
     if target >= 1:
         warnings.warn(f"spectral_radius = {target} >= 1: the reservoir may not forget its "
@@ -564,30 +628,36 @@ def esn_reservoir(n, spectral_radius, density, rng):
     return W * (target / rho)
 
 
+def _series(name, u, what="D_in"):
+    """u as float (L, D) from (L,) or (L, D), L >= 1, D >= 1 (NaN or inf pass through)."""
+    u = numeric_array(name, u)
+    if u.ndim not in (1, 2) or u.shape[0] == 0 or (u.ndim == 2 and u.shape[1] == 0):
+        raise ValueError(f"{name}: expected shape (L,) or (L, {what}) with L, {what} >= 1, "
+                         f"got {u.shape}")
+    return u[:, None] if u.ndim == 1 else u
+
+
 def esn_states(u, W_in, W, leak_rate, x0=None):
     """The reservoir driven by u (Jaeger 2001; the leak rate is from Jaeger et al. 2007).
 
         x_t = (1 - alpha) x_{t-1} + alpha tanh(W_in [1; u_t] + W x_{t-1})
 
-    u : (L,) or (L, D_in), the input (a 1-D u is one input channel)
-    W_in : (N, 1 + D_in), column 0 multiplies the constant 1 (a bias)
-    W : (N, N);  leak_rate : alpha in (0, 1];  x0 : (N,), the state x_{-1}, zeros if None
+    u : (L,) or (L, D_in), L >= 1, the input (a 1-D u is one input channel; NaN or inf in
+        it pass through)
+    W_in : (N, 1 + D_in), column 0 multiplies the constant 1 (a bias);  W : (N, N) (both
+        finite);  leak_rate : alpha in (0, 1];  x0 : (N,), the state x_{-1}, zeros if None
     returns X : (L, N), float64, row t is x_t
     """
-    u = numeric_array("u", u)
-    if u.ndim == 1:
-        u = u[:, None]
-    if u.ndim != 2:
-        raise ValueError(f"u: expected shape (L,) or (L, D_in), got {u.shape}")
+    u = _series("u", u)
     W = _square("W", W)
     N = W.shape[0]
     W_in = numeric_array("W_in", W_in)
     _expect_shape("W_in", W_in, (N, 1 + u.shape[1]))
-    alpha = leak_rate
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 1:
-        raise ValueError(f"leak_rate: expected a number in (0, 1], got {leak_rate!r}")
+    finite("W_in", W_in)
+    alpha = _esn_numbers(1.0, 1.0, leak_rate)[2]
     x = np.zeros(N) if x0 is None else numeric_array("x0", x0)
     _expect_shape("x0", x, (N,))
+    affordable("u", u.shape[0] * N)
     X = np.zeros((u.shape[0], N))
     for t in range(u.shape[0]):
         x = (1 - alpha) * x + alpha * np.tanh(W_in @ np.concatenate(([1.0], u[t])) + W @ x)
@@ -602,23 +672,29 @@ def ridge_readout(X, Y, beta):
     The inverse is applied by solving the symmetric system
     ``(X X^T + beta I) W_out^T = X Y^T`` rather than formed.
 
-    X : (N_features, T), one column per time step;  Y : (D_out, T);  beta : float >= 0
-        (beta = 0 is ordinary least squares and warns: X X^T may be singular)
+    X : (N_features, T), one column per time step;  Y : (D_out, T), both finite
+    beta : float >= 0 (beta = 0 is ordinary least squares and warns: X X^T may be
+        singular, and a singular one is refused)
     returns W_out : (D_out, N_features), float64
     """
     X = numeric_array("X", X)
-    if X.ndim != 2:
-        raise ValueError(f"X: expected shape (N_features, T), got {X.shape}")
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"X: expected shape (N_features, T) with N_features >= 1, "
+                         f"got {X.shape}")
+    finite("X", X)
     Y = numeric_array("Y", Y)
     if Y.ndim != 2 or Y.shape[1] != X.shape[1]:
         raise ValueError(f"Y: expected shape (D_out, {X.shape[1]}), got {Y.shape}")
-    if (isinstance(beta, bool) or not isinstance(beta, (int, float, np.floating))
-            or not beta >= 0 or not math.isfinite(beta)):
-        raise ValueError(f"beta: expected a finite number >= 0, got {beta!r}")
+    finite("Y", Y)
+    beta = _esn_numbers(1.0, 1.0, beta=beta)[4]
     if beta == 0:
         warnings.warn("beta = 0: plain least squares, X X^T may be singular", stacklevel=2)
     A = X @ X.T + beta * np.eye(X.shape[0])
-    return np.linalg.solve(A, X @ Y.T).T
+    try:
+        return np.linalg.solve(A, X @ Y.T).T
+    except np.linalg.LinAlgError:
+        raise ValueError(f"X: expected features with X X^T + beta I invertible, got a "
+                         f"singular one at beta = {beta} (use beta > 0)") from None
 
 
 def fit_esn(u, y, n_reservoir=200, spectral_radius=0.9, density=0.1, leak_rate=1.0,
@@ -630,28 +706,28 @@ def fit_esn(u, y, n_reservoir=200, spectral_radius=0.9, density=0.1, leak_rate=1
 
     For one-step prediction of a series s, take u = s[:-1] and y = s[1:].
 
-    u : (L,) or (L, D_in);  y : (L,) or (L, D_out), the targets, aligned with u
-    n_reservoir : N;  spectral_radius, density : of W (``esn_reservoir``)
-    leak_rate : alpha;  input_scale : W_in ~ U(-input_scale, input_scale)
-    beta : ridge penalty;  washout : int >= 0, first steps left out of the fit (the
-        reservoir still remembers x_{-1} = 0 there);  rng : numpy Generator (default seed 0)
+    u : (L,) or (L, D_in);  y : (L,) or (L, D_out), the targets, aligned with u (both
+        finite: the fit needs every row)
+    n_reservoir : N, int in [1, ``MAX_EIG_SIZE``];  spectral_radius, density : of W
+    (``esn_reservoir``);  leak_rate : alpha in (0, 1];  input_scale : > 0,
+    W_in ~ U(-input_scale, input_scale);  beta : ridge penalty >= 0;  washout : int in
+    [0, L), first steps left out of the fit (the reservoir still remembers x_{-1} = 0
+    there);  rng : numpy Generator (default seed 0)
     returns model : dict with W_in (N, 1 + D_in), W (N, N), W_out (D_out, 1 + D_in + N),
         leak_rate, and squeeze (True when y was 1-D)
     """
     rng = np.random.default_rng(0) if rng is None else _rng_arg(rng)
-    if not (isinstance(input_scale, (int, float)) and input_scale > 0):
-        raise ValueError(f"input_scale: expected a number > 0, got {input_scale!r}")
-    u = numeric_array("u", u)
-    y = numeric_array("y", y)
-    if u.ndim not in (1, 2):
-        raise ValueError(f"u: expected shape (L,) or (L, D_in), got {u.shape}")
-    if y.ndim not in (1, 2) or y.shape[0] != u.shape[0]:
-        raise ValueError(f"y: expected shape ({u.shape[0]},) or ({u.shape[0]}, D_out), "
+    n_reservoir = integer("n_reservoir", n_reservoir, maximum=MAX_EIG_SIZE)
+    spectral_radius, density, leak_rate, input_scale, beta = _esn_numbers(
+        spectral_radius, density, leak_rate, input_scale, beta)
+    u2 = finite("u", _series("u", u))
+    y = finite("y", numeric_array("y", y))
+    if y.ndim not in (1, 2) or y.shape[0] != u2.shape[0] or (y.ndim == 2 and y.shape[1] == 0):
+        raise ValueError(f"y: expected shape ({u2.shape[0]},) or ({u2.shape[0]}, D_out), "
                          f"got {y.shape}")
-    if isinstance(washout, bool) or not isinstance(washout, (int, np.integer)) or washout < 0 \
-            or washout >= u.shape[0]:
-        raise ValueError(f"washout: expected an integer in [0, {u.shape[0]}), got {washout!r}")
-    u2 = u[:, None] if u.ndim == 1 else u
+    if isinstance(washout, (bool, np.bool_)) or not isinstance(washout, (int, np.integer)) \
+            or washout < 0 or washout >= u2.shape[0]:
+        raise ValueError(f"washout: expected an integer in [0, {u2.shape[0]}), got {washout!r}")
     Y = (y[:, None] if y.ndim == 1 else y)[washout:].T
     W = esn_reservoir(n_reservoir, spectral_radius, density, rng)
     W_in = rng.uniform(-input_scale, input_scale, size=(W.shape[0], 1 + u2.shape[1]))
@@ -665,14 +741,21 @@ def fit_esn(u, y, n_reservoir=200, spectral_radius=0.9, density=0.1, leak_rate=1
 def esn_predict(model, u):
     """The trained ESN's outputs ``y_t = W_out [1; u_t; x_t]``, from ``x_{-1} = 0``.
 
-    model : dict from ``fit_esn``;  u : (L,) or (L, D_in)
+    model : dict from ``fit_esn``;  u : (L,) or (L, D_in), L >= 1 (NaN or inf pass through)
     returns y : (L,) if the model was fit on a 1-D y, else (L, D_out)
     """
     if not isinstance(model, dict) or not {"W_in", "W", "W_out", "leak_rate"} <= set(model):
         raise ValueError(f"model: expected the dict returned by fit_esn, got "
                          f"{type(model).__name__}")
-    u = numeric_array("u", u)
-    u2 = u[:, None] if u.ndim == 1 else u
-    states = esn_states(u2, model["W_in"], model["W"], model["leak_rate"])
-    y = np.hstack([np.ones((u2.shape[0], 1)), u2, states]) @ model["W_out"].T
+    u2 = _series("u", u)
+    W_in = numeric_array("W_in", model["W_in"])
+    if W_in.ndim == 2 and u2.shape[1] != W_in.shape[1] - 1:
+        raise ValueError(f"u: expected shape (L,) or (L, {W_in.shape[1] - 1}) (the model's "
+                         f"D_in), got {np.shape(u)}")
+    states = esn_states(u2, W_in, model["W"], model["leak_rate"])
+    W_out = finite("W_out", numeric_array("W_out", model["W_out"]))
+    width = 1 + u2.shape[1] + states.shape[1]
+    if W_out.ndim != 2 or W_out.shape[1] != width:
+        raise ValueError(f"W_out: expected shape (D_out, {width}) in model, got {W_out.shape}")
+    y = np.hstack([np.ones((u2.shape[0], 1)), u2, states]) @ W_out.T
     return y[:, 0] if model.get("squeeze") else y

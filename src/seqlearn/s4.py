@@ -28,6 +28,11 @@ product; with conjugate pairs kept once (N/2 modes), K = 2 Re(sum over the kept 
     s4d_lin  A_n = -1/2 + i pi n
     s4d_inv  A_n = -1/2 + i (N / pi) (N / (2n + 1) - 1),   n = 0 .. N-1 (N modes kept)
 
+NaN or inf in data (the input u, u_t, the state) pass through to the outputs; NaN or inf
+in a parameter given as an argument (Lambda, P, Q, B, C, A_diag, the log-parameters of
+``s4d_kernel_torch``) is refused. The layers check their inputs (dtype = the parameters',
+L >= 1), not their own parameters.
+
 Glossary (code name -> symbol):
     kind              -> the HiPPO measure ("legs", "legt"), ``seqlearn.hippo``
     Lambda            -> the eigenvalues Lambda_n of the normal part (N,)
@@ -47,11 +52,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqlearn._checks import integer, numeric_array, positive
+from seqlearn._checks import (affordable, finite, flag, integer, numeric_array, option,
+                               positive, torch_tensor)
 from seqlearn.discretize import discretize_diag
 from seqlearn.hippo import hippo_matrix
 
 NPLR_KINDS = ("legs", "legt")
+MAX_EIG_SIZE = 5_000
+"""The largest N for the N x N eigendecomposition of ``nplr`` (larger takes minutes)."""
+MAX_LAYERS = 1_000
+"""The most layers a ``SequenceClassifier`` may stack."""
 
 
 # ---------------------------------------------------------------- NPLR and the DPLR kernel
@@ -61,15 +71,14 @@ def nplr(kind, N):
         A = V diag(Lambda) V^* - P^T P^*     (for P (N,): A = V diag(Lambda) V^* - P P^*)
 
     kind : "legs" (rank 1) or "legt" (rank 2, theta = 1)
-    N : int >= 1
+    N : int in [1, ``MAX_EIG_SIZE``]
     returns (Lambda, P, B, V) : Lambda (N,) complex128 (Re = -1/2 legs, 0 legt);
         P (N,) for legs, (2, N) for legt, float64; B (N,) the HiPPO B, float64;
         V (N, N) complex128 unitary. P and B are in the ORIGINAL (HiPPO) basis, not
         transformed: the DPLR system is (Lambda, V^* P, V^* P, V^* B, C V).
     """
-    if not isinstance(kind, str) or kind not in NPLR_KINDS:
-        raise ValueError(f"kind: expected one of {NPLR_KINDS}, got {kind!r}")
-    N = integer("N", N)
+    option("kind", kind, NPLR_KINDS)
+    N = integer("N", N, maximum=MAX_EIG_SIZE)
     A, B = hippo_matrix(kind, N)
     n = np.arange(N)
     if kind == "legs":
@@ -88,15 +97,51 @@ def nplr(kind, N):
 def cauchy(v, omega, Lambda):
     """The Cauchy kernel ``k[..., j] = sum_n v[..., n] / (omega[..., j] - Lambda[..., n])``.
 
-    v : (..., N); omega : (..., M); Lambda : (..., N), broadcastable; numpy or torch
-    returns k : (..., M), complex; O(M N) work, as a dense (M, N) sum
+    v : (..., N); omega : (..., M); Lambda : (..., N), broadcastable; all NumPy array-likes
+        (real or complex), or all torch tensors (float or complex, on one device)
+    returns k : (..., M), complex; O(M N) work, as a dense (M, N) sum. NaN or inf in the
+        inputs, or omega_j = Lambda_n (a pole), give NaN or inf in the result.
     """
+    names = ("v", "omega", "Lambda")
+    args = (v, omega, Lambda)
+    if any(isinstance(a, torch.Tensor) for a in args):
+        for name, a in zip(names, args):
+            if not isinstance(a, torch.Tensor) or not (a.is_floating_point() or a.is_complex()):
+                got = a.dtype if isinstance(a, torch.Tensor) else type(a).__name__
+                raise ValueError(f"{name}: expected a float or complex torch tensor (like the "
+                                 f"other arguments), got {got}")
+            if a.device != v.device:
+                raise ValueError(f"{name}: expected a tensor on {v.device} (v's device), got "
+                                 f"one on {a.device}")
+    else:
+        v, omega, Lambda = (numeric_array(name, a, allow_complex=True)
+                            for name, a in zip(names, args))
+    for name, a in zip(names, (v, omega, Lambda)):
+        if a.ndim == 0:
+            raise ValueError(f"{name}: expected an array with at least one axis, got a scalar")
+    if v.shape[-1] != Lambda.shape[-1] and 1 not in (v.shape[-1], Lambda.shape[-1]):
+        raise ValueError(f"Lambda: expected N = {v.shape[-1]} on the last axis (v's), got "
+                         f"shape {tuple(Lambda.shape)}")
+    try:
+        shape = np.broadcast_shapes(tuple(v.shape[:-1]) + (1, v.shape[-1]),
+                                    tuple(omega.shape) + (1,),
+                                    tuple(Lambda.shape[:-1]) + (1, Lambda.shape[-1]))
+    except ValueError:
+        raise ValueError(f"omega: expected leading axes broadcastable with v's "
+                         f"{tuple(v.shape)} and Lambda's {tuple(Lambda.shape)}, got "
+                         f"{tuple(omega.shape)}") from None
+    affordable("omega", math.prod(shape))
+    return _cauchy(v, omega, Lambda)
+
+
+def _cauchy(v, omega, Lambda):
+    """``cauchy``, unchecked."""
     return (v[..., None, :] / (omega[..., :, None] - Lambda[..., None, :])).sum(-1)
 
 
 
 def _dplr_kernel_t(Lambda, P, Q, B, C, dt, L):
-    """Torch core. Lambda, B, C (H, N); P, Q (H, r, N); dt (H,) -> K (H, L) complex."""
+    """Torch core, unchecked. Lambda, B, C (H, N); P, Q (H, r, N); dt (H,) -> K (H, L)."""
     N = Lambda.shape[-1]
     eye = torch.eye(N, dtype=Lambda.dtype)
     A = torch.diag_embed(Lambda) - torch.einsum("hrn,hrm->hnm", P, Q.conj())
@@ -107,11 +152,11 @@ def _dplr_kernel_t(Lambda, P, Q, B, C, dt, L):
     z = torch.polar(torch.ones_like(angle), angle)  # sin(pi) != 0: z is never exactly -1,
     g = (2 / dt[:, None]) * (1 - z) / (1 + z)       # so g is finite; 2/(1+z) cancels it
     Lam = Lambda[:, None, :]
-    k00 = cauchy(Ct * B, g, Lambda)                                       # (H, L)
-    k01 = cauchy(Ct[:, None, :] * P, g[:, None, :], Lam)                 # (H, r, L)
-    k10 = cauchy(Q.conj() * B[:, None, :], g[:, None, :], Lam)           # (H, r, L)
+    k00 = _cauchy(Ct * B, g, Lambda)                                      # (H, L)
+    k01 = _cauchy(Ct[:, None, :] * P, g[:, None, :], Lam)                # (H, r, L)
+    k10 = _cauchy(Q.conj() * B[:, None, :], g[:, None, :], Lam)          # (H, r, L)
     QP = Q.conj()[:, :, None, :] * P[:, None, :, :]                      # (H, r, r, N)
-    k11 = cauchy(QP, g[:, None, None, :], Lambda[:, None, None, :])      # (H, r, r, L)
+    k11 = _cauchy(QP, g[:, None, None, :], Lambda[:, None, None, :])     # (H, r, r, L)
     r = P.shape[1]
     M = torch.eye(r, dtype=Lambda.dtype) + k11.permute(0, 3, 1, 2)       # (H, L, r, r)
     sol = torch.linalg.solve(M, k10.permute(0, 2, 1)[..., None])[..., 0]  # (H, L, r)
@@ -128,30 +173,38 @@ def dplr_kernel(Lambda, P, Q, B, C, dt, L):
         C (I - Ab^L) is computed inside by a dense power of Ab (O(N^3 log L), fine for the
         N of a layer; S4's code learns C tilde directly instead).
 
-    Lambda : (N,) complex;  P, Q : (N,) or (r, N), A = diag(Lambda) - sum_i P[i] Q[i]^*
-    B, C : (N,);  dt : float > 0;  L : int >= 1
+    Lambda : (N,) complex, N >= 1;  P, Q : (N,) or (r, N), r >= 1,
+        A = diag(Lambda) - sum_i P[i] Q[i]^*;  B, C : (N,)  (all finite)
+    dt : float > 0;  L : int >= 1 (L N (1 + r)^2 at most ``MAX_ELEMENTS``)
     returns K : (L,) complex128 (real up to rounding when the system is similar to a real
         one, e.g. from ``nplr``; take .real)
     """
     Lambda = numeric_array("Lambda", Lambda, min_ndim=1, allow_complex=True)
-    if Lambda.ndim != 1:
-        raise ValueError(f"Lambda: expected shape (N,), got {Lambda.shape}")
+    if Lambda.ndim != 1 or Lambda.shape[0] == 0:
+        raise ValueError(f"Lambda: expected shape (N,) with N >= 1, got {Lambda.shape}")
+    finite("Lambda", Lambda)
     N = Lambda.shape[0]
     out = []
     for name, X, shapes in (("P", P, 2), ("Q", Q, 2), ("B", B, 1), ("C", C, 1)):
         X = numeric_array(name, X, allow_complex=True)
-        if X.ndim == 0 or X.ndim > shapes or X.shape[-1] != N:
-            want = f"({N},) or (r, {N})" if shapes == 2 else f"({N},)"
+        if X.ndim == 0 or X.ndim > shapes or X.shape[-1] != N or X.size == 0:
+            want = f"({N},) or (r, {N}), r >= 1" if shapes == 2 else f"({N},)"
             raise ValueError(f"{name}: expected shape {want} (N = {N} from Lambda), "
                              f"got {X.shape}")
+        finite(name, X)
         out.append(X.reshape(1, -1, N) if shapes == 2 else X.reshape(1, N))
     P, Q, B, C = out
     if P.shape != Q.shape:
         raise ValueError(f"Q: expected P's shape {P.shape[1:]}, got {Q.shape[1:]}")
     dt = positive("dt", dt)
     L = integer("L", L)
+    affordable("L", L * N * (1 + P.shape[1]) ** 2)
     t = [torch.as_tensor(x, dtype=torch.complex128) for x in (Lambda[None], P, Q, B, C)]
-    K = _dplr_kernel_t(*t, torch.tensor([dt], dtype=torch.float64), L)
+    try:
+        K = _dplr_kernel_t(*t, torch.tensor([dt], dtype=torch.float64), L)
+    except torch.linalg.LinAlgError:
+        raise ValueError(f"dt: expected a step with I - dt A / 2 and the Woodbury matrix "
+                         f"invertible, got a singular one at dt = {dt}") from None
     return K[0].numpy()
 
 
@@ -161,7 +214,7 @@ def s4d_lin_init(N):
 
     returns A_diag : (N,) complex128
     """
-    n = np.arange(integer("N", N))
+    n = np.arange(affordable("N", integer("N", N)))
     return -0.5 + 1j * np.pi * n
 
 
@@ -174,7 +227,7 @@ def s4d_inv_init(N):
 
     returns A_diag : (N,) complex128
     """
-    N = integer("N", N)
+    N = affordable("N", integer("N", N))
     d = 2 * N
     n = np.arange(N)
     return -0.5 + 1j * (d / np.pi) * (d / (2 * n + 1.0) - 1)
@@ -188,18 +241,25 @@ def s4d_kernel(A_diag, B, C, dt, L, method="zoh", conj_pairs=False):
         are A_diag and conj(A_diag) (B, C conjugated alike): S4D keeps N/2 modes so.
 
     A_diag : (..., N) real or complex;  B, C : broadcastable with it, e.g. (N,) or (H, N)
+        (all finite)
     dt : float > 0, or an array broadcastable with A_diag (e.g. (H, 1))
-    L : int >= 1;  method : as in ``seqlearn.discretize``
+    L : int >= 1;  method : as in ``seqlearn.discretize``;  conj_pairs : bool
     returns K : (..., L), complex128 if anything is complex and not conj_pairs, else float64
     """
     L = integer("L", L)
-    C = numeric_array("C", C, allow_complex=True)
+    conj_pairs = flag("conj_pairs", conj_pairs)
+    A_diag = finite("A_diag", numeric_array("A_diag", A_diag, min_ndim=1,
+                                            what="an array (..., N)", allow_complex=True))
+    B = finite("B", numeric_array("B", B, allow_complex=True))
+    C = finite("C", numeric_array("C", C, allow_complex=True))
     Ab, Bb = discretize_diag(A_diag, B, dt, method)
     try:
-        CB = np.broadcast_arrays(C * Bb, Ab)[0]
+        shape = np.broadcast_shapes(C.shape, Bb.shape, Ab.shape)
     except ValueError:
         raise ValueError(f"C: expected a shape broadcastable with {Ab.shape}, "
                          f"got {C.shape}") from None
+    affordable("L", math.prod(shape) * L)
+    CB = np.broadcast_arrays(C * Bb, Ab)[0]
     # Ab^k as exp(k log Ab): one complex exponential per entry, about 5x faster than
     # complex ** (the official S4D kernel does the same with exp(dt A k)).
     k = np.arange(L)
@@ -213,10 +273,13 @@ def s4d_kernel(A_diag, B, C, dt, L, method="zoh", conj_pairs=False):
 
 
 # ---------------------------------------------------------------- torch layers
-def _check_input(u, H):
-    if not isinstance(u, torch.Tensor) or u.ndim != 3 or u.shape[-1] != H:
-        got = tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__
-        raise ValueError(f"u: expected a tensor (batch, L, {H}), got {got}")
+def _finite_t(name, x):
+    """A torch tensor unchanged if every entry is finite, else refused (for parameters)."""
+    ok = torch.isfinite(x.detach())
+    if not bool(ok.all()):
+        raise ValueError(f"{name}: expected finite entries (no NaN or inf), got "
+                         f"{x.detach()[~ok].flatten()[0].item()}")
+    return x
 
 
 def _fft_conv(u, K):
@@ -232,21 +295,70 @@ def s4d_kernel_torch(log_dt, log_A_re, A_im, C, L):
         A = -exp(log_A_re) + i A_im,  dt = exp(log_dt),
         K[h, k] = 2 Re sum_n C_n (exp(dt A_n) - 1) / A_n exp(k dt A_n)
 
-    log_dt : (H,);  log_A_re, A_im : (H, N2);  C : (H, N2, 2) (real, imag);  L : int
-    returns K : (H, L), real
+    log_dt : (H,);  log_A_re, A_im : (H, N2);  C : (H, N2, 2) (real, imag): finite torch
+        tensors of one float dtype (float32 or float64) and device
+    L : int >= 1 (H N2 L at most ``MAX_ELEMENTS``)
+    returns K : (H, L), real, of the parameters' dtype
+
+    In float32 the exponents k dt A_n (up to L dt |A_n|: thousands of radians at long L)
+    are formed in float64 and exp(k dt A_n) rounded to complex64 only then: formed in
+    float32, their rounding error, k dt |A_n| eps, reached 1e-2 of K at L = 1e5 with weak
+    damping (Re A = -1e-6, dt = 0.1); now float32 keeps ~1e-7.
+    (On Apple's MPS, which has no float64, they stay in float32.)
     """
+    torch_tensor("log_dt", log_dt, ndim=1, axes="(H,)")
+    H, dtype = log_dt.shape[0], log_dt.dtype
+    torch_tensor("log_A_re", log_A_re, ndim=2, dtype=dtype, axes=f"(H, N2) with H = {H}")
+    N2 = log_A_re.shape[1]
+    for name, x, shape in (("log_A_re", log_A_re, (H, N2)), ("A_im", A_im, (H, N2)),
+                           ("C", C, (H, N2, 2))):
+        torch_tensor(name, x, ndim=len(shape), dtype=dtype, axes=f"of shape {shape}")
+        if tuple(x.shape) != shape:
+            raise ValueError(f"{name}: expected a tensor of shape {shape} (H from log_dt, "
+                             f"N2 from log_A_re), got {tuple(x.shape)}")
+        if x.device != log_dt.device:
+            raise ValueError(f"{name}: expected a tensor on {log_dt.device} (log_dt's "
+                             f"device), got one on {x.device}")
+    for name, x in (("log_dt", log_dt), ("log_A_re", log_A_re), ("A_im", A_im), ("C", C)):
+        _finite_t(name, x)
+    L = integer("L", L)
+    affordable("L", H * N2 * L)
+    return _s4d_kernel_t(log_dt, log_A_re, A_im, C, L)
+
+
+def _s4d_kernel_t(log_dt, log_A_re, A_im, C, L):
+    """``s4d_kernel_torch``, unchecked."""
     A = torch.complex(-torch.exp(log_A_re), A_im)
     dtA = A * torch.exp(log_dt)[:, None]
-    CB = torch.view_as_complex(C) * torch.expm1(dtA) / A
-    k = torch.arange(L, dtype=log_dt.dtype)
-    return 2 * (CB[..., None] * torch.exp(dtA[..., None] * k)).sum(-2).real
+    CB = torch.view_as_complex(C.contiguous()) * torch.expm1(dtA) / A
+    if log_dt.dtype == torch.float32 and log_dt.device.type != "mps":
+        A64 = torch.complex(-torch.exp(log_A_re.double()), A_im.double())
+        dtA64 = A64 * torch.exp(log_dt.double())[:, None]
+        k = torch.arange(L, dtype=torch.float64, device=log_dt.device)
+        powers = torch.exp(dtA64[..., None] * k).to(CB.dtype)
+    else:
+        k = torch.arange(L, dtype=log_dt.dtype, device=log_dt.device)
+        powers = torch.exp(dtA[..., None] * k)
+    return 2 * (CB[..., None] * powers).sum(-2).real
 
 
-def _log_dt(H, dt_min, dt_max):
+def _dt_range(dt_min, dt_max):
     dt_min, dt_max = positive("dt_min", dt_min), positive("dt_max", dt_max)
     if dt_max < dt_min:
         raise ValueError(f"dt_max: expected a value >= dt_min = {dt_min}, got {dt_max}")
+    return dt_min, dt_max
+
+
+def _log_dt(H, dt_min, dt_max):
+    dt_min, dt_max = _dt_range(dt_min, dt_max)
     return torch.rand(H) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
+
+
+def _dropout_arg(dropout):
+    dropout = positive("dropout", dropout, allow_zero=True)
+    if dropout >= 1:
+        raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
+    return dropout
 
 
 class _SSMLayer(nn.Module):
@@ -255,21 +367,61 @@ class _SSMLayer(nn.Module):
     def __init__(self, d_model, dropout):
         super().__init__()
         self.H = integer("d_model", d_model)
-        dropout = positive("dropout", dropout, allow_zero=True)
-        if dropout >= 1:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
+        affordable("d_model", self.H * (self.H + 2))
+        dropout = _dropout_arg(dropout)
         self.D = nn.Parameter(torch.randn(self.H))
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(self.H, self.H)
 
+    def _check(self, name, u, axes):
+        """u a tensor with ``axes`` ("(batch, L, H)" or "(batch, H)"), the last of size H,
+        none empty, of the parameters' dtype and device."""
+        ndim = axes.count(",") + 1
+        torch_tensor(name, u, ndim=ndim, dtype=self.D.dtype, axes=f"{axes} with H = {self.H}")
+        if u.shape[-1] != self.H:
+            raise ValueError(f"{name}: expected a tensor {axes} with H = {self.H}, got shape "
+                             f"{tuple(u.shape)}")
+        if u.device != self.D.device:
+            raise ValueError(f"{name}: expected a tensor on {self.D.device} (the layer's), "
+                             f"got one on {u.device}")
+
+    def kernel(self, L):
+        """K (H, L), real;  L : int >= 1."""
+        L = integer("L", L)
+        self._affordable("L", L)
+        return self._kernel(L)
+
     def forward(self, u):
-        """y = W dropout(GELU(ssm_forward(u))) + b;  u (batch, L, H) -> (batch, L, H)."""
+        """y = W dropout(GELU(ssm_forward(u))) + b;  u (batch, L, H) -> (batch, L, H).
+
+        u : the layer's dtype, L >= 1; NaN or inf in it pass through.
+        """
         return self.out(self.dropout(F.gelu(self.ssm_forward(u))))
 
     def ssm_forward(self, u):
         """The linear part, y = K * u + D u (causal, per channel); (batch, L, H)."""
-        _check_input(u, self.H)
-        return _fft_conv(u, self.kernel(u.shape[1])) + self.D * u
+        self._check("u", u, "(batch, L, H)")
+        self._affordable("u", u.shape[1])
+        return _fft_conv(u, self._kernel(u.shape[1])) + self.D * u
+
+    def initial_state(self, batch):
+        """Zeros (batch, H, N) complex (N = C.shape[1], the modes kept)."""
+        batch = integer("batch", batch)
+        affordable("batch", batch * self.H * self.C.shape[1])
+        dtype = torch.complex128 if self.C.dtype == torch.float64 else torch.complex64
+        return torch.zeros(batch, self.H, self.C.shape[1], dtype=dtype, device=self.C.device)
+
+    def _check_step(self, u_t, state):
+        """u_t (batch, H), state (batch, H, N) complex, as from ``initial_state(batch)``."""
+        self._check("u_t", u_t, "(batch, H)")
+        shape = (u_t.shape[0], self.H, self.C.shape[1])
+        dtype = torch.complex128 if self.C.dtype == torch.float64 else torch.complex64
+        if (not isinstance(state, torch.Tensor) or tuple(state.shape) != shape
+                or state.dtype != dtype or state.device != u_t.device):
+            got = (f"{state.dtype} of shape {tuple(state.shape)}"
+                   if isinstance(state, torch.Tensor) else type(state).__name__)
+            raise ValueError(f"state: expected a {dtype} tensor of shape {shape} as from "
+                             f"initial_state({shape[0]}), got {got}")
 
     def step(self, u_t, state):
         """The whole layer, recurrently: u_t (batch, H) -> (y_t (batch, H), state)."""
@@ -285,37 +437,38 @@ class S4DLayer(_SSMLayer):
         log_dt ~ U(log dt_min, log dt_max);  K = ``s4d_kernel_torch``
 
     forward: u (batch, L, H) -> Linear(dropout(GELU(K * u + D u))) (batch, L, H).
+    d_model : H >= 1;  d_state : int >= 2;  dt_min <= dt_max : > 0;  dropout : in [0, 1);
+    init : "lin" or "inv". Inputs must have the layer's dtype (float32 unless converted).
     """
 
     def __init__(self, d_model, d_state=64, dt_min=1e-3, dt_max=1e-1, dropout=0.0,
                  init="lin"):
-        super().__init__(d_model, dropout)
         d_state = integer("d_state", d_state, minimum=2)
         inits = {"lin": s4d_lin_init, "inv": s4d_inv_init}
-        if init not in inits:
-            raise ValueError(f"init: expected one of {tuple(inits)}, got {init!r}")
+        option("init", init, tuple(inits))
+        _dt_range(dt_min, dt_max)
+        super().__init__(d_model, dropout)
+        affordable("d_state", self.H * d_state)
         A = np.tile(inits[init](d_state // 2), (self.H, 1))
         self.log_dt = nn.Parameter(_log_dt(self.H, dt_min, dt_max))
         self.log_A_re = nn.Parameter(torch.tensor(np.log(-A.real), dtype=torch.float32))
         self.A_im = nn.Parameter(torch.tensor(A.imag, dtype=torch.float32))
         self.C = nn.Parameter(torch.randn(self.H, d_state // 2, 2) * math.sqrt(0.5))
 
-    def kernel(self, L):
-        """K (H, L), real."""
-        return s4d_kernel_torch(self.log_dt, self.log_A_re, self.A_im, self.C, L)
+    def _affordable(self, name, L):
+        affordable(name, self.H * self.C.shape[1] * L)
+
+    def _kernel(self, L):
+        return _s4d_kernel_t(self.log_dt, self.log_A_re, self.A_im, self.C, L)
 
     def _discrete(self):
         A = torch.complex(-torch.exp(self.log_A_re), self.A_im)
         dtA = A * torch.exp(self.log_dt)[:, None]
         return torch.exp(dtA), torch.expm1(dtA) / A  # Ab, Bb (B = 1)
 
-    def initial_state(self, batch):
-        """Zeros (batch, H, N2) complex."""
-        dtype = torch.complex128 if self.C.dtype == torch.float64 else torch.complex64
-        return torch.zeros(integer("batch", batch), self.H, self.C.shape[1], dtype=dtype)
-
     def ssm_step(self, u_t, state):
         """x = Ab x + Bb u_t,  y_t = 2 Re(C x) + D u_t;  u_t (batch, H) -> (y_t, x)."""
+        self._check_step(u_t, state)
         Ab, Bb = self._discrete()
         x = Ab * state + Bb * u_t[..., None]
         return 2 * (torch.view_as_complex(self.C) * x).sum(-1).real + self.D * u_t, x
@@ -327,11 +480,15 @@ class S4Layer(_SSMLayer):
     bilinear; kernel by ``dplr_kernel``'s Cauchy + Woodbury algorithm in torch. Since the
     learned system is complex, the layer's SSM is y = Re(C x) + D u, K = Re(C Ab^k Bb).
     Lambda is kept as -exp(log_Lambda_re) + i Lambda_im (stable).
+    d_model : H >= 1;  d_state : N in [1, ``MAX_EIG_SIZE``];  dt_min, dt_max, dropout as
+    S4DLayer. Inputs must have the layer's dtype (float32 unless converted).
     """
 
     def __init__(self, d_model, d_state=64, dt_min=1e-3, dt_max=1e-1, dropout=0.0):
+        N = integer("d_state", d_state, maximum=MAX_EIG_SIZE)
+        _dt_range(dt_min, dt_max)
         super().__init__(d_model, dropout)
-        N = integer("d_state", d_state)
+        affordable("d_state", self.H * N * N)
         Lam, P, B, V = nplr("legs", N)
         Vh = V.conj().T
         rep = lambda x: torch.tensor(np.tile(x, (self.H,) + (1,) * x.ndim))  # noqa: E731
@@ -347,18 +504,17 @@ class S4Layer(_SSMLayer):
         P, B, C = (torch.view_as_complex(x) for x in (self.P, self.B, self.C))
         return Lam, P, B, C, torch.exp(self.log_dt)
 
-    def kernel(self, L):
+    def _affordable(self, name, L):
+        affordable(name, 4 * self.H * self.C.shape[1] * L)  # the Cauchy sums, rank 1
+
+    def _kernel(self, L):
         """K (H, L) = Re(C Ab^k Bb), by the Cauchy kernel and Woodbury."""
         Lam, P, B, C, dt = self._params()
         return _dplr_kernel_t(Lam, P, P, B, C, dt, L).real
 
-    def initial_state(self, batch):
-        """Zeros (batch, H, N) complex."""
-        dtype = torch.complex128 if self.C.dtype == torch.float64 else torch.complex64
-        return torch.zeros(integer("batch", batch), self.H, self.C.shape[1], dtype=dtype)
-
     def ssm_step(self, u_t, state):
         """x = Ab x + Bb u_t (dense bilinear), y_t = Re(C x) + D u_t;  u_t (batch, H)."""
+        self._check_step(u_t, state)
         Lam, P, B, C, dt = self._params()
         N = Lam.shape[-1]
         eye = torch.eye(N, dtype=Lam.dtype)
@@ -371,6 +527,7 @@ class S4Layer(_SSMLayer):
 
 
 READOUTS = ("last", "mean")
+LAYERS = {"s4d": S4DLayer, "s4": S4Layer}
 
 
 class SequenceClassifier(nn.Module):
@@ -380,39 +537,75 @@ class SequenceClassifier(nn.Module):
 
     vocab_or_input_dim : int, the vocabulary (token ids) or the feature size
     tokens : True for ids (nn.Embedding), False for features (nn.Linear)
-    layer : "s4d" or "s4"
+    layer : "s4d" or "s4";  n_layers : int in [0, ``MAX_LAYERS``]
     dt_min, dt_max : the range of each layer's log-uniform initial Delta (timescales
         1/Delta from 1/dt_max to 1/dt_min steps)
     readout : "last" (h at the last position, what a left-to-right reader has at the end,
         like an RNN's last state) or "mean" (h averaged over time; with n_layers = 0 it is
         a memory-free bag of tokens, which sees every token of the input at once)
+    forward(x): ids (batch, L) int64 or int32 in [0, vocab), or features (batch, L,
+        input_dim) of the model's dtype; L >= 1.
     """
 
     def __init__(self, vocab_or_input_dim, d_model, n_layers, n_classes, layer="s4d",
                  dropout=0.0, tokens=True, d_state=64, readout="last", dt_min=1e-3,
                  dt_max=1e-1):
         super().__init__()
-        if readout not in READOUTS:
-            raise ValueError(f"readout: expected one of {READOUTS}, got {readout!r}")
-        self.readout = readout
+        self.readout = option("readout", readout, READOUTS)
         V = integer("vocab_or_input_dim", vocab_or_input_dim)
         d_model = integer("d_model", d_model)
-        n_layers = integer("n_layers", n_layers, minimum=0)
+        n_layers = integer("n_layers", n_layers, minimum=0, maximum=MAX_LAYERS)
         n_classes = integer("n_classes", n_classes)
-        layers = {"s4d": S4DLayer, "s4": S4Layer}
-        if layer not in layers:
-            raise ValueError(f"layer: expected one of {tuple(layers)}, got {layer!r}")
-        self.tokens = bool(tokens)
+        option("layer", layer, tuple(LAYERS))
+        self.tokens = flag("tokens", tokens)
+        # the layers' own arguments, checked here too: with n_layers = 0 no layer sees them
+        _dropout_arg(dropout)
+        _dt_range(dt_min, dt_max)
+        d_state = integer("d_state", d_state, minimum=2 if layer == "s4d" else 1,
+                          maximum=MAX_EIG_SIZE if layer == "s4" else None)
+        affordable("vocab_or_input_dim", V * d_model)
+        affordable("n_classes", n_classes * d_model)
+        per_layer = d_model * (d_model + 2 + (d_state if layer == "s4d" else 4 * d_state))
+        affordable("n_layers", n_layers * per_layer, what="parameters")
+        self.vocab_or_input_dim = V
         self.embed = nn.Embedding(V, d_model) if self.tokens else nn.Linear(V, d_model)
-        self.layers = nn.ModuleList(layers[layer](d_model, d_state=d_state, dt_min=dt_min,
+        self.layers = nn.ModuleList(LAYERS[layer](d_model, d_state=d_state, dt_min=dt_min,
                                                   dt_max=dt_max, dropout=dropout)
                                     for _ in range(n_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_layers))
         self.head = nn.Linear(d_model, n_classes)
 
+    def _check(self, x):
+        V, weight = self.vocab_or_input_dim, self.head.weight
+        if not self.tokens:
+            torch_tensor("x", x, ndim=3, dtype=weight.dtype, axes=f"(batch, L, {V})")
+            if x.shape[2] != V:
+                raise ValueError(f"x: expected a tensor (batch, L, {V}), got shape "
+                                 f"{tuple(x.shape)}")
+        else:
+            _token_ids("x", x, V)
+        if x.device != weight.device:
+            raise ValueError(f"x: expected a tensor on {weight.device} (the model's), got one "
+                             f"on {x.device}")
+
     def forward(self, x):
         """x (batch, L) ids or (batch, L, input_dim) -> logits (batch, n_classes)."""
+        self._check(x)
         h = self.embed(x)
         for layer, norm in zip(self.layers, self.norms):
             h = norm(h + layer(h))
         return self.head(h[:, -1] if self.readout == "last" else h.mean(1))
+
+
+def _token_ids(name, x, V):
+    """x a non-empty int64 or int32 tensor (batch, L) with every id in [0, V), else refused."""
+    if not isinstance(x, torch.Tensor) or x.dtype not in (torch.int64, torch.int32) \
+            or x.ndim != 2 or x.numel() == 0:
+        got = (f"{x.dtype} of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor)
+               else type(x).__name__)
+        raise ValueError(f"{name}: expected a non-empty int64 tensor of token ids (batch, L), "
+                         f"got {got}")
+    lo, hi = int(x.min()), int(x.max())
+    if lo < 0 or hi >= V:
+        raise ValueError(f"{name}: expected token ids in [0, {V}), got ids from {lo} to {hi}")
+    return x
