@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn.attention.bias import causal_lower_right
 
+from seqlearn import attention
 from seqlearn.attention import (CausalSelfAttention, KVCache, causal_mask, elu_feature_map, kv_cache_decode,
                                 linear_attention_parallel, linear_attention_recurrent,
                                 linear_attention_step, merge_heads, multi_head_attention,
@@ -481,3 +482,54 @@ def test_attention_language_model_is_causal_and_has_no_constant_state():
         model.initial_state(2)
     with pytest.raises(ValueError, match="d_model: expected an even"):
         MambaLM(9, 7, 1, mixer="attention")
+
+
+# ---------------------------------------------------------------- reliability review (issue 13)
+@pytest.mark.parametrize("bad", ["no", 1, None, np.array([True, False])])
+def test_flags_must_be_bools(bad):
+    """Review finding 4: causal="no" applied the mask (any truthy object was True)."""
+    rng = np.random.default_rng(0)
+    Q, K, V = rng.standard_normal((3, 4, 2))
+    x, W = rng.standard_normal((1, 4, 4)), np.eye(4)
+    with pytest.raises(ValueError, match="^causal: expected True or False"):
+        attention.scaled_dot_product_attention(Q, K, V, causal=bad)
+    with pytest.raises(ValueError, match="^return_weights: expected True or False"):
+        attention.scaled_dot_product_attention(Q, K, V, return_weights=bad)
+    with pytest.raises(ValueError, match="^causal: expected True or False"):
+        attention.multi_head_attention(x, W, W, W, W, 2, causal=bad)
+    with pytest.raises(ValueError, match="^causal: expected True or False"):
+        attention.linear_attention_parallel(Q, K, V, causal=bad)
+
+
+def test_linear_attention_step_checks_its_arguments_together():
+    """Review finding 11: batch mismatches and a feature map returning None were numpy errors."""
+    with pytest.raises(ValueError, match="^k_t: expected leading"):
+        attention.linear_attention_step(None, np.ones((2, 4)), np.ones((3, 4)), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="^v_t: expected leading"):
+        attention.linear_attention_step(None, np.ones((2, 4)), np.ones((2, 4)), np.ones((3, 3)))
+    with pytest.raises(ValueError, match="^feature_map: expected"):
+        attention.linear_attention_step(None, np.ones(4), np.ones(4), np.ones(3),
+                                        feature_map=lambda x: None)
+    S, z = np.zeros((5, 4, 3)), np.zeros((5, 4))
+    with pytest.raises(ValueError, match="^state: expected leading"):
+        attention.linear_attention_step((S, z), np.ones((2, 4)), np.ones((2, 4)), np.ones((2, 3)))
+
+
+def test_a_mask_may_not_broadcast_the_scores_up():
+    """Review finding 11: a mask of more batch axes than the scores passed, then failed in matmul."""
+    Q = K = V = np.ones((4, 2))
+    with pytest.raises(ValueError, match="^mask: expected a shape broadcastable"):
+        attention.scaled_dot_product_attention(Q, K, V, mask=np.ones((3, 4, 4), bool))
+
+
+def test_zero_key_width_is_refused():
+    """Review finding 12: d_k = 0 divided by sqrt(0) and returned NaN silently."""
+    with pytest.raises(ValueError, match="^Q: expected a key width d_k >= 1"):
+        attention.scaled_dot_product_attention(np.ones((3, 0)), np.ones((3, 0)), np.ones((3, 2)))
+
+
+def test_huge_sizes_are_refused_up_front():
+    with pytest.raises(ValueError, match="^L_q: this asks for"):
+        attention.causal_mask(10**7)
+    with pytest.raises(ValueError, match="^L: this asks for"):
+        attention.sinusoidal_positions(10**12, 4)

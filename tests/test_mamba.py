@@ -629,3 +629,44 @@ def test_step_sizes_are_the_softplus_the_scan_uses():
     assert rel(deltas[1], model.layers[1].step_sizes(model.norms[1](h1))) < 1e-12
     with pytest.raises(ValueError, match="mixer='mamba' only"):
         MambaLM(5, 6, 1, mixer="s4d").step_sizes(ids)
+
+
+# ---------------------------------------------------------------- reliability review (issue 13)
+@pytest.mark.parametrize("backend", ["numpy", "torch", "torch_sequential", "torch_recurrence"])
+@pytest.mark.parametrize("missing", ["u", "delta", "A", "B", "C"])
+def test_none_for_a_required_array_is_named(backend, missing):
+    """Review finding 9: None gave "'NoneType' object has no attribute 'ndim'"."""
+    rng = np.random.default_rng(0)
+    args = dict(u=rng.standard_normal((1, 2, 5)), delta=rng.random((1, 2, 5)),
+                A=-np.ones((2, 3)), B=rng.standard_normal((1, 3, 5)),
+                C=rng.standard_normal((1, 3, 5)))
+    if backend != "numpy":
+        args = {k: torch.from_numpy(v) for k, v in args.items()}
+    args[missing] = None
+    with pytest.raises(ValueError, match=f"^{missing}: expected an array"):
+        selective_scan(**args, backend=backend)
+
+
+@pytest.mark.parametrize("missing", ["state", "u_t", "delta_t", "A", "B_t", "C_t"])
+def test_selective_scan_step_names_a_missing_array(missing):
+    args = dict(state=np.zeros((1, 2, 3)), u_t=np.ones((1, 2)), delta_t=np.ones((1, 2)),
+                A=-np.ones((2, 3)), B_t=np.ones((1, 3)), C_t=np.ones((1, 3)))
+    args[missing] = None
+    with pytest.raises(ValueError, match=f"^{missing}: expected an array"):
+        selective_scan_step(**args)
+
+
+def test_a_tensor_requiring_grad_is_refused_by_the_numpy_backend():
+    """The contract: NumPy functions refuse it (and say to detach) instead of detaching it."""
+    u = torch.ones(1, 2, 5, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(ValueError, match=r"^u: .*requires grad.*detach"):
+        selective_scan(u, torch.ones(1, 2, 5), -torch.ones(2, 3), torch.ones(1, 3, 5),
+                       torch.ones(1, 3, 5), backend="numpy")
+
+
+def test_mamba_block_refuses_absurd_step_sizes():
+    """Review finding 14d: dt_max=1e300 gave NaN parameters."""
+    with pytest.raises(ValueError, match="^dt_max: expected a step size <= 1000"):
+        MambaBlock(4, dt_max=1e300)
+    with pytest.raises(ValueError, match="^d_model: this asks for"):
+        MambaBlock(10**6)

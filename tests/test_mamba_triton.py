@@ -265,7 +265,7 @@ def test_memory_saved_for_backward_is_small(kernel):
 
 def test_rejects_bad_arguments():
     args = make_inputs(1, 2, 3, 2)
-    with pytest.raises(ValueError, match="u: expected torch.float32 or torch.float64"):
+    with pytest.raises(ValueError, match="u: expected a torch tensor of dtype torch.float32 or torch.float64"):
         mamba_triton.selective_scan_triton(**{**args, "u": args["u"].half()})
     with pytest.raises(ValueError, match="block_d: expected a power of two"):
         mamba_triton.selective_scan_triton(**args, block_d=3)
@@ -439,3 +439,17 @@ def test_a_too_early_triton_import_gives_a_clear_error():
     assert run.returncode != 0
     assert "ImportError: seqlearn.mamba_triton" in run.stderr
     assert "TRITON_INTERPRET=1" in run.stderr
+
+
+# ---------------------------------------------------------------- reliability review (issue 13)
+def test_a_short_delta_is_refused_not_read_past_its_end():
+    """Review finding 2: selective_scan_triton validated nothing; a short delta was read
+    past its end (NaN that changed between calls)."""
+    u, B, C = torch.randn(1, 2, 64), torch.randn(1, 2, 64), torch.randn(1, 2, 64)
+    with pytest.raises(ValueError, match=r"^delta: expected shape \(batch, d, L\)"):
+        mamba_triton.selective_scan_triton(u, torch.rand(1, 2, 4), -torch.ones(2, 2), B, C)
+    with pytest.raises(ValueError, match="^A: expected real entries <= 0"):
+        mamba_triton.selective_scan_triton(u, torch.rand(1, 2, 64), torch.ones(2, 2), B, C)
+    with pytest.raises(ValueError, match="^delta_softplus: expected True or False"):
+        mamba_triton.selective_scan_triton(u, torch.rand(1, 2, 64), -torch.ones(2, 2), B, C,
+                              delta_softplus="no")

@@ -1,12 +1,15 @@
 """seqlearn.tasks against independent computations: a brute-force Euler loop for
 Mackey-Glass, SciPy's solve_ivp for Lorenz, list look-ups for the vocabulary."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
+from seqlearn import tasks
 from seqlearn.tasks import char_corpus, char_vocab, decode, encode, lorenz, mackey_glass
 
 
@@ -164,3 +167,41 @@ def test_course_corpus_round_trip():
 def test_bad_input_raises_value_error_naming_the_argument(call, argument):
     with pytest.raises(ValueError, match=rf"^{argument}: expected"):
         call()
+
+
+# ---------------------------------------------------------------- reliability review (issue 13)
+@pytest.mark.parametrize("name", ["sigma", "rho", "beta"])
+@pytest.mark.parametrize("bad", [float("nan"), -float("inf"), True, None])
+def test_lorenz_refuses_non_finite_coefficients(name, bad):
+    """Review finding 14a: NaN or -inf coefficients gave a NaN trajectory."""
+    with pytest.raises(ValueError, match=f"^{name}: expected a finite real number"):
+        tasks.lorenz(20, **{name: bad})
+
+
+def test_lorenz_warns_for_an_unstable_step_and_refuses_an_overflow():
+    """Review finding 14b: dt = 1 overflowed with no warning."""
+    with pytest.warns(RuntimeWarning, match="^dt: RK4 on the Lorenz system is unstable"):
+        tasks.lorenz(3, dt=0.11)
+    with pytest.raises(ValueError, match="^dt: the RK4 trajectory overflowed"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tasks.lorenz(200, dt=1.0)
+
+
+def test_lorenz_refuses_a_complex_start():
+    """Review finding 14c: a complex x0 lost its imaginary part."""
+    with pytest.raises(ValueError, match="^x0: expected real numbers"):
+        tasks.lorenz(5, x0=(1 + 1j, 1.0, 1.0))
+
+
+def test_selective_copying_refuses_fractional_marker_counts():
+    """Review finding 14e: n_markers=(2.7, 3.2) was truncated to (2, 3)."""
+    with pytest.raises(ValueError, match="^n_markers: expected"):
+        tasks.selective_copying(4, n_markers=(2.7, 3.2))
+
+
+def test_huge_data_sets_are_refused_up_front():
+    with pytest.raises(ValueError, match="^n_samples: this asks for"):
+        tasks.induction_heads(10**12)
+    with pytest.raises(ValueError, match="^n_steps: expected an integer <="):
+        tasks.mackey_glass(10**12)

@@ -43,6 +43,10 @@ Glossary (code -> math)
     n_heads, d_head   h and d_model / h
     phi, feature_map  phi, the feature map of linear attention
     S, z              S_t = sum_{j<=t} phi(k_j) v_j^T (d_k, d_v), z_t = sum_{j<=t} phi(k_j) (d_k,)
+
+NaN or inf in Q, K, V, x or a weight matrix is not an error here: it propagates
+(as NaN) to the outputs that depend on it, as in torch. Flags are ``bool``;
+sizes above ``seqlearn._checks.MAX_ELEMENTS`` numbers are refused.
 """
 
 import math
@@ -51,7 +55,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from seqlearn._checks import integer, numeric_array
+from seqlearn._checks import MAX_ELEMENTS, affordable, flag, function, integer, numeric_array
 
 # Attention keeps float32 in float32, as torch does (the tests compare both).
 _float_array = partial(numeric_array, keep_float32=True)
@@ -72,7 +76,8 @@ def softmax(z, axis=-1):
     returns (...), same shape as z; along ``axis`` it sums to 1 (or is all 0)
     """
     z = _float_array("z", z, min_ndim=1, what="an array with at least one axis")
-    if not isinstance(axis, (int, np.integer)) or not -z.ndim <= axis < z.ndim:
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)) \
+            or not -z.ndim <= axis < z.ndim:
         raise ValueError(f"axis: expected an integer in [{-z.ndim}, {z.ndim}), got {axis!r}")
     m = np.max(z, axis=axis, keepdims=True, initial=-np.inf)  # initial: no keys at all
     m = np.where(np.isneginf(m), 0, m)  # an all -inf slice: exp(-inf - 0) = 0, no NaN
@@ -97,6 +102,7 @@ def causal_mask(L_q, L_k=None):
     """
     L_q = integer("L_q", L_q, 0)
     L_k = L_q if L_k is None else integer("L_k", L_k, 0)
+    affordable("L_q", L_q * L_k, what="mask entries (L_q L_k)")
     i = np.arange(L_q)[:, None]
     j = np.arange(L_k)[None, :]
     return j <= i + (L_k - L_q)
@@ -108,6 +114,9 @@ def _qkv(Q, K, V):
     K = _float_array("K", K, 2, "shape (..., L_k, d_k)")
     V = _float_array("V", V, 2, "shape (..., L_k, d_v)")
     d_k = Q.shape[-1]
+    if d_k == 0:
+        raise ValueError(f"Q: expected a key width d_k >= 1 (the scores divide by sqrt(d_k)), "
+                         f"got shape {Q.shape}")
     if K.shape[-1] != d_k:
         raise ValueError(f"K: expected shape (..., {K.shape[-2]}, {d_k}) to match Q's key dim "
                          f"{d_k}, got {K.shape}")
@@ -121,6 +130,17 @@ def _qkv(Q, K, V):
                          f"V's {V.shape[:-2]}, got {K.shape[:-2]}") from None
     dtype = np.result_type(Q, K, V)
     return Q.astype(dtype, copy=False), K.astype(dtype, copy=False), V.astype(dtype, copy=False)
+
+
+def _mask_array(mask):
+    """``mask`` as an ndarray of its own dtype (bool stays bool), or refused."""
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().cpu().numpy()
+    try:
+        return np.asarray(mask)
+    except ValueError as exc:
+        raise ValueError(f"mask: expected a bool or float array, got {type(mask).__name__} "
+                         f"({exc})") from None
 
 
 def scaled_dot_product_attention(Q, K, V, mask=None, causal=False, return_weights=False):
@@ -138,15 +158,18 @@ def scaled_dot_product_attention(Q, K, V, mask=None, causal=False, return_weight
     A query that may attend to no key gets Y = 0 and A = 0 (see ``softmax``).
     """
     Q, K, V = _qkv(Q, K, V)
+    causal = flag("causal", causal)
+    return_weights = flag("return_weights", return_weights)
     L_q, L_k = Q.shape[-2], K.shape[-2]
     scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1]).astype(Q.dtype)
     if mask is not None:
-        mask = np.asarray(mask)
+        mask = _mask_array(mask)
         if not (mask.dtype == bool or np.issubdtype(mask.dtype, np.floating)):
             raise ValueError(f"mask: expected bool (True = may attend) or float (added to the "
                              f"scores), got dtype {mask.dtype}")
         try:
-            np.broadcast_shapes(mask.shape, scores.shape)
+            if np.broadcast_shapes(mask.shape, scores.shape) != scores.shape:
+                raise ValueError
         except ValueError:
             raise ValueError(f"mask: expected a shape broadcastable to the scores' "
                              f"(..., {L_q}, {L_k}), got {mask.shape}") from None
@@ -238,6 +261,7 @@ def multi_head_attention(x, W_q, W_k, W_v, W_o, n_heads, causal=False,
     Q = split_heads(x @ W_q.T + b_q, n_heads)
     K = split_heads(x @ W_k.T + b_k, n_heads)
     V = split_heads(x @ W_v.T + b_v, n_heads)
+    return_weights = flag("return_weights", return_weights)
     heads, weights = scaled_dot_product_attention(Q, K, V, causal=causal, return_weights=True)
     y = merge_heads(heads) @ W_o.T + b_o
     return (y, weights) if return_weights else y
@@ -370,11 +394,18 @@ def _feature_map_args(Q, K, V, feature_map):
     if not callable(feature_map):
         raise ValueError(f"feature_map: expected a function (..., d_k) -> (..., d_phi), "
                          f"got {type(feature_map).__name__}")
-    phi_Q, phi_K = np.asarray(feature_map(Q)), np.asarray(feature_map(K))
-    if phi_Q.shape[:-1] != Q.shape[:-1] or phi_K.shape[:-1] != K.shape[:-1]:
-        raise ValueError(f"feature_map: expected to keep every axis but the last, got "
-                         f"{Q.shape} -> {phi_Q.shape}")
+    phi_Q, phi_K = _phi(feature_map, Q, "Q"), _phi(feature_map, K, "K")
     return Q, K, V, phi_Q, phi_K
+
+
+def _phi(feature_map, x, name):
+    """``feature_map(x)`` as a float array keeping every axis of x but the last, or refused."""
+    what = f"a function (..., d_k) -> (..., d_phi) of numbers (applied to {name})"
+    out = numeric_array("feature_map", feature_map(x), what=what, keep_float32=True)
+    if out.ndim != x.ndim or out.shape[:-1] != x.shape[:-1] or out.shape[-1] == 0:
+        raise ValueError(f"feature_map: expected {what} keeping every axis but the last, got "
+                         f"{x.shape} -> {out.shape}")
+    return out
 
 
 def linear_attention_parallel(Q, K, V, causal=True, feature_map=elu_feature_map):
@@ -394,7 +425,7 @@ def linear_attention_parallel(Q, K, V, causal=True, feature_map=elu_feature_map)
     returns Y (..., L_q, d_v)
     """
     Q, K, V, phi_Q, phi_K = _feature_map_args(Q, K, V, feature_map)
-    if not causal:
+    if not flag("causal", causal):
         S = np.swapaxes(phi_K, -1, -2) @ V                      # (..., d_phi, d_v)
         z = np.sum(phi_K, axis=-2)                               # (..., d_phi)
         return (phi_Q @ S) / (phi_Q @ z[..., None])
@@ -457,12 +488,19 @@ def linear_attention_step(state, q_t, k_t, v_t, feature_map=elu_feature_map):
     q_t = _float_array("q_t", q_t, 1, "shape (..., d_k)")
     k_t = _float_array("k_t", k_t, 1, "shape (..., d_k)")
     v_t = _float_array("v_t", v_t, 1, "shape (..., d_v)")
-    if k_t.shape[-1] != q_t.shape[-1]:
-        raise ValueError(f"k_t: expected shape (..., {q_t.shape[-1]}) like q_t, got {k_t.shape}")
-    if not callable(feature_map):
-        raise ValueError(f"feature_map: expected a function (..., d_k) -> (..., d_phi), "
-                         f"got {type(feature_map).__name__}")
-    phi_q, phi_k = np.asarray(feature_map(q_t)), np.asarray(feature_map(k_t))
+    if k_t.shape[-1] != q_t.shape[-1] or q_t.shape[-1] == 0:
+        raise ValueError(f"k_t: expected shape (..., {q_t.shape[-1]}) like q_t (d_k >= 1), "
+                         f"got {k_t.shape}")
+    if v_t.shape[-1] == 0:
+        raise ValueError(f"v_t: expected shape (..., d_v) with d_v >= 1, got {v_t.shape}")
+    for name, x in (("k_t", k_t), ("v_t", v_t)):
+        try:
+            np.broadcast_shapes(q_t.shape[:-1], x.shape[:-1])
+        except ValueError:
+            raise ValueError(f"{name}: expected leading (batch) dims broadcastable with q_t's "
+                             f"{q_t.shape[:-1]}, got {x.shape[:-1]}") from None
+    function("feature_map", feature_map, "a function (..., d_k) -> (..., d_phi)")
+    phi_q, phi_k = _phi(feature_map, q_t, "q_t"), _phi(feature_map, k_t, "k_t")
     outer = phi_k[..., :, None] * v_t[..., None, :]
     if state is None:
         S, z = np.zeros(outer.shape[-2:], outer.dtype), np.zeros(phi_k.shape[-1:], phi_k.dtype)
@@ -475,6 +513,12 @@ def linear_attention_step(state, q_t, k_t, v_t, feature_map=elu_feature_map):
         z = _float_array("state", state[1], 1, expected)
         if S.shape[-2:] != outer.shape[-2:] or z.shape[-1:] != phi_k.shape[-1:]:
             raise ValueError(f"state: expected {expected}, got {S.shape} and {z.shape}")
+        try:
+            np.broadcast_shapes(S.shape[:-2], z.shape[:-1], outer.shape[:-2])
+        except ValueError:
+            raise ValueError(f"state: expected leading (batch) dims broadcastable with the "
+                             f"inputs' {outer.shape[:-2]}, got {S.shape[:-2]} and "
+                             f"{z.shape[:-1]}") from None
     S = S + outer
     z = z + phi_k
     y_t = np.einsum("...k,...kv->...v", phi_q, S) / np.sum(phi_q * z, axis=-1)[..., None]
@@ -494,6 +538,7 @@ def sinusoidal_positions(L, d_model):
     """
     L = integer("L", L)
     d_model = integer("d_model", d_model)
+    affordable("L", L * d_model, what="numbers (L d_model)")
     if d_model % 2:
         raise ValueError(f"d_model: expected an even number (sin and cos pairs), got {d_model}")
     t = np.arange(L)[:, None]
@@ -515,6 +560,7 @@ class CausalSelfAttention(torch.nn.Module):
         super().__init__()
         self.d_model = integer("d_model", d_model)
         self.n_heads = integer("n_heads", n_heads)
+        affordable("d_model", 4 * d_model ** 2, what="weights (4 d_model^2)")
         if d_model % n_heads:
             raise ValueError(f"n_heads: expected a divisor of d_model = {d_model}, got {n_heads}")
         self.W_qkv = torch.nn.Linear(d_model, 3 * d_model, bias=False)
@@ -526,6 +572,11 @@ class CausalSelfAttention(torch.nn.Module):
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x: expected a tensor (batch, L, d_model = {self.d_model}), "
                              f"got {got}")
+        if x.dtype != self.W_o.weight.dtype:
+            raise ValueError(f"x: expected dtype {self.W_o.weight.dtype} (the layer's "
+                             f"parameters), got {x.dtype}")
+        if x.numel() == 0:
+            raise ValueError(f"x: expected a non-empty tensor, got shape {tuple(x.shape)}")
         batch, L, d = x.shape
         q, k, v = (t.reshape(batch, L, self.n_heads, -1).transpose(1, 2)  # (b, h, L, d_head)
                    for t in self.W_qkv(x).chunk(3, dim=-1))

@@ -22,6 +22,9 @@ environment before NumPy is imported, as ``benchmarks/cost.py`` does): on small
 virtual machines, waking BLAS worker threads can add ~10 ms to a matrix product
 and swamp the timings at small L.
 
+NaN or inf in the inputs propagates to the outputs (no error), as in the modules the
+models come from.
+
 Glossary (code -> math)
     lengths, L     the sequence lengths L
     values         cost(L), seconds or bytes
@@ -36,7 +39,7 @@ import tracemalloc
 
 import numpy as np
 
-from seqlearn._checks import integer
+from seqlearn._checks import affordable, integer
 
 from seqlearn import rnn
 from seqlearn.attention import linear_attention_parallel, scaled_dot_product_attention
@@ -55,7 +58,7 @@ def time_call(fn, *args, repeat=3):
     """
     if not callable(fn):
         raise ValueError(f"fn: expected a function, got {type(fn).__name__}")
-    repeat = integer("repeat", repeat)
+    repeat = integer("repeat", repeat, maximum=1000)
     best = np.inf
     for _ in range(repeat):
         start = time.perf_counter()
@@ -117,7 +120,7 @@ def cost_curve(make_inputs, fn, lengths, repeat=3):
 
 
 def _lengths_array(name, lengths):
-    arr = np.asarray(lengths)
+    arr = np.asarray(lengths) if lengths is not None else np.zeros(0)
     if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer) \
             or np.any(arr < 1):
         raise ValueError(f"{name}: expected a non-empty 1-D list of positive integers, "
@@ -183,7 +186,8 @@ def rnn_inputs(L, d=D, seed=0):
     returns (x, params), params a dict with W_ih (d, d), W_hh (d, d), b_ih (d,), b_hh (d,)
     """
     L, d = integer("L", L), integer("d", d)
-    rng = np.random.default_rng(seed)
+    affordable("L" if L >= d else "d", L * d + 2 * d * d, what="numbers")
+    rng = np.random.default_rng(integer("seed", seed, 0))
     x = rng.standard_normal((1, L, d))
     params = {"W_ih": rng.standard_normal((d, d)) / np.sqrt(d),
               "W_hh": rng.standard_normal((d, d)) / np.sqrt(d),
@@ -206,7 +210,8 @@ def attention_inputs(L, d=D, seed=0):
     L, d : ints >= 1; seed : the random generator's seed
     """
     L, d = integer("L", L), integer("d", d)
-    rng = np.random.default_rng(seed)
+    affordable("L" if L >= d else "d", 3 * L * d, what="numbers")
+    rng = np.random.default_rng(integer("seed", seed, 0))
     return tuple(rng.standard_normal((L, d)) for _ in range(3))
 
 

@@ -18,6 +18,9 @@ Layouts are those of the reference implementation (``mamba_ssm.selective_scan_fn
     u, delta, z : (batch, d, L)      A : (d, n)      B, C : (batch, n, L)
     D, delta_bias : (d,)             state h : (batch, d, n)
 
+NaN or inf in the data (u, delta, B, C, z, a state) propagates to the outputs, as in torch;
+A must be finite and <= 0 (it is refused otherwise).
+
 Backends of ``selective_scan`` (one API, one set of tests comparing them):
     "numpy"            the reference: a loop over t that reads like the equations (float64)
     "torch_sequential" the same loop in PyTorch (autograd, float32 or float64)
@@ -60,7 +63,7 @@ from scipy.special import expit
 from torch import nn
 from torch.nn import functional as F
 
-from seqlearn._checks import integer, numeric_array, positive
+from seqlearn._checks import affordable, torch_tensor, integer, numeric_array, positive
 from seqlearn.attention import CausalSelfAttention, sinusoidal_positions
 
 BACKENDS = ("numpy", "torch_sequential", "torch", "torch_recurrence", "triton")
@@ -87,20 +90,28 @@ def _check_A(A):
                          f"A = -exp(A_log)), got a largest entry {top}")
 
 
-def _to_numpy_args(args):
-    out = {}
+_SHAPES = dict(u="(batch, d, L)", delta="(batch, d, L)", A="(d, n)", B="(batch, n, L)",
+               C="(batch, n, L)", state="(batch, d, n)", u_t="(batch, d)", delta_t="(batch, d)",
+               B_t="(batch, n)", C_t="(batch, n)")
+
+
+def _require(args):
+    """Refuse None for the arguments that have no default (the ones in ``_SHAPES``)."""
     for name, value in args.items():
-        if value is None:
-            out[name] = None
-            continue
-        if isinstance(value, torch.Tensor):
-            value = value.detach().cpu().numpy()
-        out[name] = numeric_array(name, value)
-    return out
+        if value is None and name in _SHAPES:
+            raise ValueError(f"{name}: expected an array {_SHAPES[name]}, got None")
+
+
+def _to_numpy_args(args):
+    """Every argument as a float64 array (array-likes and tensors without grad), or None."""
+    _require(args)
+    return {name: None if value is None else numeric_array(name, value)
+            for name, value in args.items()}
 
 
 def _check_torch_args(args, first="u"):
     """Every argument a torch tensor of the dtype (float32/float64) and device of ``first``."""
+    _require(args)
     ref = args[first]
     if not isinstance(ref, torch.Tensor) or ref.dtype not in (torch.float32, torch.float64):
         got = ref.dtype if isinstance(ref, torch.Tensor) else type(ref).__name__
@@ -197,12 +208,13 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
 
 
 def softplus_numpy(x):
-    """softplus(x) = log(1 + exp(x)), computed without overflow."""
-    return np.logaddexp(0.0, x)
+    """softplus(x) = log(1 + exp(x)), computed without overflow; x array-like, any shape."""
+    return np.logaddexp(0.0, numeric_array("x", x))
 
 
 def silu_numpy(x):
-    """silu(x) = x sigmoid(x)."""
+    """silu(x) = x sigmoid(x); x array-like, any shape."""
+    x = numeric_array("x", x)
     return x * expit(x)
 
 
@@ -234,6 +246,8 @@ def scan_numpy(u, delta, A, B, C):
 
     u, delta : (batch, d, L);  A : (d, n);  B, C : (batch, n, L)
     returns y (batch, d, L) and the last state h (batch, d, n)
+
+    Unchecked: a kernel behind ``selective_scan``, which checks the arguments.
     """
     batch, d, L = u.shape
     n = A.shape[1]
@@ -248,7 +262,10 @@ def scan_numpy(u, delta, A, B, C):
 
 
 def scan_torch_sequential(u, delta, A, B, C):
-    """``scan_numpy`` in PyTorch (the same loop, with autograd)."""
+    """``scan_numpy`` in PyTorch (the same loop, with autograd).
+
+    Unchecked: a kernel behind ``selective_scan``, which checks the arguments.
+    """
     batch, d, L = u.shape
     h = u.new_zeros(batch, d, A.shape[1])
     ys = []
@@ -267,6 +284,8 @@ def combine(left, right):
 
     "first apply step 1, then step 2": h -> a2 (a1 h + b1) + b2. Works on scalars,
     NumPy arrays and tensors alike.
+
+    Unchecked: the combine of the scan kernels (``associative_scan``), one line of math.
     """
     a1, b1 = left
     a2, b2 = right
@@ -285,6 +304,7 @@ def associative_scan(a, b):
     O(T) combines in O(log T) levels. a, b : tensors (T, ...) of one shape; returns (A, H).
     Time is the first axis so that every a[t] is one contiguous block; an odd T is padded
     with the identity (1, 0) at the end, which leaves the prefixes before it unchanged.
+    Unchecked: a kernel behind ``scan_torch_parallel`` and ``selective_scan``.
     """
     T = a.shape[0]
     if T == 1:
@@ -308,6 +328,9 @@ def scan_torch_parallel(u, delta, A, B, C, chunk_size=DEFAULT_CHUNK):
     for each chunk [s, s + T):  a_t = exp(Delta_t A),  b_t = Delta_t B_t u_t   (T, batch, d, n)
         (A_t, H_t) = associative_scan(a, b);   h_t = A_t h_{s-1} + H_t;   y_t = C_t . h_t
     Memory per chunk T * batch * d * n; L need not be a multiple of T.
+
+    Unchecked: a kernel behind ``selective_scan`` (backend "torch"), which validates the
+    arguments first.
     """
     batch, d, L = u.shape
     u_, delta_ = u.permute(2, 0, 1), delta.permute(2, 0, 1)          # (L, batch, d)
@@ -349,6 +372,9 @@ class ScanRecurrence(torch.autograd.Function):
     """``scan_numpy`` as one autograd node with a hand-written backward, time first:
 
         dlt, u (L, batch, d);  A (d, n);  B, C (L, batch, n)  ->  y (L, batch, d), h_{L-1} (batch, d, n)
+
+    Unchecked: the kernel behind ``scan_torch_recurrence`` and ``selective_scan``, which
+    validate the arguments first.
 
     Forward, for all t at once except the recurrence itself:
         a_t = exp(dlt_t A),  x_t = (dlt_t u_t) B_t       (L, batch, d, n)
@@ -408,6 +434,8 @@ def scan_torch_recurrence(u, delta, A, B, C):
 
     u, delta : (batch, d, L);  A : (d, n);  B, C : (batch, n, L)
     returns y (batch, d, L) and the last state h (batch, d, n)
+
+    Unchecked: a kernel behind ``selective_scan``, which checks the arguments.
     """
     time_first = lambda x: x.permute(2, 0, 1).contiguous()              # noqa: E731
     y, h = ScanRecurrence.apply(time_first(delta), time_first(u), A.contiguous(),
@@ -465,7 +493,11 @@ def selective_scan_step(state, u_t, delta_t, A, B_t, C_t, D=None, z_t=None, delt
 
 # ---------------------------------------------------------------- the Mamba block
 def inverse_softplus(x):
-    """softplus^{-1}(x) = x + log(1 - exp(-x)) for x > 0 (tensor in, tensor out)."""
+    """softplus^{-1}(x) = x + log(1 - exp(-x)) for x > 0 (a float tensor in, tensor out)."""
+    torch_tensor("x", x, nonempty=False)
+    if not bool((x > 0).all()):
+        raise ValueError(f"x: expected entries > 0 (softplus takes only positive values), "
+                         f"got a smallest entry {float(x.min())}")
     return x + torch.log(-torch.expm1(-x))
 
 
@@ -475,9 +507,14 @@ class RMSNorm(nn.Module):
     def __init__(self, d_model, eps=1e-5):
         super().__init__()
         self.eps = positive("eps", eps)
-        self.weight = nn.Parameter(torch.ones(integer("d_model", d_model)))
+        self.weight = nn.Parameter(torch.ones(integer("d_model", d_model, maximum=10**7)))
 
     def forward(self, x):
+        """x (..., d_model) -> (..., d_model), a float tensor of the weight's dtype."""
+        torch_tensor("x", x, dtype=self.weight.dtype)
+        if x.ndim < 1 or x.shape[-1] != self.weight.shape[0]:
+            raise ValueError(f"x: expected a tensor (..., d_model = {self.weight.shape[0]}), "
+                             f"got shape {tuple(x.shape)}")
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
@@ -508,8 +545,14 @@ class MambaBlock(nn.Module):
         dt_min, dt_max = positive("dt_min", dt_min), positive("dt_max", dt_max)
         if dt_max < dt_min:
             raise ValueError(f"dt_max: expected a value >= dt_min = {dt_min}, got {dt_max}")
+        if dt_max > 1e3:   # softplus^{-1}(Delta) = Delta for large Delta: 1e3 is already huge
+            raise ValueError(f"dt_max: expected a step size <= 1000 (Delta A with A <= -1 "
+                             f"already forgets everything at Delta = 50), got {dt_max}")
         dt_init_floor = positive("dt_init_floor", dt_init_floor)
-        if backend not in BACKENDS or backend == "numpy":
+        di, n = self.d_inner, self.d_state
+        affordable("d_model", di * (3 * self.d_model + self.d_conv + 3 * self.dt_rank + 3 * n),
+                   what="parameters")
+        if not isinstance(backend, str) or backend not in BACKENDS or backend == "numpy":
             raise ValueError(f"backend: expected one of {BACKENDS[1:]}, got {backend!r}")
         self.backend = backend
         di, n, R = self.d_inner, self.d_state, self.dt_rank
@@ -539,6 +582,10 @@ class MambaBlock(nn.Module):
 
     def ssm_inputs(self, u):
         """From the conv output u (..., d_inner): (delta (..., d_inner), B, C (..., d_state))."""
+        torch_tensor("u", u, dtype=self.A_log.dtype)
+        if u.ndim < 1 or u.shape[-1] != self.d_inner:
+            raise ValueError(f"u: expected a tensor (..., d_inner = {self.d_inner}), got shape "
+                             f"{tuple(u.shape)}")
         x_dbl = self.x_proj(u)
         delta_low, B, C = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         return delta_low @ self.dt_proj.weight.T, B, C
@@ -572,6 +619,8 @@ class MambaBlock(nn.Module):
     def initial_state(self, batch):
         """(conv_state (batch, d_inner, d_conv), ssm_state (batch, d_inner, d_state)), zeros."""
         batch = integer("batch", batch)
+        affordable("batch", batch * self.d_inner * (self.d_conv + self.d_state),
+                   what="state numbers")
         w = self.A_log
         return (w.new_zeros(batch, self.d_inner, self.d_conv),
                 w.new_zeros(batch, self.d_inner, self.d_state))
@@ -587,7 +636,7 @@ class MambaBlock(nn.Module):
         shapes = ((batch, self.d_inner, self.d_conv), (batch, self.d_inner, self.d_state))
         if (not isinstance(state, (tuple, list)) or len(state) != 2
                 or any(not isinstance(s, torch.Tensor) or tuple(s.shape) != shape
-                       for s, shape in zip(state, shapes))):
+                       or s.dtype != self.A_log.dtype for s, shape in zip(state, shapes))):
             raise ValueError(f"state: expected (conv_state {_shape_str(shapes[0])}, ssm_state "
                              f"{_shape_str(shapes[1])}) as from initial_state({batch}), "
                              f"got {type(state).__name__}")
@@ -621,8 +670,9 @@ class MambaLM(nn.Module):
         super().__init__()
         vocab = integer("vocab", vocab)
         d_model = integer("d_model", d_model)
-        n_layers = integer("n_layers", n_layers)
-        if mixer not in MIXERS:
+        n_layers = integer("n_layers", n_layers, maximum=1000)
+        affordable("vocab", vocab * d_model, what="embedding numbers (vocab d_model)")
+        if not isinstance(mixer, str) or mixer not in MIXERS:
             raise ValueError(f"mixer: expected one of {MIXERS}, got {mixer!r}")
         self.vocab, self.mixer = vocab, mixer
         self.embed = nn.Embedding(vocab, d_model)

@@ -59,6 +59,11 @@ Glossary (code name -> symbol):
     h -> h_t                       BLOCK_D -> channels per program
     BLOCK_N -> n padded to a power of two (masked)     CHUNK -> recomputation chunk
 
+Unchecked: the four @triton.jit kernels (scan_fwd_kernel, scan_bwd_kernel,
+scan_fwd_tiled_kernel, scan_bwd_tiled_kernel) read memory by the sizes they are given and
+check nothing. Launch them through ``selective_scan_triton``, which checks every argument
+as ``seqlearn.mamba.selective_scan`` does (shapes, dtypes, devices, A <= 0, flags).
+
 On a machine without CUDA this module sets TRITON_INTERPRET=1 before importing triton,
 so the same kernels run (slowly: ~ms per step) on CPU tensors; ``aot_compile`` compiles
 them for a CUDA target without a GPU, which catches code the interpreter accepts but the
@@ -520,8 +525,10 @@ def selective_scan_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None,
                           delta_softplus=False, *, kernel="tiled", chunk=None, block_d=None):
     """The selective scan by the fused kernels; returns (y (batch, d, L), h_{L-1} (batch, d, n)).
 
-    Shapes are those of ``seqlearn.mamba.selective_scan`` (which validates them before
-    calling this). Tensors of one dtype (float32 or float64) on one device; autograd for
+    Shapes are those of ``seqlearn.mamba.selective_scan``, and so are the checks (shapes,
+    dtypes, devices, A <= 0, flags): the kernels read memory by the shapes, so an argument
+    that does not fit is refused here, never read past its end. NaN or inf in the data
+    propagates to the outputs (as in the other backends). Tensors of one dtype (float32 or float64) on one device; autograd for
     every input and for both outputs (the last state's gradient seeds the reverse scan).
     kernel : "tiled" (v2, the default: time tiles of ``chunk`` steps loaded along L and
         scanned in parallel with tl.associative_scan) or "sequential" (v1: one step at
@@ -532,10 +539,12 @@ def selective_scan_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None,
     block_d : channels per program, a power of two; default TILE_D (8) for "tiled",
         BLOCK_D (32) for "sequential".
     """
-    if not isinstance(u, torch.Tensor) or u.dtype not in DTYPES:
-        got = u.dtype if isinstance(u, torch.Tensor) else type(u).__name__
-        raise ValueError(f"u: expected torch.float32 or torch.float64 for the triton "
-                         f"backend, got {got}")
+    from seqlearn import mamba  # the checks of selective_scan, one definition of each
+
+    args = dict(u=u, delta=delta, A=A, B=B, C=C, D=D, z=z, delta_bias=delta_bias)
+    mamba._check_torch_args(args)
+    mamba._check_shapes(**args)
+    delta_softplus = mamba._flag("delta_softplus", delta_softplus)
     if not isinstance(kernel, str) or kernel not in KERNELS:
         raise ValueError(f"kernel: expected one of {KERNELS}, got {kernel!r}")
     tiled = kernel == "tiled"

@@ -21,7 +21,7 @@ import importlib.resources
 
 import numpy as np
 
-from seqlearn._checks import integer, positive
+from seqlearn._checks import MAX_STEPS, affordable, integer, number, numeric_array, positive, warn_once
 
 
 def mackey_glass(n_steps, tau=17, beta=0.2, gamma=0.1, n=10, dt=1.0, x0=1.2, discard=500,
@@ -55,8 +55,8 @@ def mackey_glass(n_steps, tau=17, beta=0.2, gamma=0.1, n=10, dt=1.0, x0=1.2, dis
     -------
     x : array (n_steps,), float64, ``x(t_k)`` at ``t_k = (discard + k * subsample) * dt``.
     """
-    n_steps = integer("n_steps", n_steps, 1)
-    discard = integer("discard", discard, 0)
+    n_steps = integer("n_steps", n_steps, 1, maximum=MAX_STEPS)
+    discard = integer("discard", discard, 0, maximum=MAX_STEPS)
     subsample = integer("subsample", subsample, 1)
     substeps = integer("substeps", substeps, 1)
     tau = positive("tau", tau)
@@ -105,25 +105,27 @@ def lorenz(n_steps, dt=0.01, sigma=10.0, rho=28.0, beta=8.0 / 3.0, x0=(1.0, 1.0,
     Parameters
     ----------
     n_steps : int >= 1, the number of states returned (the first is x0).
-    dt : float > 0, the RK4 step and the sample spacing.
-    sigma, rho, beta : floats, the coefficients (10, 28, 8/3: the butterfly attractor).
+    dt : float > 0, the RK4 step and the sample spacing. Above 0.1 it warns (RK4 is stable
+        only for dt below about 0.12 here); a trajectory that overflows is refused.
+    sigma, rho, beta : finite real numbers, the coefficients (10, 28, 8/3: the butterfly
+        attractor).
     x0 : (3,), the state at t = 0.
 
     Returns
     -------
     states : array (n_steps, 3), float64, ``(x, y, z)`` at ``t = 0, dt, ..., (n_steps - 1) dt``.
     """
-    n_steps = integer("n_steps", n_steps, 1)
+    n_steps = integer("n_steps", n_steps, 1, maximum=MAX_STEPS)
     dt = positive("dt", dt)
-    for name, value in (("sigma", sigma), ("rho", rho), ("beta", beta)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise ValueError(f"{name}: expected a real number, got {value!r}")
-    try:
-        state = np.array(x0, dtype=float)
-    except (TypeError, ValueError):
-        state = None
-    if state is None or state.shape != (3,) or not np.all(np.isfinite(state)):
-        raise ValueError(f"x0: expected three finite numbers (x, y, z), got {x0!r}")
+    sigma, rho, beta = (number(name, value) for name, value in
+                        (("sigma", sigma), ("rho", rho), ("beta", beta)))
+    state = numeric_array("x0", x0, what="three finite real numbers (x, y, z)")
+    if state.shape != (3,) or not np.all(np.isfinite(state)):
+        raise ValueError(f"x0: expected three finite real numbers (x, y, z), got {x0!r}")
+    if dt > 0.1:   # RK4's stability limit 2.79 / |lambda|, lambda = -22.8 at the origin
+        warn_once(f"dt: RK4 on the Lorenz system is unstable above dt = 0.12 (2.79 / 22.8, "
+                  f"the fastest decay rate at the origin) and the trajectory can overflow; "
+                  f"got dt = {dt}", key=("lorenz dt", dt))
 
     def f(s):
         x, y, z = s
@@ -138,6 +140,9 @@ def lorenz(n_steps, dt=0.01, sigma=10.0, rho=28.0, beta=8.0 / 3.0, x0=(1.0, 1.0,
         k4 = f(state + dt * k3)
         state = state + dt / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
         out[t] = state
+        if not np.all(np.isfinite(state)):
+            raise ValueError(f"dt: the RK4 trajectory overflowed at step {t} with dt = {dt} "
+                             f"(unstable); use a smaller step, e.g. 0.01")
     return out
 
 
@@ -193,6 +198,9 @@ def decode(ids, chars):
     ids : ints (L,); chars : sequence (V,) of characters (from ``char_vocab``)
     returns text : str of length L
     """
+    if chars is None or isinstance(chars, (int, float)) or not hasattr(chars, "__len__"):
+        raise ValueError(f"chars: expected a sequence of characters (from char_vocab), got "
+                         f"{type(chars).__name__}")
     ids = np.asarray(ids)
     if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
         raise ValueError(f"ids: expected a 1-D array of integers, got shape {ids.shape}, "
@@ -238,6 +246,7 @@ def first_token_classification(n_samples, length, n_classes=4, n_noise=8, rng=0)
     """
     n_samples = integer("n_samples", n_samples, 1)
     length = integer("length", length, 1)
+    affordable("n_samples", n_samples * length, what="tokens (n_samples length)")
     n_classes = integer("n_classes", n_classes, 2)
     n_noise = integer("n_noise", n_noise, 1)
     if not isinstance(rng, np.random.Generator):
@@ -298,13 +307,14 @@ def selective_copying(n_samples, length=64, n_markers=(3, 5), vocab=30, rng=0):
     n_samples = integer("n_samples", n_samples)
     vocab = integer("vocab", vocab, 3)
     try:
-        lo, hi = (int(v) for v in n_markers)
+        lo, hi = (integer("n_markers", v) for v in n_markers)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"n_markers: expected a pair (lo, hi) of integers, got "
                          f"{n_markers!r}") from exc
     if not 1 <= lo <= hi:
         raise ValueError(f"n_markers: expected 1 <= lo <= hi, got {n_markers!r}")
     length = integer("length", length, 2 * hi)
+    affordable("n_samples", n_samples * length, what="tokens (n_samples length)")
     rng = _generator(rng)
     x = np.zeros((n_samples, length), dtype=np.int64)
     y = np.full((n_samples, length), IGNORE, dtype=np.int64)
@@ -337,6 +347,7 @@ def induction_heads(n_samples, length=64, vocab=16, rng=0):
     """
     n_samples = integer("n_samples", n_samples)
     length = integer("length", length, 3)
+    affordable("n_samples", n_samples * length, what="tokens (n_samples length)")
     vocab = integer("vocab", vocab, 2)
     rng = _generator(rng)
     x = rng.integers(1, vocab, size=(n_samples, length), dtype=np.int64)
