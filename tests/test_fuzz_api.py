@@ -1,0 +1,900 @@
+"""The public API's contract (``seqlearn/_checks.py``), kept by fuzzing every public callable.
+
+Every public function, class and method of every module is *discovered*
+(``public_targets``), not listed: a new function fails ``test_every_target_has_an_example``
+until it gets one valid example call in ``EXAMPLES`` below. From that example the
+fuzzer derives mutated calls, one argument at a time (``mutations``): None, a
+string, NaN and inf entries, an empty axis, one axis more or fewer, other
+dtypes, lists and tensors in place of arrays, NumPy scalars in place of numbers,
+bad sizes (0, -1, 2.5, True, 10**12), unknown and upper-case options, non-bool
+flags, non-callables. Each outcome is one of
+
+    clear        ValueError/TypeError whose message starts with the name of an argument
+    correct      an equivalent input (a list for an array, np.int64 for an int, a tensor
+                 without grad for an array) gave the example's result
+    variant      an input the function may legitimately take (another shape, dtype,
+                 a negative number) gave a finite result
+    passthrough  NaN/inf in the input came out as NaN/inf, and the docstring says so
+
+and anything else fails: an exception from NumPy/torch/Triton internals, a
+message that names no argument, a result for an invalid input, a wrong result
+for an equivalent one, a NaN from finite input, a hang. A hypothesis test then
+mutates two arguments at once.
+
+``python tests/test_fuzz_api.py`` prints the counts (the issue's note quotes them).
+"""
+
+import collections
+import importlib
+import inspect
+import os
+import pkgutil
+import re
+import signal
+import sys
+import warnings
+
+os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import seqlearn
+from seqlearn import (attention, basis, charlm, cost, discretize, hippo, mamba, mamba_triton,
+                      recurrence, rnn, s4, ssm, tasks, train)
+
+# Book tooling, not the course's API: it reads and writes the repository's own files and is
+# tested against them (test_notebooks.py, test_plain_markdown.py, test_colab_copies.py).
+# ``exercises.check`` answers every input with a verdict instead of raising: its contract
+# is tested in test_exercises.py.
+EXEMPT_MODULES = {
+    "notebooks": "book tooling (tests/test_notebooks.py, test_colab_copies.py)",
+    "plain_markdown": "book tooling (tests/test_plain_markdown.py)",
+    "exercises": "check() never raises; its contract is tested in tests/test_exercises.py",
+}
+
+TIME_LIMIT_S = 20
+"""A mutated call that takes longer is a hang."""
+
+
+def _unchecked(obj):
+    """Low-level kernels documented as unchecked (contract item 7) are not fuzzed: their
+    docstring has a line starting "Unchecked", or (a Triton kernel, whose docstring is the
+    kernel's source of truth printed in the book) their module's "Unchecked" paragraph
+    names them."""
+    doc = inspect.getdoc(obj) or ""
+    if re.search(r"^Unchecked\b", doc, re.M):
+        return True
+    if _is_triton_kernel(obj):
+        module_doc = sys.modules[obj.fn.__module__].__doc__ or ""
+        paragraph = module_doc[module_doc.find("Unchecked"):].split("\n\n")[0]
+        return "Unchecked" in module_doc and obj.fn.__name__ in paragraph
+    return False
+
+
+def _is_triton_kernel(obj):
+    return hasattr(obj, "fn") and hasattr(obj, "arg_names") and inspect.isfunction(obj.fn)
+
+
+def public_targets():
+    """name -> (callable, owner class or None) for every public callable of every module."""
+    found = {}
+    for info in pkgutil.iter_modules(seqlearn.__path__):
+        if info.name.startswith("_") or info.name in EXEMPT_MODULES:
+            continue
+        module = importlib.import_module(f"seqlearn.{info.name}")
+        for name, obj in vars(module).items():
+            if _is_triton_kernel(obj) and obj.fn.__module__ == module.__name__ \
+                    and not name.startswith("_"):
+                found[f"{info.name}.{name}"] = (obj, None)
+                continue
+            if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+                continue
+            if inspect.isclass(obj):
+                found[f"{info.name}.{name}"] = (obj, None)
+                # its public methods, its own and those of the package's private bases
+                for base in obj.__mro__:
+                    if not base.__module__.startswith("seqlearn."):
+                        continue
+                    for meth, fn in vars(base).items():
+                        key = f"{info.name}.{name}.{meth}"
+                        if not meth.startswith("_") and inspect.isfunction(fn) \
+                                and key not in found:
+                            found[key] = (fn, obj)
+            elif callable(obj):
+                found[f"{info.name}.{name}"] = (obj, None)
+    return found
+
+
+# --------------------------------------------------------------------------- examples
+# One valid call per target: a function returning (args, kwargs). Small sizes: the
+# fuzzer makes ~40 calls from each.
+
+def _r(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def _t(*shape, seed=0, dtype=torch.float64):
+    return torch.from_numpy(_r(*shape, seed=seed)).to(dtype)
+
+
+def _stable(n, seed=0):
+    """A stable (n, n) matrix: eigenvalues with negative real part."""
+    return -np.eye(n) + 0.3 * _r(n, n, seed=seed)
+
+
+def _rnn_params(kind, D=3, H=4):
+    return rnn.init_params(kind, D, H, np.random.default_rng(0))
+
+
+def _scan_args(b=1, d=2, n=3, L=5, torch_=False, dtype=torch.float64):
+    u, delta, B, C = _r(b, d, L), np.abs(_r(b, d, L, seed=1)) * 0.5, _r(b, n, L, seed=2), \
+        _r(b, n, L, seed=3)
+    A = -np.exp(_r(d, n, seed=4))
+    arrays = (u, delta, A, B, C)
+    if torch_:
+        arrays = tuple(torch.from_numpy(a).to(dtype) for a in arrays)
+    return arrays
+
+
+def _step_args(torch_=True):
+    b, d, n = 2, 3, 4
+    arrays = (_r(b, d, n), _r(b, d), np.abs(_r(b, d, seed=1)), -np.exp(_r(d, n, seed=2)),
+              _r(b, n, seed=3), _r(b, n, seed=4))
+    if torch_:
+        arrays = tuple(torch.from_numpy(a) for a in arrays)
+    return arrays
+
+
+def _classifier():
+    torch.manual_seed(0)
+    return s4.SequenceClassifier(10, 4, 1, 3, d_state=4)
+
+
+def _char_rnn():
+    torch.manual_seed(0)
+    return charlm.CharRNN(10, hidden_size=8)
+
+
+def _mamba_block():
+    torch.manual_seed(0)
+    return mamba.MambaBlock(4, d_state=4, d_conv=2, expand=2).double()
+
+
+def _lm():
+    torch.manual_seed(0)
+    return mamba.MambaLM(10, 4, 1, d_state=4)
+
+
+def _layer(cls):
+    torch.manual_seed(0)
+    return cls(3, d_state=4)
+
+
+class _OneHot(torch.nn.Module):
+    """A 'language model' whose logits are the one-hot ids (vocab 5)."""
+
+    def forward(self, x):
+        return torch.nn.functional.one_hot(x, 5).double()
+
+
+def _fit_kwargs():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1).double()
+    x, y = _t(8, 3), _t(8, 1, seed=1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = lambda m, batch: torch.nn.functional.mse_loss(m(batch[0]), batch[1])  # noqa: E731
+    return (model, loss, lambda step: (x, y), opt, 3), {"progress": False, "max_grad_norm": 1.0}
+
+
+def _triton_args():
+    u, delta, A, B, C = _scan_args(1, 2, 2, 5, torch_=True, dtype=torch.float32)
+    return (u, delta, A, B, C), {}
+
+
+EXAMPLES = {
+    # attention
+    "attention.softmax": lambda: ((_r(2, 5),), {"axis": -1}),
+    "attention.causal_mask": lambda: ((4,), {"L_k": 5}),
+    "attention.scaled_dot_product_attention": lambda: (
+        (_r(3, 4), _r(5, 4, seed=1), _r(5, 2, seed=2)), {"causal": False, "return_weights": False}),
+    "attention.split_heads": lambda: ((_r(5, 6), 2), {}),
+    "attention.merge_heads": lambda: ((_r(2, 5, 3),), {}),
+    "attention.multi_head_attention": lambda: (
+        (_r(1, 5, 4), _r(4, 4, seed=1), _r(4, 4, seed=2), _r(4, 4, seed=3), _r(4, 4, seed=4),
+         2), {"causal": True, "return_weights": False}),
+    "attention.KVCache": lambda: ((), {}),
+    "attention.KVCache.append": lambda: ((_r(4), _r(3, seed=1)), {}),
+    "attention.KVCache.attend": lambda: ((_r(4),), {}),
+    "attention.kv_cache_numbers": lambda: ((10, 8), {"n_layers": 2}),
+    "attention.kv_cache_decode": lambda: (
+        (_r(1, 5, 4), _r(4, 4, seed=1), _r(4, 4, seed=2), _r(4, 4, seed=3), _r(4, 4, seed=4), 2), {}),
+    "attention.elu_feature_map": lambda: ((_r(3, 4),), {}),
+    "attention.linear_attention_parallel": lambda: (
+        (_r(5, 4), _r(5, 4, seed=1), _r(5, 2, seed=2)), {"causal": True}),
+    "attention.linear_attention_recurrent": lambda: (
+        (_r(5, 4), _r(5, 4, seed=1), _r(5, 2, seed=2)), {}),
+    "attention.linear_attention_step": lambda: (
+        (None, _r(4), _r(4, seed=1), _r(2, seed=2)), {}),
+    "attention.sinusoidal_positions": lambda: ((6, 4), {}),
+    "attention.CausalSelfAttention": lambda: ((4,), {"n_heads": 2}),
+    "attention.CausalSelfAttention.forward": lambda: ((_t(2, 5, 4, dtype=torch.float32),), {}),
+    # basis
+    "basis.legendre": lambda: ((4, np.linspace(0, 1, 7)), {"window": (0.0, 1.0)}),
+    "basis.fourier": lambda: ((5, np.linspace(0, 1, 7)), {"window": (0.0, 1.0)}),
+    "basis.laguerre": lambda: ((4, np.linspace(-3, 0, 7)), {"now": 0.0}),
+    "basis.evaluate": lambda: (("legendre", 4, np.linspace(0, 1, 7), (0.0, 1.0)), {}),
+    "basis.weight": lambda: (("legendre", np.linspace(0, 1, 7), (0.0, 1.0)), {}),
+    "basis.project": lambda: ((np.sin, np.linspace(0, 1, 50), "legendre", 4), {}),
+    "basis.reconstruct": lambda: ((_r(4), np.linspace(0, 1, 7), "legendre"), {}),
+    # charlm
+    "charlm.CharRNN": lambda: ((10,), {"hidden_size": 8, "cell": "gru"}),
+    "charlm.CharRNN.forward": lambda: ((torch.tensor([[1, 2, 3]]),), {}),
+    "charlm.random_windows": lambda: (
+        (torch.arange(20) % 10, 4, 2, torch.Generator().manual_seed(0)), {}),
+    "charlm.next_char_loss": lambda: (
+        (_char_rnn(), (torch.tensor([[1, 2, 3]]), torch.tensor([[2, 3, 4]]))), {}),
+    "charlm.sample": lambda: ((_char_rnn(), [1, 2], 3), {"temperature": 0.0}),
+    # cost (timings vary: compared by structure only)
+    "cost.time_call": lambda: ((np.add, 1.0, 2.0), {"repeat": 1}),
+    "cost.peak_memory_bytes": lambda: ((np.ones, 10), {}),
+    "cost.cost_curve": lambda: ((lambda L: (np.ones(L),), np.cumsum, [4, 8]), {"repeat": 1}),
+    "cost.loglog_slope": lambda: (([1, 2, 4, 8], [1.0, 4.0, 16.0, 64.0]), {}),
+    "cost.rnn_inputs": lambda: ((5,), {"d": 3, "seed": 0}),
+    "cost.rnn_states": lambda: (cost.rnn_inputs(5, d=3), {}),
+    "cost.attention_inputs": lambda: ((5,), {"d": 3, "seed": 0}),
+    "cost.causal_softmax_attention": lambda: (cost.attention_inputs(5, d=3), {}),
+    "cost.causal_linear_attention": lambda: (cost.attention_inputs(5, d=3), {}),
+    "cost.compare_costs": lambda: (([4, 8],), {"d": 3, "repeat": 1}),
+    # discretize
+    "discretize.method_alpha": lambda: (("gbt",), {"alpha": 0.5}),
+    "discretize.discretize": lambda: ((_stable(3), _r(3, 1), 0.1, "bilinear"), {}),
+    "discretize.discretize_diag": lambda: (
+        (-np.arange(1.0, 4.0) + 1j * np.arange(3), np.ones(3), 0.1, "zoh"), {}),
+    # hippo
+    "hippo.hippo_matrix": lambda: (("legs", 4), {"theta": 1.0}),
+    "hippo.online_coefficients": lambda: (("legt", np.sin(np.linspace(0, 3, 20)), 0.05, 4), {}),
+    "hippo.reconstruct": lambda: (("legt", _r(20, 4) * 0.1, 10.0, np.linspace(0, 1, 5)), {}),
+    "hippo.offline_coefficients": lambda: (("legt", np.sin, 1.0, 4), {}),
+    # mamba
+    "mamba.selective_scan": lambda: (_scan_args(), {"backend": "numpy",
+                                                    "delta_softplus": False,
+                                                    "return_last_state": False}),
+    "mamba.softplus_numpy": lambda: ((_r(3, 4),), {}),
+    "mamba.silu_numpy": lambda: ((_r(3, 4),), {}),
+    "mamba.scan_numpy": lambda: (_scan_args(), {}),
+    "mamba.scan_torch_sequential": lambda: (_scan_args(torch_=True), {}),
+    "mamba.combine": lambda: (((_t(3), _t(3, seed=1)), (_t(3, seed=2), _t(3, seed=3))), {}),
+    "mamba.associative_scan": lambda: ((torch.rand(2, 5, dtype=torch.float64), _t(2, 5)), {}),
+    "mamba.scan_torch_parallel": lambda: (_scan_args(torch_=True), {"chunk_size": 2}),
+    "mamba.scan_torch_recurrence": lambda: (_scan_args(torch_=True), {}),
+    "mamba.selective_scan_step": lambda: (_step_args(), {"delta_softplus": False}),
+    "mamba.inverse_softplus": lambda: ((torch.linspace(0.1, 3.0, 4, dtype=torch.float64),), {}),
+    "mamba.RMSNorm": lambda: ((4,), {"eps": 1e-5}),
+    "mamba.RMSNorm.forward": lambda: ((_t(2, 4, dtype=torch.float32),), {}),
+    "mamba.MambaBlock": lambda: ((4,), {"d_state": 4, "d_conv": 2, "expand": 2}),
+    "mamba.MambaBlock.ssm_inputs": lambda: ((_t(2, 5, 8, dtype=torch.float32),), {}),
+    "mamba.MambaBlock.step_sizes": lambda: ((_t(2, 5, 4, dtype=torch.float32),), {}),
+    "mamba.MambaBlock.forward": lambda: ((_t(2, 5, 4, dtype=torch.float32),), {}),
+    "mamba.MambaBlock.initial_state": lambda: ((2,), {}),
+    "mamba.MambaBlock.step": lambda: (
+        (_t(2, 4, dtype=torch.float32), _mamba_block().float().initial_state(2)), {}),
+    "mamba.MambaLM": lambda: ((10, 4, 1), {"d_state": 4}),
+    "mamba.MambaLM.forward": lambda: ((torch.tensor([[1, 2, 3]]),), {}),
+    "mamba.MambaLM.step_sizes": lambda: ((torch.tensor([[1, 2, 3]]),), {}),
+    "mamba.MambaLM.initial_state": lambda: ((2,), {}),
+    "mamba.MambaLM.step": lambda: ((torch.tensor([1, 2]), _lm().initial_state(2)), {}),
+    # mamba_triton
+    "mamba_triton.selective_scan_triton": _triton_args,
+    "mamba_triton.aot_compile": None,       # needs TRITON_INTERPRET=0: tests/test_mamba_triton.py
+    "mamba_triton.resource_usage": None,    # reads a compiled cubin: tests/test_mamba_triton.py
+    # recurrence
+    "recurrence.linear_recurrence": lambda: ((0.5, _r(2, 6)), {}),
+    "recurrence.ema": lambda: ((_r(2, 6), 0.7), {}),
+    "recurrence.ema_kernel": lambda: ((0.7, 5), {}),
+    # rnn
+    "rnn.rnn_step": lambda: ((_r(2, 3), _r(2, 4, seed=1), *_rnn_params("rnn").values()), {}),
+    "rnn.lstm_gates": lambda: ((_r(2, 3), _r(2, 4, seed=1), *_rnn_params("lstm").values()),
+                               {}),
+    "rnn.lstm_step": lambda: ((_r(2, 3), _r(2, 4, seed=1), _r(2, 4, seed=2),
+                               *_rnn_params("lstm").values()), {}),
+    "rnn.gru_step": lambda: ((_r(2, 3), _r(2, 4, seed=1), *_rnn_params("gru").values()), {}),
+    "rnn.rnn_forward": lambda: ((_r(2, 5, 3), _r(2, 4, seed=1), _rnn_params("rnn")), {}),
+    "rnn.lstm_forward": lambda: ((_r(2, 5, 3), _r(2, 4, seed=1), _r(2, 4, seed=2),
+                                  _rnn_params("lstm")), {}),
+    "rnn.gru_forward": lambda: ((_r(2, 5, 3), _r(2, 4, seed=1), _rnn_params("gru")), {}),
+    "rnn.init_params": lambda: (("gru", 3, 4, np.random.default_rng(0)), {}),
+    "rnn.TorchRNN": lambda: ((3, 4), {}),
+    "rnn.TorchRNN.step": lambda: ((_t(2, 3, dtype=torch.float32),
+                                   _t(2, 4, seed=1, dtype=torch.float32)), {}),
+    "rnn.TorchRNN.forward": lambda: ((_t(2, 5, 3, dtype=torch.float32),), {}),
+    "rnn.TorchGRU.forward": lambda: ((_t(2, 5, 3, dtype=torch.float32),), {}),
+    "rnn.TorchLSTM": lambda: ((3, 4), {}),
+    "rnn.TorchLSTM.step": lambda: ((_t(2, 3, dtype=torch.float32),
+                                    _t(2, 4, seed=1, dtype=torch.float32),
+                                    _t(2, 4, seed=2, dtype=torch.float32)), {}),
+    "rnn.TorchLSTM.forward": lambda: ((_t(2, 5, 3, dtype=torch.float32),), {}),
+    "rnn.TorchGRU": lambda: ((3, 4), {}),
+    "rnn.TorchGRU.step": lambda: ((_t(2, 3, dtype=torch.float32),
+                                   _t(2, 4, seed=1, dtype=torch.float32)), {}),
+    "rnn.load_into": lambda: ((rnn.TorchGRU(3, 4), _rnn_params("gru")), {}),
+    "rnn.to_torch_nn": lambda: ((rnn.TorchGRU(3, 4),), {}),
+    "rnn.linear_rnn_bptt": lambda: ((0.5 * np.eye(3), _r(3, 2), _r(5, 2, seed=1), _r(3, seed=2),
+                                     _r(3, seed=3)), {}),
+    "rnn.grad_norm_vs_length": lambda: ((0.9 * np.eye(3), [1, 5, 10]), {}),
+    "rnn.orthogonal": lambda: ((4, np.random.default_rng(0)), {}),
+    "rnn.spectral_radius": lambda: ((_r(4, 4),), {}),
+    "rnn.esn_reservoir": lambda: ((20, 0.9, 0.3, np.random.default_rng(0)), {}),
+    "rnn.esn_states": lambda: ((_r(30, 1), _r(20, 2, seed=1),
+                                rnn.esn_reservoir(20, 0.9, 0.3, np.random.default_rng(0)), 1.0),
+                               {}),
+    "rnn.ridge_readout": lambda: ((_r(5, 30), _r(2, 30, seed=1), 1e-3), {}),
+    "rnn.fit_esn": lambda: ((np.sin(np.arange(120) * 0.2), np.cos(np.arange(120) * 0.2)),
+                            {"n_reservoir": 20, "washout": 10,
+                             "rng": np.random.default_rng(0)}),
+    "rnn.esn_predict": lambda: ((rnn.fit_esn(np.sin(np.arange(120) * 0.2),
+                                             np.cos(np.arange(120) * 0.2), n_reservoir=20,
+                                             washout=10, rng=np.random.default_rng(0)),
+                                 np.sin(np.arange(30) * 0.2)), {}),
+    # s4
+    "s4.nplr": lambda: (("legs", 4), {}),
+    "s4.cauchy": lambda: ((_r(3) + 1j, 1j * np.arange(4.0), -1 + 1j * _r(3, seed=1)), {}),
+    "s4.dplr_kernel": lambda: ((*s4.nplr("legs", 4)[:2], s4.nplr("legs", 4)[1], _r(4) + 0j,
+                                _r(4, seed=1) + 0j, 0.1, 6), {}),
+    "s4.s4d_lin_init": lambda: ((4,), {}),
+    "s4.s4d_inv_init": lambda: ((4,), {}),
+    "s4.s4d_kernel": lambda: ((s4.s4d_lin_init(4), np.ones(4), _r(4) + 0j, 0.1, 6), {}),
+    "s4.s4d_kernel_torch": lambda: ((torch.log(torch.full((2,), 0.1, dtype=torch.float64)),
+                                     torch.log(torch.full((2, 3), 0.5, dtype=torch.float64)),
+                                     _t(2, 3), _t(2, 3, 2, seed=1), 6),
+                                    {}),
+    "s4.S4DLayer": lambda: ((3,), {"d_state": 4}),
+    "s4.S4DLayer.kernel": lambda: ((6,), {}),
+    "s4.S4DLayer.initial_state": lambda: ((2,), {}),
+    "s4.S4DLayer.ssm_step": lambda: ((_t(2, 3, dtype=torch.float32),
+                                      _layer(s4.S4DLayer).initial_state(2)), {}),
+    "s4.S4DLayer.step": lambda: ((_t(2, 3, dtype=torch.float32),
+                                  _layer(s4.S4DLayer).initial_state(2)), {}),
+    "s4.S4DLayer.forward": lambda: ((_t(2, 6, 3, dtype=torch.float32),), {}),
+    "s4.S4DLayer.ssm_forward": lambda: ((_t(2, 6, 3, dtype=torch.float32),), {}),
+    "s4.S4Layer": lambda: ((3,), {"d_state": 4}),
+    "s4.S4Layer.kernel": lambda: ((6,), {}),
+    "s4.S4Layer.initial_state": lambda: ((2,), {}),
+    "s4.S4Layer.ssm_step": lambda: ((_t(2, 3, dtype=torch.float32),
+                                     _layer(s4.S4Layer).initial_state(2)), {}),
+    "s4.S4Layer.step": lambda: ((_t(2, 3, dtype=torch.float32),
+                                 _layer(s4.S4Layer).initial_state(2)), {}),
+    "s4.S4Layer.forward": lambda: ((_t(2, 6, 3, dtype=torch.float32),), {}),
+    "s4.S4Layer.ssm_forward": lambda: ((_t(2, 6, 3, dtype=torch.float32),), {}),
+    "s4.SequenceClassifier": lambda: ((10, 4, 1, 3), {"d_state": 4}),
+    "s4.SequenceClassifier.forward": lambda: ((torch.tensor([[1, 2, 3], [4, 5, 6]]),), {}),
+    # ssm
+    "ssm.scan": lambda: ((0.5 * np.eye(2), np.ones(2), np.ones(2), 0.5, _r(6)),
+                         {"return_state": False}),
+    "ssm.ssm_kernel": lambda: ((0.5 * np.eye(2), np.ones(2), np.ones(2), 6), {}),
+    "ssm.causal_conv": lambda: ((_r(8), _r(4, seed=1)), {"method": "fft"}),
+    "ssm.transfer_function": lambda: ((_stable(2), np.ones(2), np.ones(2), 0.5,
+                                       1j * np.linspace(0, 3, 4)), {}),
+    "ssm.discrete_transfer_function": lambda: ((0.5 * np.eye(2), np.ones(2), np.ones(2), 0.5,
+                                                np.exp(1j * np.linspace(0, 3, 4))), {}),
+    "ssm.frequency_response": lambda: ((0.5 * np.eye(2), np.ones(2), np.ones(2), 0.5,
+                                        np.linspace(0, 3, 4)), {}),
+    "ssm.step_response": lambda: ((0.5 * np.eye(2), np.ones(2), np.ones(2), 0.5, 6), {}),
+    # tasks
+    "tasks.mackey_glass": lambda: ((20,), {"discard": 10, "rng": np.random.default_rng(0)}),
+    "tasks.lorenz": lambda: ((20,), {"dt": 0.01}),
+    "tasks.char_corpus": lambda: (("hello",), {}),
+    "tasks.char_vocab": lambda: (("hello world",), {}),
+    "tasks.encode": lambda: (("hello", tasks.char_vocab("hello world")[1]), {}),
+    "tasks.decode": lambda: (([1, 2, 3], tasks.char_vocab("hello world")[0]), {}),
+    "tasks.first_token_classification": lambda: ((4, 6), {"rng": 0}),
+    "tasks.selective_copying": lambda: ((4,), {"length": 16, "n_markers": (2, 3), "vocab": 10,
+                                               "rng": 0}),
+    "tasks.induction_heads": lambda: ((4,), {"length": 16, "vocab": 8, "rng": 0}),
+    # train
+    "train.seed_everything": lambda: ((0,), {}),
+    "train.fit": _fit_kwargs,
+    "train.accuracy": lambda: ((torch.nn.Linear(3, 2).double(), _t(8, 3),
+                                torch.arange(8) % 2), {"batch_size": 4}),
+    "train.token_accuracy": lambda: ((_OneHot(),
+                                      torch.tensor([[1, 2, 3]]), torch.tensor([[1, 2, 4]])),
+                                     {"batch_size": 4}),
+}
+
+# Arguments whose every value of the right type is valid (a seed, free text, a label):
+# only None, strings where numbers go and the like are judged for them.
+FREE = {
+    "rng", "generator", "text", "name", "desc", "prefix_ids",
+}
+# Pure arithmetic on sizes (nothing is allocated): a huge size is a valid question.
+SIZE_FREE = {"attention.kv_cache_numbers"}
+# Arguments for which 10**12 is a valid value (a seed; a token vocabulary of a data set).
+HUGE_OK = {("cost.rnn_inputs", "seed"), ("cost.attention_inputs", "seed"),
+           ("tasks.induction_heads", "vocab"), ("tasks.selective_copying", "vocab")}
+# None documented as a value ("h0 : None for zeros") where the signature cannot say so.
+NONE_OK = {("rnn.rnn_forward", "h0"), ("rnn.gru_forward", "h0"), ("rnn.lstm_forward", "h0"),
+           ("rnn.lstm_forward", "c0"), ("ssm.scan", "D"), ("ssm.step_response", "D"),
+           ("ssm.transfer_function", "D"), ("ssm.discrete_transfer_function", "D"),
+           ("ssm.frequency_response", "D")}
+# Single mutations that are valid inputs, with the reason.
+VALID = {
+    ("charlm.random_windows", "ids", "id out of range"),  # no vocabulary: any id >= 0 encodes
+}
+# Arguments passed on untouched to the caller's own function (cost.time_call's *args).
+OPAQUE = {"args"}
+# Targets whose results vary between calls (timings, memory): compared by structure only.
+NONDETERMINISTIC = {"cost.time_call", "cost.peak_memory_bytes", "cost.cost_curve",
+                    "cost.compare_costs", "charlm.CharRNN", "attention.CausalSelfAttention",
+                    "mamba.MambaBlock", "mamba.MambaLM", "rnn.TorchRNN", "rnn.TorchLSTM",
+                    "rnn.TorchGRU", "s4.S4DLayer", "s4.S4Layer", "s4.SequenceClassifier",
+                    "mamba.RMSNorm", "rnn.to_torch_nn", "charlm.sample"}
+
+
+# --------------------------------------------------------------------------- mutations
+INVALID, EQUIVALENT, VARIANT, NONFINITE = "invalid", "equivalent", "variant", "nonfinite"
+
+
+def _is_tensor(x):
+    return isinstance(x, torch.Tensor)
+
+
+def _with_entry(x, value):
+    """x with its first entry set to ``value`` (a copy)."""
+    if _is_tensor(x):
+        y = x.detach().clone()
+        if y.is_complex():
+            value = complex(value, 0)
+        y.view(-1)[0] = value
+        return y
+    y = np.array(x, dtype=np.result_type(np.asarray(x).dtype, np.float64), copy=True)
+    y.flat[0] = value
+    return y
+
+
+def mutations(name, value):
+    """(label, kind, mutated value) for one argument's example value."""
+    out = []
+    free = name in FREE
+    if name in OPAQUE:
+        return []
+    if value is None:
+        return [("string", INVALID, "abc")] if not free else []
+    if isinstance(value, (bool, np.bool_)):
+        return [("flag 'no'", INVALID, "no"), ("flag 1", INVALID, 1), ("flag None", INVALID, None),
+                ("np.bool_", EQUIVALENT, np.bool_(value))]
+    out.append(("None", INVALID, None))
+    if isinstance(value, str):
+        if free:
+            return out
+        out += [("unknown option", INVALID, "bogus"), ("list option", INVALID, [value])]
+        if value.upper() != value:
+            out.append(("upper-case option", INVALID, value.upper()))
+        return out
+    if isinstance(value, (int, np.integer)):
+        kinds = VARIANT if free else INVALID
+        out += [("np.int64", EQUIVALENT, np.int64(value)), ("int 0", VARIANT, 0),
+                ("int -1", VARIANT, -1), ("fractional 2.5", kinds, 2.5), ("bool True", INVALID, True),
+                ("string '3'", INVALID, "3")]
+        if not free:
+            out.append(("10**12", INVALID, 10**12))
+        return out
+    if isinstance(value, float):
+        out += [("np.float64", EQUIVALENT, np.float64(value)), ("NaN", NONFINITE, float("nan")),
+                ("inf", NONFINITE, float("inf")), ("negative", VARIANT, -abs(value) - 1.0),
+                ("zero", VARIANT, 0.0), ("bool True", INVALID, True), ("string", INVALID, "0.1"),
+                ("float32 scalar", VARIANT, np.float32(value))]
+        return out
+    if callable(value) and not isinstance(value, (np.ndarray, torch.Tensor, torch.nn.Module)):
+        return out + [("not callable", INVALID, 42)]
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fc":
+        out += [("string", INVALID, "abc"), ("list", EQUIVALENT, value.tolist()),
+                ("tensor", EQUIVALENT, torch.from_numpy(value.copy())),
+                ("NaN entry", NONFINITE, _with_entry(value, np.nan)),
+                ("inf entry", NONFINITE, _with_entry(value, np.inf)),
+                ("float32", VARIANT, value.astype(np.float32 if value.dtype.kind == "f"
+                                                  else np.complex64)),
+                ("tensor requiring grad", VARIANT,
+                 torch.from_numpy(value.copy()).requires_grad_(value.dtype.kind == "f"))]
+        readonly = value.copy()
+        readonly.setflags(write=False)
+        out += [("read-only", EQUIVALENT, readonly),
+                ("float16", VARIANT, value.real.astype(np.float16))]
+        if value.ndim >= 2:
+            out.append(("non-contiguous", EQUIVALENT, np.asfortranarray(value)))
+        if value.ndim >= 1:
+            out += [("empty", VARIANT, value[..., :0]), ("one axis fewer", VARIANT, value[0]),
+                    ("ragged list", INVALID, [[1.0, 2.0], [3.0]])]
+        out.append(("one axis more", VARIANT, value[None]))
+        if value.dtype.kind == "f":
+            out.append(("complex", VARIANT, value + 1j))
+        return out
+    if _is_tensor(value):
+        other = torch.float32 if value.dtype == torch.float64 else torch.float64
+        out += [("string", INVALID, "abc"), ("numpy", VARIANT, value.detach().numpy().copy())]
+        if value.is_floating_point() or value.is_complex():
+            out += [("NaN entry", NONFINITE, _with_entry(value, float("nan"))),
+                    ("inf entry", NONFINITE, _with_entry(value, float("inf")))]
+        if value.is_floating_point():
+            out += [("other float dtype", VARIANT, value.to(other)),
+                    ("int dtype", VARIANT, value.round().to(torch.int64))]
+        elif value.is_complex():
+            other = torch.complex64 if value.dtype == torch.complex128 else torch.complex128
+            out.append(("other complex dtype", VARIANT, value.to(other)))
+        else:
+            out += [("float dtype", VARIANT, value.to(torch.float32)),
+                    ("id out of range", INVALID, value + 1000), ("negative id", INVALID, value - 1000)]
+        if value.ndim >= 2:
+            out.append(("non-contiguous", EQUIVALENT, value.transpose(-1, -2).contiguous()
+                        .transpose(-1, -2)))
+        if value.is_floating_point():
+            out += [("requiring grad", EQUIVALENT, value.detach().clone().requires_grad_()),
+                    ("float16", VARIANT, value.to(torch.float16))]
+        if value.ndim >= 1:
+            out += [("empty", VARIANT, value[..., :0]), ("one axis fewer", VARIANT, value[0])]
+        out.append(("one axis more", VARIANT, value[None]))
+        return out
+    if isinstance(value, (list, tuple)) and value and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        out += [("empty sequence", VARIANT, type(value)()), ("strings", INVALID, ["a"] * len(value)),
+                ("array", EQUIVALENT, np.asarray(value)), ("NaN entry", NONFINITE,
+                                                           [float("nan")] + list(value[1:]))]
+        return out
+    return out
+
+
+# --------------------------------------------------------------------------- outcomes
+class _Hang(BaseException):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Hang()
+
+
+def _finite(x, seen=None):
+    """True when every number in ``x`` (arrays, tensors, nested containers) is finite."""
+    if _is_tensor(x):
+        return bool(torch.isfinite(x.detach()).all()) if x.is_floating_point() or x.is_complex() \
+            else True
+    if isinstance(x, np.ndarray):
+        return bool(np.isfinite(x).all()) if x.dtype.kind in "fc" else True
+    if isinstance(x, (float, complex, np.floating, np.complexfloating)):
+        return bool(np.isfinite(x))
+    if isinstance(x, (list, tuple)):
+        return all(_finite(v) for v in x)
+    if isinstance(x, dict):
+        return all(_finite(v) for v in x.values())
+    return True
+
+
+def _same(a, b):
+    """a and b hold the same numbers in the same structure: to 1e-12 relative, or 1e-5 when
+    either is float32 (another memory layout may take another BLAS path, another rounding)."""
+    if _is_tensor(a) or _is_tensor(b) or isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a = a.detach().numpy() if _is_tensor(a) else np.asarray(a)
+        b = b.detach().numpy() if _is_tensor(b) else np.asarray(b)
+        if a.shape != b.shape:
+            return False
+        if a.dtype.kind not in "fciub" or b.dtype.kind not in "fciub":
+            return bool(np.array_equal(a, b))
+        tol = 1e-5 if np.float32 in (a.dtype, b.dtype) or np.complex64 in (a.dtype, b.dtype) \
+            else 1e-12
+        return bool(np.allclose(a, b, rtol=tol, atol=tol, equal_nan=True))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (int, float, complex, np.number)) and isinstance(b, (int, float, complex,
+                                                                           np.number)):
+        return bool(np.isclose(a, b, rtol=1e-12, atol=1e-12, equal_nan=True))
+    return type(a) is type(b)
+
+
+def _structure(x):
+    if _is_tensor(x) or isinstance(x, np.ndarray):
+        return ("array", tuple(x.shape))
+    if isinstance(x, (list, tuple)):
+        return (type(x).__name__, tuple(_structure(v) for v in x))
+    if isinstance(x, dict):
+        return ("dict", tuple(sorted((k, _structure(v)) for k, v in x.items())))
+    if isinstance(x, torch.nn.Module):
+        return ("module", tuple((k, tuple(v.shape)) for k, v in x.state_dict().items()))
+    return (type(x).__name__,)
+
+
+def _documents_nan(fn, owner):
+    """The callable's docstring, its class's or its module's says what NaN does."""
+    module = sys.modules[(owner or fn).__module__]
+    return any("NaN" in (inspect.getdoc(x) or "") for x in (fn, owner, module) if x is not None)
+
+
+def _argument_names(fn, owner):
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return set()
+    return {p for p in params if p != "self"}
+
+
+_NAMED = re.compile(r"^([A-Za-z_]\w*)(?:\[[^\]]*\]|\.\w+)*\s*:")
+
+
+def outcome(target, fn, owner, call, kind, canonical, label=""):
+    """(verdict, detail) of one mutated call; verdicts in GOOD are the contract kept."""
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(TIME_LIMIT_S)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = call()
+    except _Hang:
+        return "hang", f"no answer after {TIME_LIMIT_S} s"
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        match = _NAMED.match(message)
+        if match and match.group(1) in _argument_names(fn, owner):
+            return "clear", message
+        return "unnamed error", f"{type(exc).__name__}: {message[:200]}"
+    except Exception as exc:  # noqa: BLE001 - classifying every exception is the point
+        return "obscure", f"{type(exc).__name__}: {str(exc)[:200]}"
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    if kind == INVALID:
+        return "silent", "accepted an invalid input"
+    if kind == NONFINITE:
+        if result is None or (_finite(result) and label != "NaN"):
+            return "variant", ""       # a procedure, or an inf that the formula absorbs
+        if _finite(result):
+            return "silent", "NaN in, a finite result out"
+        if not _documents_nan(fn, owner):
+            return "undocumented passthrough", "NaN/inf out, the docstring says nothing of NaN"
+        return "passthrough", ""
+    if not _finite(result) and _finite(canonical):
+        return "silent", "a NaN/inf result from finite input"
+    if kind == EQUIVALENT:
+        same = (_structure(result) == _structure(canonical) if target in NONDETERMINISTIC
+                else _same(result, canonical))
+        return ("correct", "") if same else ("wrong", "an equivalent input gave another result")
+    return "variant", ""
+
+
+GOOD = {"clear", "correct", "variant", "passthrough"}
+
+
+def _example(name):
+    """The example call of ``name``, drawn under one torch seed (the same every time)."""
+    torch.manual_seed(0)
+    return EXAMPLES[name]()
+
+
+def _resolve(target):
+    """(callable to run with (args, kwargs), fn, owner) for a target name."""
+    fn, owner = TARGETS[target]
+    if owner is None:
+        return (lambda args, kwargs: fn(*args, **kwargs)), fn, None
+    cls_name = target.rsplit(".", 1)[0]
+
+    def run(args, kwargs):
+        cargs, ckwargs = _example(cls_name)
+        torch.manual_seed(0)
+        instance = owner(*cargs, **ckwargs)
+        if target == "attention.KVCache.attend":
+            instance.append(_r(4), _r(3, seed=1))
+        return fn(instance, *args, **kwargs)
+    return run, fn, owner
+
+
+def _param_names(fn, owner, n_args):
+    """The names of the first ``n_args`` positional parameters (a *args one repeats)."""
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    names = []
+    for p in inspect.signature(target).parameters.values():
+        if p.name == "self" or p.kind == p.KEYWORD_ONLY:
+            continue
+        if p.kind == p.VAR_POSITIONAL:
+            return (names + [p.name] * n_args)[:n_args]
+        names.append(p.name)
+    return names[:n_args]
+
+
+def single_mutations(target):
+    """Every (argument, label, kind, args, kwargs) of one-argument mutations of ``target``."""
+    run, fn, owner = _resolve(target)
+    args, kwargs = _example(target)
+    names = _param_names(fn, owner, len(args))
+    target_fn = fn.__init__ if inspect.isclass(fn) else fn
+    params = inspect.signature(target_fn).parameters
+    none_ok = {p for p, v in params.items() if v.default is None}   # None is the default
+    calls = []
+    for where, name, value in [(i, n, v) for i, (n, v) in enumerate(zip(names, args))] + \
+            [(n, n, v) for n, v in kwargs.items()]:
+        for label, kind, mutated in mutations(name, value):
+            if label == "None" and (name in none_ok or (target, name) in NONE_OK):
+                continue
+            if (target, name, label) in VALID:
+                kind = VARIANT
+            if label == "10**12" and (target in SIZE_FREE or (target, name) in HUGE_OK):
+                kind = VARIANT
+            calls.append((name, label, kind, where, mutated))
+    return calls
+
+
+def fuzz(target):
+    """(name, label, verdict, detail) for every single mutation of ``target``."""
+    run, fn, owner = _resolve(target)
+    torch.manual_seed(0)
+    canonical = run(*_example(target))
+    rows = []
+    for name, label, kind, where, mutated in single_mutations(target):
+        args, kwargs = _example(target)
+        args = list(args)
+        if isinstance(where, int):
+            args[where] = mutated
+        else:
+            kwargs[where] = mutated
+        torch.manual_seed(0)
+        verdict, detail = outcome(target, fn, owner, lambda: run(args, kwargs), kind, canonical,
+                                  "NaN" if label.startswith("NaN") else label)
+        rows.append((name, label, verdict, detail))
+    return rows
+
+
+TARGETS = public_targets()
+FUZZED = sorted(t for t, (fn, _) in TARGETS.items()
+                if EXAMPLES.get(t) is not None and not _unchecked(fn))
+
+
+# --------------------------------------------------------------------------- the tests
+def test_every_target_has_an_example():
+    missing = sorted(t for t, (fn, _) in TARGETS.items()
+                     if t not in EXAMPLES and not _unchecked(fn))
+    stale = sorted(set(EXAMPLES) - set(TARGETS))
+    assert not missing, f"public callables without an example call in EXAMPLES: {missing}"
+    assert not stale, f"EXAMPLES for names that are no longer public: {stale}"
+
+
+def test_unchecked_kernels_are_few_and_said_so():
+    """Contract item 7: only low-level kernels skip the checks, and their docstring says so."""
+    unchecked = sorted(t for t, (fn, _) in TARGETS.items() if _unchecked(fn))
+    for t in unchecked:
+        obj = TARGETS[t][0]
+        doc = inspect.getdoc(obj.fn if _is_triton_kernel(obj) else obj) or ""
+        assert _is_triton_kernel(obj) or "kernel" in doc.lower(), t
+    assert len(unchecked) <= 12, unchecked
+
+
+@pytest.mark.parametrize("target", FUZZED)
+def test_example_is_valid(target):
+    run, _, _ = _resolve(target)
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = run(*_example(target))
+    assert _finite(result)
+
+
+@pytest.mark.parametrize("target", FUZZED)
+def test_contract(target):
+    bad = [f"{name} <- {label}: {verdict}: {detail}"
+           for name, label, verdict, detail in fuzz(target) if verdict not in GOOD]
+    assert not bad, f"{target}:\n  " + "\n  ".join(bad)
+
+
+def _unguarded(x, causal=False):
+    """A function as the review found many: no checks at all."""
+    if causal:
+        x = np.tril(x)
+    return np.asarray(x).sum(axis=1)
+
+
+def _guarded(x, causal=False):
+    """Checked. NaN in x propagates."""
+    from seqlearn._checks import flag, numeric_array
+    x = numeric_array("x", x, 2, "shape (L, d)")
+    return np.tril(x).sum(axis=1) if flag("causal", causal) else x.sum(axis=1)
+
+
+def _sleeper(n):
+    import time
+    while True:
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("value, kind", [
+    (None, INVALID),            # numpy: 'axis 1 is out of bounds'
+    ("abc", INVALID),
+    (np.ones(3), VARIANT),      # one axis fewer
+])
+def test_the_fuzzer_catches_an_unguarded_function(value, kind):
+    """The verdicts can fail: an unchecked function breaks the contract in the ways the
+    review counted, and a checked one keeps it."""
+    got, _ = outcome("demo", _unguarded, None, lambda: _unguarded(value), kind, None)
+    assert got in {"obscure", "unnamed error"}
+    assert outcome("demo", _guarded, None, lambda: _guarded(value), kind, None)[0] == "clear"
+
+
+def test_the_fuzzer_catches_flags_nan_and_hangs(monkeypatch):
+    x = np.ones((3, 2))
+    assert outcome("demo", _unguarded, None, lambda: _unguarded(x, causal="no"), INVALID,
+                   None)[0] == "silent"
+    assert outcome("demo", _guarded, None, lambda: _guarded(x, causal="no"), INVALID,
+                   None)[0] == "clear"
+    nan = _with_entry(x, np.nan)
+    monkeypatch.setattr(_unguarded, "__module__", "math")   # a module that says nothing of NaN
+    assert outcome("demo", _unguarded, None, lambda: _unguarded(nan), NONFINITE, None,
+                   "NaN")[0] == "undocumented passthrough"
+    assert outcome("demo", _guarded, None, lambda: _guarded(nan), NONFINITE, None,
+                   "NaN")[0] == "passthrough"
+    assert outcome("demo", _guarded, None, lambda: 1.0, NONFINITE, None, "NaN")[0] == "silent"
+    assert outcome("demo", _guarded, None, lambda: _guarded(x), EQUIVALENT,
+                   _guarded(x) + 1)[0] == "wrong"
+    monkeypatch.setattr(sys.modules[__name__], "TIME_LIMIT_S", 1)
+    assert outcome("demo", _sleeper, None, lambda: _sleeper(1), VARIANT, None)[0] == "hang"
+    unnamed = lambda: (_ for _ in ()).throw(ValueError("expected an array"))  # noqa: E731
+    assert outcome("demo", _guarded, None, unnamed, INVALID, None)[0] == "unnamed error"
+
+
+def _combined(data):
+    target = data.draw(st.sampled_from(FUZZED), label="target")
+    calls = single_mutations(target)
+    if len({c[3] for c in calls}) < 2:
+        return target, []
+    picks = data.draw(st.lists(st.sampled_from(range(len(calls))), min_size=2, max_size=2,
+                               unique_by=lambda i: calls[i][3]), label="mutations")
+    return target, [calls[i] for i in picks]
+
+
+@settings(max_examples=3000, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_two_mutations_at_once(data):
+    target, picked = _combined(data)
+    if len(picked) < 2:
+        return
+    run, fn, owner = _resolve(target)
+    args, kwargs = _example(target)
+    args = list(args)
+    for _, _, _, where, mutated in picked:
+        if isinstance(where, int):
+            args[where] = mutated
+        else:
+            kwargs[where] = mutated
+    kinds = {k for _, _, k, _, _ in picked}
+    kind = INVALID if INVALID in kinds else NONFINITE if NONFINITE in kinds else VARIANT
+    torch.manual_seed(0)
+    verdict, detail = outcome(target, fn, owner, lambda: run(args, kwargs), kind, None)
+    labels = ", ".join(f"{n} <- {lab}" for n, lab, _, _, _ in picked)
+    assert verdict in GOOD | {"wrong"}, f"{target} ({labels}): {verdict}: {detail}"
+
+
+def main():
+    counts = collections.Counter()
+    bad = []
+    import time
+    only = sys.argv[1:]
+    for target in FUZZED:
+        if only and not any(target.startswith(o) for o in only):
+            continue
+        start = time.perf_counter()
+        rows = fuzz(target)
+        print(f"{time.perf_counter() - start:7.1f} s  {target}", file=sys.stderr, flush=True)
+        for name, label, verdict, detail in rows:
+            counts[verdict] += 1
+            if verdict not in GOOD:
+                bad.append(f"{target}: {name} <- {label}: {verdict}: {detail}")
+    total = sum(counts.values())
+    print(f"{len(TARGETS)} public callables discovered, {len(FUZZED)} fuzzed, "
+          f"{sum(_unchecked(fn) for fn, _ in TARGETS.values())} documented unchecked")
+    print(f"{total} mutated calls:")
+    for verdict, n in counts.most_common():
+        print(f"  {verdict:26s} {n}")
+    print("\n".join(bad))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
