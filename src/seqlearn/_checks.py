@@ -208,3 +208,18 @@ def warn_once(message, category=RuntimeWarning, key=None, stacklevel=3):
         return
     _warned.add(key)
     warnings.warn(message, category, stacklevel=stacklevel)
+
+
+def layer_input(name, x, axes, width, like):
+    """``x`` if it is a tensor with ``axes`` (e.g. "(batch, L, H)"), the last of size
+    ``width``, none empty, of the dtype and device of the parameter ``like``; else refused.
+    The input check of every torch layer's forward and step."""
+    ndim = axes.count(",") + 1
+    torch_tensor(name, x, ndim=ndim, dtype=like.dtype, axes=f"{axes} with width {width}")
+    if x.shape[-1] != width:
+        raise ValueError(f"{name}: expected a tensor {axes} with width {width}, got shape "
+                         f"{tuple(x.shape)}")
+    if x.device != like.device:
+        raise ValueError(f"{name}: expected a tensor on {like.device} (the layer's), got one "
+                         f"on {x.device}")
+    return x

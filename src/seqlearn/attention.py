@@ -55,7 +55,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from seqlearn._checks import MAX_ELEMENTS, affordable, flag, function, integer, numeric_array
+from seqlearn._checks import affordable, flag, function, integer, layer_input, numeric_array
 
 # Attention keeps float32 in float32, as torch does (the tests compare both).
 _float_array = partial(numeric_array, keep_float32=True)
@@ -568,15 +568,7 @@ class CausalSelfAttention(torch.nn.Module):
 
     def forward(self, x):
         """x (batch, L, d_model) -> y (batch, L, d_model)."""
-        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[-1] != self.d_model:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x: expected a tensor (batch, L, d_model = {self.d_model}), "
-                             f"got {got}")
-        if x.dtype != self.W_o.weight.dtype:
-            raise ValueError(f"x: expected dtype {self.W_o.weight.dtype} (the layer's "
-                             f"parameters), got {x.dtype}")
-        if x.numel() == 0:
-            raise ValueError(f"x: expected a non-empty tensor, got shape {tuple(x.shape)}")
+        layer_input("x", x, "(batch, L, d_model)", self.d_model, self.W_o.weight)
         batch, L, d = x.shape
         q, k, v = (t.reshape(batch, L, self.n_heads, -1).transpose(1, 2)  # (b, h, L, d_head)
                    for t in self.W_qkv(x).chunk(3, dim=-1))

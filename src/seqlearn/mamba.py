@@ -63,7 +63,7 @@ from scipy.special import expit
 from torch import nn
 from torch.nn import functional as F
 
-from seqlearn._checks import affordable, torch_tensor, integer, numeric_array, positive
+from seqlearn._checks import affordable, integer, layer_input, numeric_array, positive, torch_tensor
 from seqlearn.attention import CausalSelfAttention, sinusoidal_positions
 
 BACKENDS = ("numpy", "torch_sequential", "torch", "torch_recurrence", "triton")
@@ -570,22 +570,14 @@ class MambaBlock(nn.Module):
         self.out_proj = nn.Linear(di, self.d_model, bias=False)
 
     def _check(self, name, x, ndim):
-        if (not isinstance(x, torch.Tensor) or x.ndim != ndim or x.shape[-1] != self.d_model
-                or 0 in x.shape):
-            got = _shape_str(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            axes = "(batch, L, d_model)" if ndim == 3 else "(batch, d_model)"
-            raise ValueError(f"{name}: expected a non-empty tensor {axes} with d_model = "
-                             f"{self.d_model}, got {got}")
-        if x.dtype != self.A_log.dtype:
-            raise ValueError(f"{name}: expected dtype {self.A_log.dtype} (the block's "
-                             f"parameters), got {x.dtype}")
+        layer_input(name, x, "(batch, L, d_model)" if ndim == 3 else "(batch, d_model)",
+                    self.d_model, self.A_log)
 
     def ssm_inputs(self, u):
-        """From the conv output u (..., d_inner): (delta (..., d_inner), B, C (..., d_state))."""
-        torch_tensor("u", u, dtype=self.A_log.dtype)
-        if u.ndim < 1 or u.shape[-1] != self.d_inner:
-            raise ValueError(f"u: expected a tensor (..., d_inner = {self.d_inner}), got shape "
-                             f"{tuple(u.shape)}")
+        """From the conv output u (batch, [L,] d_inner): delta (..., d_inner) and
+        B, C (..., d_state)."""
+        axes = "(batch, d_inner)" if getattr(u, "ndim", None) == 2 else "(batch, L, d_inner)"
+        layer_input("u", u, axes, self.d_inner, self.A_log)
         x_dbl = self.x_proj(u)
         delta_low, B, C = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         return delta_low @ self.dt_proj.weight.T, B, C

@@ -52,8 +52,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqlearn._checks import (affordable, finite, flag, integer, numeric_array, option,
-                               positive, torch_tensor)
+from seqlearn._checks import (affordable, finite, flag, integer, layer_input, numeric_array,
+                               option, positive, torch_tensor)
 from seqlearn.discretize import discretize_diag
 from seqlearn.hippo import hippo_matrix
 
@@ -376,14 +376,7 @@ class _SSMLayer(nn.Module):
     def _check(self, name, u, axes):
         """u a tensor with ``axes`` ("(batch, L, H)" or "(batch, H)"), the last of size H,
         none empty, of the parameters' dtype and device."""
-        ndim = axes.count(",") + 1
-        torch_tensor(name, u, ndim=ndim, dtype=self.D.dtype, axes=f"{axes} with H = {self.H}")
-        if u.shape[-1] != self.H:
-            raise ValueError(f"{name}: expected a tensor {axes} with H = {self.H}, got shape "
-                             f"{tuple(u.shape)}")
-        if u.device != self.D.device:
-            raise ValueError(f"{name}: expected a tensor on {self.D.device} (the layer's), "
-                             f"got one on {u.device}")
+        layer_input(name, u, axes, self.H, self.D)
 
     def kernel(self, L):
         """K (H, L), real;  L : int >= 1."""
