@@ -528,8 +528,9 @@ def selective_scan_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None,
     Shapes are those of ``seqlearn.mamba.selective_scan``, and so are the checks (shapes,
     dtypes, devices, A <= 0, flags): the kernels read memory by the shapes, so an argument
     that does not fit is refused here, never read past its end. NaN or inf in the data
-    propagates to the outputs (as in the other backends). Tensors of one dtype (float32 or float64) on one device; autograd for
-    every input and for both outputs (the last state's gradient seeds the reverse scan).
+    propagates to the outputs (as in the other backends). Tensors of one dtype (float32 or
+    float64) on one device; autograd for every input and for both outputs (the last
+    state's gradient seeds the reverse scan).
     kernel : "tiled" (v2, the default: time tiles of ``chunk`` steps loaded along L and
         scanned in parallel with tl.associative_scan) or "sequential" (v1: one step at
         a time, the clearest first read).
