@@ -412,7 +412,11 @@ FREE = {
 SIZE_FREE = {"attention.kv_cache_numbers"}
 # Arguments for which 10**12 is a valid value (a seed; a token vocabulary of a data set).
 HUGE_OK = {("cost.rnn_inputs", "seed"), ("cost.attention_inputs", "seed"),
-           ("tasks.induction_heads", "vocab"), ("tasks.selective_copying", "vocab")}
+           ("tasks.induction_heads", "vocab"), ("tasks.selective_copying", "vocab"),
+           ("tasks.first_token_classification", "n_classes"),    # ids, nothing allocated
+           ("tasks.first_token_classification", "n_noise"),
+           ("train.token_accuracy", "ignore"),                  # the id of no answer
+           ("mamba.selective_scan", "chunk_size")}              # one chunk longer than L
 # None documented as a value ("h0 : None for zeros") where the signature cannot say so.
 NONE_OK = {("rnn.rnn_forward", "h0"), ("rnn.gru_forward", "h0"), ("rnn.lstm_forward", "h0"),
            ("rnn.lstm_forward", "c0"), ("ssm.scan", "D"), ("ssm.step_response", "D"),
@@ -421,6 +425,8 @@ NONE_OK = {("rnn.rnn_forward", "h0"), ("rnn.gru_forward", "h0"), ("rnn.lstm_forw
 # Single mutations that are valid inputs, with the reason.
 VALID = {
     ("charlm.random_windows", "ids", "id out of range"),  # no vocabulary: any id >= 0 encodes
+    ("tasks.mackey_glass", "tau", "fractional 2.5"),      # a real delay, a multiple of h
+    ("tasks.mackey_glass", "n", "fractional 2.5"),        # a real exponent
 }
 # Arguments passed on untouched to the caller's own function (cost.time_call's *args).
 OPAQUE = {"args"}
@@ -710,8 +716,13 @@ def single_mutations(target):
     params = inspect.signature(target_fn).parameters
     none_ok = {p for p, v in params.items() if v.default is None}   # None is the default
     calls = []
-    for where, name, value in [(i, n, v) for i, (n, v) in enumerate(zip(names, args))] + \
-            [(n, n, v) for n, v in kwargs.items()]:
+    given = [(i, n, v) for i, (n, v) in enumerate(zip(names, args))] + \
+        [(n, n, v) for n, v in kwargs.items()]
+    # the parameters the example leaves at their defaults are mutated from the default
+    defaults = [(n, n, p.default) for n, p in params.items()
+                if n not in names and n not in kwargs and n != "self"
+                and p.default is not inspect.Parameter.empty]
+    for where, name, value in given + defaults:
         for label, kind, mutated in mutations(name, value):
             if label == "None" and (name in none_ok or (target, name) in NONE_OK):
                 continue

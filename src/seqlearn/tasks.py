@@ -69,15 +69,19 @@ def mackey_glass(n_steps, tau=17, beta=0.2, gamma=0.1, n=10, dt=1.0, x0=1.2, dis
         if not isinstance(rng, np.random.Generator):
             raise ValueError(f"rng: expected a numpy Generator or None, got {type(rng).__name__}")
         x0 = x0 + rng.uniform(-0.1, 0.1)
+    if n > 100:   # x^n with x ~ 1: n past a hundred only overflows
+        raise ValueError(f"n: expected an exponent <= 100 (the classic is 10), got {n}")
     h = dt / substeps
     m = round(tau / h)  # the delay in steps
     if abs(tau / h - m) > 1e-9 * max(1.0, tau / h):
         raise ValueError(f"tau: expected a multiple of the RK4 step dt / substeps = {h}, got {tau}")
+    n_total = (discard + (n_steps - 1) * subsample) * substeps
+    affordable("n_steps", m + 1 + n_total, MAX_STEPS, what="RK4 steps (with the history of "
+               "tau / h steps, the discarded ones, subsample and substeps)")
 
     def f(x, x_delayed):
         return beta * x_delayed / (1.0 + x_delayed ** n) - gamma * x
 
-    n_total = (discard + (n_steps - 1) * subsample) * substeps
     xs = [x0] * (m + 1) + [0.0] * n_total  # xs[k] = x((k - m) h): the history, then the solution
     fs = [0.0] * (m + 1 + n_total)  # fs[k] = dx/dt at xs[k], from the right
     for i in range(n_total):
