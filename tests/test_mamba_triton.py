@@ -453,3 +453,20 @@ def test_a_short_delta_is_refused_not_read_past_its_end():
     with pytest.raises(ValueError, match="^delta_softplus: expected True or False"):
         mamba_triton.selective_scan_triton(u, torch.rand(1, 2, 64), -torch.ones(2, 2), B, C,
                               delta_softplus="no")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(kernel_name="bogus"), "^kernel_name: expected one of"),
+    (dict(kernel_name=42), "^kernel_name: expected one of"),
+    (dict(dtype=torch.int64), "^dtype: expected torch.float32 or torch.float64"),
+    (dict(target=("cuda", 90)), r"^target: expected \(backend, arch, warp size\)"),
+    (dict(BLOCK_N=3), "^BLOCK_N: expected a power of two, got 3"),
+    (dict(NOT_A_PARAM=1), "^NOT_A_PARAM: not a parameter of scan_fwd_kernel"),
+    (dict(num_warps=3), "^num_warps: expected a power of two"),
+])
+def test_aot_compile_refuses_bad_arguments_by_name(kwargs, message):
+    """Review §2: 'bogus' raised KeyError, dtype=int64 compiled fp32, BLOCK_N=3 and an
+    unknown constexpr raised obscure errors. Checked before the interpreter test, so it
+    runs here under TRITON_INTERPRET=1."""
+    with pytest.raises(ValueError, match=message):
+        mamba_triton.aot_compile(**kwargs)

@@ -591,24 +591,46 @@ def aot_compile(kernel_name="forward", target=("cuda", 90, 32), dtype=torch.floa
     compiler); ``compiled.asm["ptx"]`` holds the PTX, ``resource_usage(compiled)`` the
     registers. Raises on code the GPU compiler rejects.
     """
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-
-    if os.environ.get("TRITON_INTERPRET") == "1":
-        raise RuntimeError("aot_compile: TRITON_INTERPRET=1 in this process; run it in a "
-                           "process with TRITON_INTERPRET=0")
     kernels = {"forward": scan_fwd_kernel, "backward": scan_bwd_kernel,
                "forward_tiled": scan_fwd_tiled_kernel, "backward_tiled": scan_bwd_tiled_kernel}
-    kernel = kernels[kernel_name] if isinstance(kernel_name, str) else kernel_name
+    if isinstance(kernel_name, str):
+        if kernel_name not in kernels:
+            raise ValueError(f"kernel_name: expected one of {tuple(kernels)} or a @triton.jit "
+                             f"function, got {kernel_name!r}")
+        kernel = kernels[kernel_name]
+    elif hasattr(kernel_name, "arg_names") and hasattr(kernel_name, "fn"):
+        kernel = kernel_name
+    else:
+        raise ValueError(f"kernel_name: expected one of {tuple(kernels)} or a @triton.jit "
+                         f"function, got {type(kernel_name).__name__}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype: expected torch.float32 or torch.float64, got {dtype!r}")
+    if (not isinstance(target, tuple) or len(target) != 3 or not isinstance(target[0], str)
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in target[1:])):
+        raise ValueError(f"target: expected (backend, arch, warp size) like ('cuda', 90, 32), "
+                         f"got {target!r}")
     tiled = kernel in (scan_fwd_tiled_kernel, scan_bwd_tiled_kernel)
     defaults = dict(HAS_D=True, HAS_Z=True, HAS_BIAS=True, SOFTPLUS=True, SAVE=True,
                     CHUNK=CHUNK, BLOCK_D=TILE_D if tiled else BLOCK_D, BLOCK_N=16,
                     BLOCK_L=TILE_L)
     names = set(kernel.arg_names)
     consts = {k: v for k, v in defaults.items() if k in names}
-    consts.update(constexprs)
+    for name, value in constexprs.items():
+        if name not in names:
+            raise ValueError(f"{name}: not a parameter of {kernel.fn.__name__} (its "
+                             f"constexprs: {sorted(k for k in names if k.isupper())})")
+        if name.startswith("BLOCK"):      # tl.arange needs a power of two
+            _power_of_two(name, _positive_int(name, value))
+        consts[name] = value
     if num_warps is None:
         num_warps = TILE_WARPS if tiled else 4
+    num_warps = _power_of_two("num_warps", _positive_int("num_warps", num_warps))
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        raise RuntimeError("aot_compile: TRITON_INTERPRET=1 in this process; run it in a "
+                           "process with TRITON_INTERPRET=0")
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
     src = ASTSource(kernel, _signature(kernel, dtype, consts), consts)
     return triton.compile(src, target=GPUTarget(*target), options=dict(num_warps=num_warps))
 
