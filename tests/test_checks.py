@@ -100,3 +100,30 @@ def test_warn_once_warns_once():
         for _ in range(3):
             warn_once("unstable: test_warn_once_warns_once")
     assert len(caught) == 1
+
+
+def test_number_takes_zero_dimensional_arrays_and_tensors_alike():
+    assert number("t", np.array(2.5)) == number("t", torch.tensor(2.5)) == 2.5
+    for bad in (np.ones(2), torch.ones(2), np.array(True), 1 + 2j):
+        with pytest.raises(ValueError, match="^t: expected a finite real number"):
+            number("t", bad)
+
+
+def test_finite_takes_arrays_and_tensors():
+    assert finite("A", torch.ones(2, requires_grad=True)).shape == (2,)
+    for bad in (torch.tensor([1.0, float("inf")]), [1.0, float("nan")]):
+        with pytest.raises(ValueError, match="^A: expected finite entries"):
+            finite("A", bad)
+
+
+def test_token_ids_and_not_bool_name_the_argument():
+    from seqlearn._checks import not_bool, token_ids
+    assert token_ids("ids", torch.tensor([[0, 3]]), 2, "(batch, L)", 4).shape == (1, 2)
+    for bad, message in [(torch.tensor([[0, 4]]), r"token ids in \[0, 4\), got ids from 0 to 4"),
+                         (torch.tensor([[0.0, 1.0]]), "a non-empty int64 tensor"),
+                         (torch.zeros(1, 0, dtype=torch.int64), "a non-empty int64 tensor"),
+                         ([[0, 1]], "a non-empty int64 tensor")]:
+        with pytest.raises(ValueError, match=f"^ids: expected {message}"):
+            token_ids("ids", bad, 2, "(batch, L)", 4)
+    with pytest.raises(ValueError, match="^D: expected a number"):
+        not_bool("D", np.array([True]), "a number")

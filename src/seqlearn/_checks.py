@@ -134,8 +134,9 @@ def option(name, value, choices):
 
 
 def number(name, value, minimum=None, maximum=None, *, strict=False, what=None):
-    """``value`` as a finite Python float in [minimum, maximum] (open at ``minimum``
-    with ``strict``); bools, None, strings, arrays and NaN are refused."""
+    """``value`` (a number, a NumPy scalar, a 0-d array or tensor) as a finite Python float
+    in [minimum, maximum] (open at ``minimum`` with ``strict``); bools, None, strings,
+    complex numbers, longer arrays and NaN are refused."""
     if what is None:
         parts = []
         if minimum is not None:
@@ -143,9 +144,13 @@ def number(name, value, minimum=None, maximum=None, *, strict=False, what=None):
         if maximum is not None:
             parts.append(f"<= {maximum:g}")
         what = "a finite real number" + (" " + " and ".join(parts) if parts else "")
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_))
+    scalar = _from_torch(name, value)
+    if isinstance(scalar, np.ndarray) and scalar.ndim == 0:   # a 0-d array or tensor
+        scalar = scalar[()]
+    ok = isinstance(scalar, (int, float, np.integer, np.floating)) and not isinstance(
+        scalar, (bool, np.bool_))
     if ok:
+        value = scalar
         x = float(value)
         ok = np.isfinite(x) and (minimum is None or (x > minimum if strict else x >= minimum)) \
             and (maximum is None or x <= maximum)
@@ -155,11 +160,42 @@ def number(name, value, minimum=None, maximum=None, *, strict=False, what=None):
 
 
 def finite(name, arr, what="finite entries (no NaN or inf)"):
-    """``arr`` unchanged if every entry is finite, else refused (for parameters)."""
-    if not np.all(np.isfinite(arr)):
-        bad = np.asarray(arr)[~np.isfinite(arr)].flat[0]
-        raise ValueError(f"{name}: expected {what}, got {bad}")
+    """``arr`` (an array or a torch tensor) unchanged if every entry is finite, else
+    refused (for parameters)."""
+    values = arr.detach().cpu().numpy() if type(arr).__module__.startswith("torch") \
+        else np.asarray(arr)
+    ok = np.isfinite(values)
+    if not np.all(ok):
+        raise ValueError(f"{name}: expected {what}, got {values[~ok].flat[0]}")
     return arr
+
+
+def not_bool(name, value, what):
+    """``value`` unchanged unless it is a bool (Python, NumPy, or an array or tensor of
+    them) where a number is due."""
+    if isinstance(value, (bool, np.bool_)) or str(getattr(value, "dtype", "")) in (
+            "bool", "torch.bool"):
+        raise ValueError(f"{name}: expected {what}, got {value!r:.60}")
+    return value
+
+
+def token_ids(name, ids, ndim, axes, vocab=None):
+    """``ids`` if it is a non-empty int64/int32 tensor with ``ndim`` axes (named ``axes``)
+    and, given ``vocab``, every id in [0, vocab); else refused."""
+    import torch
+
+    if not isinstance(ids, torch.Tensor) or ids.dtype not in (torch.int64, torch.int32) \
+            or ids.ndim != ndim or ids.numel() == 0:
+        got = (f"{ids.dtype} of shape {tuple(ids.shape)}" if isinstance(ids, torch.Tensor)
+               else type(ids).__name__)
+        raise ValueError(f"{name}: expected a non-empty int64 tensor of token ids {axes}, "
+                         f"got {got}")
+    if vocab is not None:
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= vocab:
+            raise ValueError(f"{name}: expected token ids in [0, {vocab}), got ids from {lo} "
+                             f"to {hi}")
+    return ids
 
 
 def function(name, value, what="a function"):

@@ -58,8 +58,7 @@ Glossary (code name -> symbol):
 
 import numpy as np
 
-from seqlearn._checks import MAX_STEPS, affordable, integer, numeric_array
-from seqlearn.discretize import _scalar
+from seqlearn._checks import MAX_STEPS, affordable, integer, number, numeric_array
 
 BASES = ("legendre", "fourier", "laguerre")
 
@@ -170,7 +169,7 @@ def laguerre(N, s, now=0.0):
     """
     s = _times("s", s)
     N = _order(N, s.size)
-    now = _scalar("now", now, "a finite number")
+    now = number("now", now, what="a finite number")
     with np.errstate(over="ignore"):
         x = now - s
     if not np.all(np.isfinite(x)):

@@ -17,23 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqlearn._checks import MAX_STEPS, affordable, integer, number, option
+from seqlearn._checks import MAX_STEPS, affordable, integer, number, option, token_ids
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-
-
-def _ids(name, ids, ndim, axes, vocab=None):
-    """ids a non-empty int64 or int32 tensor with ``ndim`` axes (and ids in [0, vocab))."""
-    if not isinstance(ids, torch.Tensor) or ids.dtype not in (torch.int64, torch.int32) \
-            or ids.ndim != ndim or ids.numel() == 0:
-        got = (f"{ids.dtype} of shape {tuple(ids.shape)}" if isinstance(ids, torch.Tensor)
-               else type(ids).__name__)
-        raise ValueError(f"{name}: expected a non-empty int64 tensor of ids {axes}, got {got}")
-    if vocab is not None:
-        lo, hi = int(ids.min()), int(ids.max())
-        if lo < 0 or hi >= vocab:
-            raise ValueError(f"{name}: expected ids in [0, {vocab}), got ids from {lo} to {hi}")
-    return ids
 
 
 class CharRNN(nn.Module):
@@ -78,7 +64,7 @@ class CharRNN(nn.Module):
                                  f"{weight.dtype} tensors {shape}, got {got}")
 
     def forward(self, ids, state=None):
-        _ids("ids", ids, 2, "(batch, L)", self.vocab_size)
+        token_ids("ids", ids, 2, "(batch, L)", self.vocab_size)
         if ids.device != self.head.weight.device:
             raise ValueError(f"ids: expected a tensor on {self.head.weight.device} (the "
                              f"model's), got one on {ids.device}")
@@ -132,7 +118,7 @@ def next_char_loss(model, batch):
         raise ValueError(f"batch: expected a pair (inputs, targets), got "
                          f"{type(batch).__name__}")
     inputs, targets = batch
-    _ids("batch", targets, 2, "(batch, L) as targets")
+    token_ids("batch", targets, 2, "(batch, L) as targets")
     out = model(inputs)
     logits = out[0] if isinstance(out, (tuple, list)) and len(out) == 2 else None
     if not isinstance(logits, torch.Tensor) or logits.ndim != 3 \
@@ -140,7 +126,7 @@ def next_char_loss(model, batch):
         raise ValueError(f"model: expected (logits (batch, L, vocab), state) with (batch, L) "
                          f"= {tuple(targets.shape)}, the targets' shape, got "
                          f"{type(out).__name__}")
-    _ids("batch", targets, 2, "(batch, L) as targets", logits.shape[-1])
+    token_ids("batch", targets, 2, "(batch, L) as targets", logits.shape[-1])
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 

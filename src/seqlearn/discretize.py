@@ -44,7 +44,7 @@ import warnings
 import numpy as np
 from scipy.linalg import expm
 
-from seqlearn._checks import affordable, finite, numeric_array, positive
+from seqlearn._checks import affordable, finite, number, numeric_array, positive
 
 #: the GBT parameter each named method fixes (None: not a GBT, or alpha given by the caller)
 METHODS = {"forward_euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5, "gbt": None,
@@ -55,44 +55,13 @@ METHODS = {"forward_euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5, "gbt": 
 _MARGIN = 1e-8
 
 
-def _no_bool(name, value, what):
-    """Refuse a bool (Python, NumPy, or an array or tensor of them) where a number is due."""
-    if isinstance(value, (bool, np.bool_)) or str(getattr(value, "dtype", "")) in (
-            "bool", "torch.bool"):
-        raise ValueError(f"{name}: expected {what}, got {value!r:.60}")
-    return value
-
-
-def _scalar(name, value, what="a finite real number"):
-    """``value`` as a finite Python float: a number, a NumPy scalar, a 0-d array or a 0-d
-    torch tensor; bools, None, strings, complex numbers and longer arrays are refused.
-
-    (``_checks.number`` refuses 0-d arrays and tensors, which these modules have always
-    taken; shared with ``basis``, ``hippo``, ``ssm`` and ``recurrence``.)
-    """
-    _no_bool(name, value, what)
-    arr = numeric_array(name, value, what=what)
-    if arr.ndim != 0 or not np.isfinite(arr):
-        got = f"shape {arr.shape}" if arr.ndim else f"{value!r:.60}"
-        raise ValueError(f"{name}: expected {what}, got {got}")
-    return float(arr)
-
-
-def _positive(name, value, scalar=True):
-    """``_checks.positive``, with a ragged list refused by name as well (``positive``'s
-    bool test converts with np.asarray first, which raises NumPy's own message)."""
-    numeric_array(name, value, what="a positive real number" if scalar else
-                  "positive real numbers")
-    return positive(name, value, scalar=scalar)
-
-
 def method_alpha(method, alpha):
     """The validated method name and its GBT alpha (None for ZOH); also used by ``hippo``."""
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
     if alpha is not None:
         what = "a real number in [0, 1]"
-        alpha = _scalar("alpha", alpha, what)
+        alpha = number("alpha", alpha, what=what)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha: expected {what}, got {alpha!r}")
     fixed = METHODS[method]
@@ -157,7 +126,7 @@ def discretize(A, B, dt, method, alpha=None):
         raise ValueError(f"B: expected shape ({N},) or ({N}, M) (N = {N} from A), "
                          f"got {B.shape}")
     finite("B", B)
-    dt = _positive("dt", dt, scalar=True)
+    dt = positive("dt", dt, scalar=True)
     with np.errstate(over="ignore"):
         if not np.all(np.isfinite(dt * A)):
             raise ValueError(f"dt: expected a step for which dt A is finite, got dt = {dt} "
@@ -212,7 +181,7 @@ def discretize_diag(A_diag, B, dt, method, alpha=None):
                            allow_complex=True)
     finite("A_diag", A_diag)
     B = finite("B", numeric_array("B", B, allow_complex=True))
-    dt = _positive("dt", dt, scalar=False)
+    dt = positive("dt", dt, scalar=False)
     try:
         shape = np.broadcast_shapes(dt.shape, A_diag.shape)
     except ValueError:

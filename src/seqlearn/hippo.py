@@ -94,9 +94,9 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from seqlearn import basis as _basis
-from seqlearn._checks import (MAX_ELEMENTS, MAX_STEPS, affordable, function, integer,
-                              numeric_array)
-from seqlearn.discretize import _positive, _scalar, discretize, method_alpha
+from seqlearn._checks import (MAX_ELEMENTS, MAX_STEPS, affordable, function, integer, number,
+                              numeric_array, positive)
+from seqlearn.discretize import discretize, method_alpha
 
 KINDS = ("legt", "lagt", "legs", "fout")
 
@@ -129,7 +129,7 @@ def hippo_matrix(kind, N, theta=1.0):
     """
     kind = _kind(kind)
     N = _order(kind, N)
-    theta = _positive("theta", theta)
+    theta = positive("theta", theta)
     with np.errstate(over="ignore"):
         A, B = _matrices(kind, N, theta)
     if not (np.all(np.isfinite(A)) and np.all(np.isfinite(B))):
@@ -214,7 +214,7 @@ def online_coefficients(kind, f, dt, N, theta=1.0, method="bilinear", alpha=None
     f = numeric_array("f", f, min_ndim=1, what="samples (..., L)")
     if f.shape[-1] == 0:
         raise ValueError(f"f: expected samples (..., L) with L >= 1, got shape {f.shape}")
-    dt = _positive("dt", dt)
+    dt = positive("dt", dt)
     N = _order(kind, N)
     L = f.shape[-1]
     affordable("f", L, MAX_STEPS, "steps")
@@ -318,7 +318,7 @@ _RESOLUTION = 1e-8
 def _present(kind, t):
     """The present time t as a float (> 0 for legs); bools refused."""
     what = "a finite number" + (" > 0 for kind 'legs'" if kind == "legs" else "")
-    t = _scalar("t", t, what)
+    t = number("t", t, what=what)
     if kind == "legs" and not t > 0:
         raise ValueError(f"t: expected {what}, got {t!r}")
     if kind == "legs" and t < _LEGS_T_MIN:
@@ -330,7 +330,7 @@ def _present(kind, t):
 def _window_length(kind, t, theta):
     """theta as a float > 0, refused when it is so small next to |t| that the past times
     t - theta x collapse in floating point (legs has no theta)."""
-    theta = _positive("theta", theta)
+    theta = positive("theta", theta)
     if kind != "legs" and theta < _RESOLUTION * abs(t):
         raise ValueError(f"theta: expected a {'timescale' if kind == 'lagt' else 'window'} "
                          f"of at least {_RESOLUTION:g} |t| = {_RESOLUTION * abs(t):.3g} "

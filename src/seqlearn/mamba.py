@@ -63,7 +63,8 @@ from scipy.special import expit
 from torch import nn
 from torch.nn import functional as F
 
-from seqlearn._checks import affordable, integer, layer_input, numeric_array, positive, torch_tensor
+from seqlearn._checks import (affordable, integer, layer_input, numeric_array, positive,
+                              token_ids, torch_tensor)
 from seqlearn.attention import CausalSelfAttention, sinusoidal_positions
 
 BACKENDS = ("numpy", "torch_sequential", "torch", "torch_recurrence", "triton")
@@ -683,23 +684,9 @@ class MambaLM(nn.Module):
         self.norms = nn.ModuleList(RMSNorm(d_model) for _ in range(n_layers))
         self.norm_f = RMSNorm(d_model)
 
-    def _check_ids(self, name, ids, ndim):
-        if (not isinstance(ids, torch.Tensor) or ids.ndim != ndim
-                or ids.dtype not in (torch.int64, torch.int32)):
-            got = (f"{ids.dtype} {_shape_str(ids.shape)}" if isinstance(ids, torch.Tensor)
-                   else type(ids).__name__)
-            axes = "(batch, L)" if ndim == 2 else "(batch,)"
-            raise ValueError(f"{name}: expected an integer tensor {axes}, got {got}")
-        if ids.numel() == 0:
-            raise ValueError(f"{name}: expected at least one token, got shape "
-                             f"{_shape_str(ids.shape)}")
-        if int(ids.min()) < 0 or int(ids.max()) >= self.vocab:
-            raise ValueError(f"{name}: expected ids in [0, {self.vocab}), "
-                             f"got [{int(ids.min())}, {int(ids.max())}]")
-
     def forward(self, ids):
         """ids (batch, L) -> logits (batch, L, vocab)."""
-        self._check_ids("ids", ids, 2)
+        token_ids("ids", ids, 2, "(batch, L)", self.vocab)
         h = self.embed(ids)
         if self.mixer == "attention":
             h = h + torch.as_tensor(sinusoidal_positions(ids.shape[1], h.shape[-1]),
@@ -713,7 +700,7 @@ class MambaLM(nn.Module):
         (batch, d_inner, L), computed on the same inputs as ``forward`` (mixer "mamba" only)."""
         if self.mixer != "mamba":
             raise ValueError(f"mixer: step sizes exist for mixer='mamba' only, got {self.mixer!r}")
-        self._check_ids("ids", ids, 2)
+        token_ids("ids", ids, 2, "(batch, L)", self.vocab)
         h, out = self.embed(ids), []
         for layer, norm in zip(self.layers, self.norms):
             out.append(layer.step_sizes(norm(h)))
@@ -732,7 +719,7 @@ class MambaLM(nn.Module):
         if self.mixer == "attention":
             raise ValueError("mixer: 'attention' has no constant-size state (its KV cache "
                              "grows with every token, chapter 2); use forward")
-        self._check_ids("ids_t", ids_t, 1)
+        token_ids("ids_t", ids_t, 1, "(batch,)", self.vocab)
         if not isinstance(state, (list, tuple)) or len(state) != len(self.layers):
             raise ValueError(f"state: expected a list of {len(self.layers)} layer states, as "
                              f"from initial_state(batch), got {type(state).__name__}")

@@ -11,8 +11,7 @@ Time is the **last** axis throughout, as in the reference Mamba layout.
 
 import numpy as np
 
-from seqlearn._checks import MAX_STEPS, affordable, integer, numeric_array
-from seqlearn.discretize import _no_bool, _scalar
+from seqlearn._checks import MAX_STEPS, affordable, integer, not_bool, number, numeric_array
 
 
 def linear_recurrence(a, b, h0=None):
@@ -36,8 +35,8 @@ def linear_recurrence(a, b, h0=None):
 
 def _recurrence_args(a, b, h0):
     """Validated (a, b, h0) for ``linear_recurrence``, a broadcast to b's shape."""
-    b = numeric_array("b", _no_bool("b", b, "an array of numbers"), allow_complex=True)
-    a = numeric_array("a", _no_bool("a", a, "numbers (the decays)"), allow_complex=True)
+    b = numeric_array("b", not_bool("b", b, "an array of numbers"), allow_complex=True)
+    a = numeric_array("a", not_bool("a", a, "numbers (the decays)"), allow_complex=True)
     if b.ndim == 0:
         raise ValueError("b: expected an array with time as its last axis, "
                          "shape (..., L), got a scalar")
@@ -49,7 +48,7 @@ def _recurrence_args(a, b, h0):
                          f"got {a.shape}") from None
     h = np.zeros(b.shape[:-1], dtype=np.result_type(a, b))
     if h0 is not None:
-        h0 = numeric_array("h0", _no_bool("h0", h0, "numbers (the initial state)"),
+        h0 = numeric_array("h0", not_bool("h0", h0, "numbers (the initial state)"),
                            allow_complex=True)
         try:
             h = h + np.broadcast_to(h0, h.shape)
@@ -80,7 +79,7 @@ def ema(x, alpha):
     if x.ndim == 0:
         raise ValueError("x: expected an array with time as its last axis, "
                          "shape (..., L), got a scalar")
-    alpha = _scalar("alpha", alpha, "a real number in [0, 1)")
+    alpha = number("alpha", alpha, what="a real number in [0, 1)")
     if not 0.0 <= alpha < 1.0:
         raise ValueError(f"alpha: expected a number in [0, 1) (a decay: at 1 the "
                          f"input weight 1 - alpha is zero, above 1 the state "

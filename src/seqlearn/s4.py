@@ -53,7 +53,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from seqlearn._checks import (affordable, finite, flag, integer, layer_input, numeric_array,
-                               option, positive, torch_tensor)
+                               option, positive, token_ids, torch_tensor)
 from seqlearn.discretize import discretize_diag
 from seqlearn.hippo import hippo_matrix
 
@@ -273,15 +273,6 @@ def s4d_kernel(A_diag, B, C, dt, L, method="zoh", conj_pairs=False):
 
 
 # ---------------------------------------------------------------- torch layers
-def _finite_t(name, x):
-    """A torch tensor unchanged if every entry is finite, else refused (for parameters)."""
-    ok = torch.isfinite(x.detach())
-    if not bool(ok.all()):
-        raise ValueError(f"{name}: expected finite entries (no NaN or inf), got "
-                         f"{x.detach()[~ok].flatten()[0].item()}")
-    return x
-
-
 def _fft_conv(u, K):
     """Causal convolution y[b, k, h] = sum_j K[h, j] u[b, k - j, h], zero-padded FFT."""
     L = u.shape[1]
@@ -320,7 +311,7 @@ def s4d_kernel_torch(log_dt, log_A_re, A_im, C, L):
             raise ValueError(f"{name}: expected a tensor on {log_dt.device} (log_dt's "
                              f"device), got one on {x.device}")
     for name, x in (("log_dt", log_dt), ("log_A_re", log_A_re), ("A_im", A_im), ("C", C)):
-        _finite_t(name, x)
+        finite(name, x)
     L = integer("L", L)
     affordable("L", H * N2 * L)
     return _s4d_kernel_t(log_dt, log_A_re, A_im, C, L)
@@ -576,7 +567,7 @@ class SequenceClassifier(nn.Module):
                 raise ValueError(f"x: expected a tensor (batch, L, {V}), got shape "
                                  f"{tuple(x.shape)}")
         else:
-            _token_ids("x", x, V)
+            token_ids("x", x, 2, "(batch, L)", V)
         if x.device != weight.device:
             raise ValueError(f"x: expected a tensor on {weight.device} (the model's), got one "
                              f"on {x.device}")
@@ -588,17 +579,3 @@ class SequenceClassifier(nn.Module):
         for layer, norm in zip(self.layers, self.norms):
             h = norm(h + layer(h))
         return self.head(h[:, -1] if self.readout == "last" else h.mean(1))
-
-
-def _token_ids(name, x, V):
-    """x a non-empty int64 or int32 tensor (batch, L) with every id in [0, V), else refused."""
-    if not isinstance(x, torch.Tensor) or x.dtype not in (torch.int64, torch.int32) \
-            or x.ndim != 2 or x.numel() == 0:
-        got = (f"{x.dtype} of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor)
-               else type(x).__name__)
-        raise ValueError(f"{name}: expected a non-empty int64 tensor of token ids (batch, L), "
-                         f"got {got}")
-    lo, hi = int(x.min()), int(x.max())
-    if lo < 0 or hi >= V:
-        raise ValueError(f"{name}: expected token ids in [0, {V}), got ids from {lo} to {hi}")
-    return x

@@ -38,8 +38,9 @@ import warnings
 
 import numpy as np
 
-from seqlearn._checks import MAX_STEPS, affordable, finite, flag, integer, numeric_array
-from seqlearn.discretize import _MARGIN, _no_bool
+from seqlearn._checks import (MAX_STEPS, affordable, finite, flag, integer, not_bool,
+                              numeric_array)
+from seqlearn.discretize import _MARGIN
 
 CONV_METHODS = ("fft", "direct")
 
@@ -78,7 +79,7 @@ def _feedthrough(name, D):
     """D (None for 0) as a finite array; bools are refused."""
     if D is None:
         return np.zeros(())
-    _no_bool(name, D, "a number or an array of numbers (the feed-through)")
+    not_bool(name, D, "a number or an array of numbers (the feed-through)")
     return finite(name, numeric_array(name, D, allow_complex=True))
 
 
