@@ -401,6 +401,10 @@ EXAMPLES = {
     "train.token_accuracy": lambda: ((_OneHot(),
                                       torch.tensor([[1, 2, 3]]), torch.tensor([[1, 2, 4]])),
                                      {"batch_size": 4}),
+    # --- chapter 0 examples (intro, diagrams of chapter 0) ---
+    # --- chapter 1 examples (rnn, charlm, diagrams of chapter 1) ---
+    # --- chapter 2 examples (attention, diagrams of chapter 2) ---
+    # --- chapter 3 examples (basis, diagrams of chapter 3) ---
 }
 
 # Arguments whose every value of the right type is valid (a seed, free text, a label):
