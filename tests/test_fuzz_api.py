@@ -402,6 +402,8 @@ EXAMPLES = {
                                       torch.tensor([[1, 2, 3]]), torch.tensor([[1, 2, 4]])),
                                      {"batch_size": 4}),
     # --- chapter 0 examples (intro, diagrams of chapter 0) ---
+    "diagrams.timeline": lambda: ((), {}),
+    "diagrams.recurrence_and_convolution": lambda: ((), {}),
     # --- chapter 1 examples (rnn, charlm, diagrams of chapter 1) ---
     # --- chapter 2 examples (attention, diagrams of chapter 2) ---
     # --- chapter 3 examples (basis, diagrams of chapter 3) ---

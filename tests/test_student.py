@@ -84,8 +84,9 @@ def test_exercises_with_a_code_stub_get_no_answer_cell():
     path = ROOT / "book" / "00_how_to_use.ipynb"
     cells = student_copy(read(path), BOOK, path)["cells"]
     headed = [i for i, c in enumerate(cells) if source(c).startswith("**Exercise")]
-    assert [source(cells[i + 1]) == ANSWER_SOURCE for i in headed] == [False, False, True]
-    assert [EXERCISE_TAG in tags(cells[i + 1]) for i in headed] == [True, True, False]
+    # ema, ema_kernel (stubs), half-life (on paper), gated_ema (stub)
+    assert [source(cells[i + 1]) == ANSWER_SOURCE for i in headed] == [False, False, True, False]
+    assert [EXERCISE_TAG in tags(cells[i + 1]) for i in headed] == [True, True, False, True]
     assert paper_exercises(read(path)) == ["ex-half-life"]
 
 
@@ -158,7 +159,7 @@ def test_student_copy_of_chapter_0_runs_and_the_checkers_say_what_is_missing(roo
                    resources={"metadata": {"path": str(root / "book")}}).execute()
     printed = "\n".join("".join(o.get("text", "")) for c in nb.cells if c.cell_type == "code"
                         for o in c.outputs)
-    assert "❌ intro.ema: case 1 of 5 fails." in printed and "not implemented yet" in printed
-    assert "❌ intro.ema_kernel" in printed
+    assert "❌ intro.ema: case 1 of 6 fails." in printed and "not implemented yet" in printed
+    assert "❌ intro.ema_kernel" in printed and "❌ intro.gated_ema" in printed
     assert not any(o.get("output_type") == "error" for c in nb.cells if c.cell_type == "code"
                    for o in c.outputs)

@@ -53,8 +53,7 @@ def _box(ax, xy, text, width=1.0, height=0.6, color=OP, fontsize=10, fill_alpha=
     x, y = xy
     patch = FancyBboxPatch((x - width / 2, y - height / 2), width, height,
                            boxstyle="round,pad=0.02,rounding_size=0.08",
-                           facecolor=color, edgecolor=color, alpha=1.0, lw=1.5)
-    patch.set_facecolor((*_rgb(color), fill_alpha))
+                           facecolor=(*_rgb(color), fill_alpha), edgecolor=color, lw=1.5)
     ax.add_patch(patch)
     ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, color=text_color)
     return patch
@@ -87,6 +86,89 @@ def _rgb(color):
 
 
 # ------------------------------------------------------------- chapter 0 (how to use)
+
+# (year, lane, label) of the milestones chapter 0's timeline shows; lanes: 0 recurrent,
+# 1 attention, 2 state spaces. Years are those of the publications in references.bib.
+MILESTONES = (
+    (1990, 0, "Elman RNN"), (1994, 0, "vanishing\ngradients"), (1997, 0, "LSTM"),
+    (2000, 0, "forget gate"), (2001, 0, "echo state\nnetworks"), (2014, 0, "GRU"),
+    (2014, 1, "additive\nattention"), (2017, 1, "Transformer"), (2020, 1, "linear\nattention"),
+    (2020, 2, "HiPPO"), (2021, 2, "LSSL"), (2022, 2, "S4, S4D"), (2023, 2, "S5, H3"),
+    (2023.6, 2, "Mamba"), (2024.5, 2, "Mamba-2"),
+)
+_LANES = ("recurrent networks", "attention", "state space models")
+_LANE_COLORS = (STATE, GATE, OUTPUT)
+
+
+def _year_x(year):
+    """Position of ``year`` on the timeline: 1988-2012 compressed, 2013 on stretched."""
+    return (year - 1988) * 0.45 if year < 2013 else 11.25 + (year - 2013) * 1.35
+
+
+def timeline(ax=None):
+    """Chapter 0's timeline: the milestones of ``MILESTONES`` in three lanes (recurrent
+    networks, attention, state space models), on a time axis that is stretched after
+    2013 where the milestones crowd. Returns the figure."""
+    ax = _canvas(ax, (11, 3.4), (-5.2, _year_x(2025.4)), (-0.9, 3.2))
+    ax.set_aspect("auto")
+    for lane, (name, color) in enumerate(zip(_LANES, _LANE_COLORS)):
+        y = 2.6 - 1.05 * lane
+        ax.plot([0, _year_x(2025)], [y, y], color=color, lw=1, alpha=0.4)
+        ax.text(-0.4, y, name, color=color, fontsize=9, ha="right", va="center",
+                fontweight="bold")
+        events = [(yr, label) for yr, ln, label in MILESTONES if ln == lane]
+        for k, (yr, label) in enumerate(events):
+            x = _year_x(yr)
+            ax.plot([x], [y], "o", color=color, ms=6)
+            up = k % 2 == 0 if lane != 2 else k % 2 == 1
+            ax.text(x, y + (0.12 if up else -0.12), label, ha="center",
+                    va="bottom" if up else "top", fontsize=8, color=TEXT)
+    for year in (1990, 1995, 2000, 2005, 2010, 2014, 2016, 2018, 2020, 2022, 2024):
+        x = _year_x(year)
+        ax.plot([x, x], [-0.45, -0.35], color=OP, lw=1)
+        ax.text(x, -0.5, str(year), ha="center", va="top", fontsize=8, color=OP)
+    ax.plot([0, _year_x(2025)], [-0.4, -0.4], color=OP, lw=1)
+    ax.text(_year_x(2012.5), -0.4, "//", ha="center", va="center", fontsize=9, color=OP,
+            backgroundcolor="white")
+    return ax.figure
+
+
+def recurrence_and_convolution(ax=None):
+    """The two views of ``h_t = alpha h_{t-1} + (1 - alpha) x_t`` over four steps: above,
+    the recurrence (one state passed along, each input added as it arrives); below, the
+    convolution (h_3 as a weighted sum of every input, weights K_k = (1 - alpha) alpha^k).
+    Returns the figure."""
+    ax = _canvas(ax, (9, 4.4), (-0.8, 8.6), (-0.6, 5.6))
+    a = r"\alpha"
+    xs = [1, 3, 5, 7]
+    ax.text(-0.7, 5.3, "recurrent view: one step at a time, O(1) memory", fontsize=10,
+            color=STATE, fontweight="bold")
+    for t, x in enumerate(xs):
+        _box(ax, (x, 4.3), f"$h_{t}$", width=0.9, height=0.6, color=STATE)
+        _node(ax, (x, 3.0), f"$x_{t}$", radius=0.3, color=INPUT)
+        _arrow(ax, (x, 3.3), (x, 3.98), color=INPUT)
+        ax.text(x + 0.12, 3.55, f"$(1-{a})$", fontsize=8, color=INPUT, ha="left")
+        if t:
+            _arrow(ax, (xs[t - 1] + 0.47, 4.3), (x - 0.47, 4.3), color=STATE)
+            ax.text((xs[t - 1] + x) / 2, 4.4, f"$\\times {a}$", fontsize=9, color=STATE,
+                    ha="center", va="bottom")
+    ax.text(-0.7, 2.05, "convolutional view: every output at once, in parallel",
+            fontsize=10, color=GATE, fontweight="bold")
+    for t, x in enumerate(xs):
+        _node(ax, (x, 0.0), f"$x_{t}$", radius=0.3, color=INPUT)
+    _box(ax, (7, 1.35), "$h_3$", width=0.9, height=0.6, color=STATE)
+    for t, x in enumerate(xs):
+        k = 3 - t
+        end = (7 - 0.12 * k, 1.05)
+        _arrow(ax, (x + (0.2 if k else 0), 0.3 if k else 0.3), end, color=GATE, lw=1.0)
+        lx, ly = x + (end[0] - x) * 0.22, 0.3 + (1.05 - 0.3) * 0.22
+        ax.text(lx - (0.05 if k else -0.12), ly + 0.08, f"$K_{k}$", fontsize=9, color=GATE,
+                ha="right" if k else "left", va="bottom")
+    ax.text(-0.7, 1.55, "$h_3 = K_0 x_3 + K_1 x_2 + K_2 x_1 + K_3 x_0$, "
+            "$K_k=(1-" + a + ")\\," + a + "^k$", fontsize=10, ha="left", va="center",
+            color=GATE)
+    return ax.figure
+
 
 # ------------------------------------------------------------- chapter 1 (recurrent networks)
 

@@ -10,7 +10,9 @@ reference and prints one verdict. The time limit itself is in
 import copy
 import difflib
 import inspect
+import os
 import sys
+import sysconfig
 import textwrap
 import time
 import traceback
@@ -192,7 +194,8 @@ def _run(fn, args, deadline, limit):
         where = _where(exc)
         if isinstance(exc, TypeError) and not where:   # raised by the call itself
             return None, [f"{_TYPE_ERROR}: {exc}."]
-        return None, [f"problem: your function raised {type(exc).__name__}: {exc}"] + where
+        return None, ([f"problem: your function raised {type(exc).__name__}: {exc}"] + where
+                      + _removed_name_hint(exc))
 
 
 def _known_mistake(exercise, fn, cases, answers, deadline, limit):
@@ -286,6 +289,13 @@ def _compare(expected, got, rtol, atol, what):
         index = tuple(int(i) for i in np.argwhere(g != e)[0])
         return [f"problem: {what} differs at index {index}: expected {e[index]}, got {g[index]}; "
                 f"{int((g != e).sum())} of {e.size} entries differ."]
+    if np.iscomplexobj(g) and not np.iscomplexobj(e):
+        hint = ("hint: the imaginary parts are rounding noise (an FFT?): return "
+                "np.real(...) of it." if np.allclose(g.imag, 0, atol=1e-9) else
+                "hint: somewhere a complex number entered (np.sqrt of a negative "
+                "number in complex mode, an FFT, an eigenvalue?).")
+        return [f"problem: {what} is complex (dtype {g.dtype}); the exercise expects real "
+                "numbers.", hint]
     if not np.isfinite(g).all() and np.isfinite(e).all():
         index = tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])
         return [f"problem: {what} contains {g[index]} at index {index}; expected {e[index]:.6g}."]
@@ -334,10 +344,59 @@ def _describe_args(names, args):
     return ", ".join(parts)
 
 
+# Library code (NumPy, torch, the standard library, seqlearn): an error raised in there is reported
+# at the student's line that called it, with the library function named.
+_LIBRARY_DIRS = tuple(sorted({os.path.realpath(p) for key in ("stdlib", "platstdlib", "purelib",
+                                                              "platlib")
+                              if (p := sysconfig.get_paths().get(key))}
+                             | {os.path.realpath(os.path.join(os.path.dirname(__file__), "..",
+                                                              ".."))},   # seqlearn itself
+                             key=len, reverse=True))
+
+# Names NumPy 2 removed that older tutorials still use, and what replaces them.
+_REMOVED_NUMPY = {
+    "trapz": "np.trapezoid (np.trapz was removed in NumPy 2.4)",
+    "product": "np.prod", "cumproduct": "np.cumprod", "sometrue": "np.any",
+    "alltrue": "np.all", "in1d": "np.isin", "row_stack": "np.vstack",
+    "float_": "np.float64", "complex_": "np.complex128", "NaN": "np.nan", "Inf": "np.inf",
+    "infty": "np.inf", "PINF": "np.inf", "NINF": "-np.inf", "asfarray": "np.asarray(x, float)",
+    "float": "float (the builtin) or np.float64", "int": "int (the builtin) or np.int64",
+    "bool": "bool (the builtin) or np.bool_", "object": "object (the builtin)",
+}
+
+
+def _library(filename):
+    """The top-level library (``numpy``, ``torch``, ``re``) that ``filename`` belongs to,
+    or None when it is not library code (the student's notebook or file)."""
+    path = os.path.realpath(filename)
+    for d in _LIBRARY_DIRS:
+        if path.startswith(d + os.sep):
+            top = os.path.relpath(path, d).split(os.sep)[0]
+            return top[:-3] if top.endswith(".py") else top
+    return None
+
+
 def _where(exc):
-    """The line of the student's code where ``exc`` was raised, if it is theirs."""
+    """Where ``exc`` was raised, as lines: the student's line, and the library function
+    below it when the error came from inside NumPy, torch or the standard library."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename not in _OUR_FILES]
-    if not frames:
+    theirs = [i for i, f in enumerate(frames) if _library(f.filename) is None]
+    if not theirs:
         return []
-    last = frames[-1]
-    return [f"   at line {last.lineno} of {last.name}: {last.line}"] if last.line else []
+    last = frames[theirs[-1]]
+    lines = [f"   at line {last.lineno} of {last.name}: {last.line}"] if last.line else []
+    if lines and theirs[-1] < len(frames) - 1:
+        inner = frames[theirs[-1] + 1]
+        lines.append(f"   (raised inside {_library(inner.filename)}, in its {inner.name}; "
+                     "the line above is yours)")
+    return lines
+
+
+def _removed_name_hint(exc):
+    """A hint when ``exc`` is NumPy refusing a name it removed (np.trapz, np.float, ...)."""
+    if isinstance(exc, AttributeError) and getattr(exc, "obj", None) is np:
+        replacement = _REMOVED_NUMPY.get(getattr(exc, "name", None))
+        if replacement:
+            return [f"hint: np.{exc.name} does not exist in this NumPy ({np.__version__}); "
+                    f"use {replacement}."]
+    return []

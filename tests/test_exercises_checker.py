@@ -1,0 +1,78 @@
+"""What the checker says about errors every exercise can meet: a name NumPy removed, an
+error raised inside a library call, a complex answer, and chapter 0's loopholes."""
+
+import numpy as np
+
+from seqlearn.exercises import check
+from seqlearn.recurrence import ema
+
+
+def run(capsys, name, fn):
+    ok = check(name, fn)
+    return ok, capsys.readouterr().out
+
+
+def test_a_name_numpy_removed_gets_its_replacement(capsys):
+    def my_project(f, t, N):
+        return np.trapz(f, t)            # removed in NumPy 2.4
+
+    ok, out = run(capsys, "basis.project", my_project)
+    assert not ok
+    assert "use np.trapezoid" in out
+    assert "at line" in out and "my_project" in out     # the student's own line
+
+
+def test_an_error_inside_numpy_points_at_the_students_line(capsys):
+    def my_lstm(x_t, h, c, W_ih, W_hh, b_ih, b_hh):
+        z = x_t @ W_ih.T + h @ W_hh.T + b_ih + b_hh
+        i, f, g, o = np.split(z, 5)      # 4 H entries do not split into 5
+        return h, c
+
+    ok, out = run(capsys, "rnn.lstm_step", my_lstm)
+    assert not ok
+    assert "np.split(z, 5)" in out.replace("\n", " ")
+    assert "raised inside numpy, in its split" in out.replace("\n", " ").replace("  ", " ")
+    assert "_shape_base" not in out      # not NumPy's own file and line
+
+
+def test_a_complex_answer_to_a_real_exercise_fails(capsys):
+    def my_ema(x, alpha):
+        return ema(np.asarray(x), alpha) + 0j
+
+    ok, out = run(capsys, "intro.ema", my_ema)
+    assert not ok
+    assert "complex" in out and "np.real" in out
+
+
+def test_a_kernel_truncated_at_a_fixed_length_fails(capsys):
+    def truncated(n):
+        def my_ema(x, alpha):
+            x = np.asarray(x, dtype=float)
+            K = (1 - alpha) * alpha ** np.arange(n)
+            L = x.shape[-1]
+            return np.apply_along_axis(lambda r: np.convolve(r, K)[:L], -1, x)
+        return my_ema
+
+    for n in (40, 80, 200):
+        ok, _ = run(capsys, "intro.ema", truncated(n))
+        assert not ok, f"a kernel of {n} taps passed"
+    ok, _ = run(capsys, "intro.ema", truncated(10_000))   # no truncation within the cases
+    assert ok
+
+
+def test_an_ema_one_step_late_is_named(capsys):
+    def my_ema(x, alpha):
+        x = np.asarray(x, dtype=float)
+        h, state = np.zeros_like(x), np.zeros(x.shape[:-1])
+        for t in range(x.shape[-1]):
+            h[..., t] = state            # stored before the update
+            state = alpha * state + (1 - alpha) * x[..., t]
+        return h
+
+    ok, out = run(capsys, "intro.ema", my_ema)
+    assert not ok and "one step late" in out
+
+
+def test_the_reference_itself_is_refused(capsys):
+    ok, out = run(capsys, "intro.ema", ema)
+    assert not ok and "course's own function" in out
