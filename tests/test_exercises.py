@@ -2,6 +2,7 @@
 nothing a student writes makes ``check`` raise."""
 
 import re
+import types
 
 import numpy as np
 import pytest
@@ -27,11 +28,30 @@ def loop_ema(x, alpha):
     return h
 
 
+def student_copy_of(fn):
+    """``fn`` as if a student had typed its code: the same code in a new function object
+    (the checker refuses calls of the course's own function, not its formula)."""
+    copy = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__,
+                              fn.__defaults__, fn.__closure__)
+    copy.__module__ = "__main__"          # where a student's function lives
+    return copy
+
+
 @pytest.mark.parametrize("name", sorted(EXERCISES))
 def test_reference_passes_its_own_checker(capsys, name):
     reference = EXERCISES[name].reference
-    ok, out = run(capsys, name, lambda *args: reference(*args))   # a student's wrapper
+    ok, out = run(capsys, name, student_copy_of(reference))
     assert ok and out.startswith("✅")
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_a_wrapper_around_the_reference_is_refused(capsys, name):
+    reference = EXERCISES[name].reference
+    ok, out = run(capsys, name, lambda *args: reference(*args))
+    if reference.__module__.startswith("seqlearn.exercises"):   # a private formula
+        assert ok, out
+    else:
+        assert not ok and "calls the course's own" in out
 
 
 def test_the_course_function_itself_is_refused(capsys):
@@ -52,7 +72,7 @@ def test_a_table_of_the_fixed_cases_does_not_pass(capsys):
     table = {np.asarray(args[0]).tobytes(): reference(*args)
              for args in EXERCISES["intro.ema"].cases(np.random.default_rng(0))}
     ok, out = run(capsys, "intro.ema", lambda x, a: table.get(np.asarray(x).tobytes()))
-    assert not ok and "the 5 fixed cases pass, but a random one" in out
+    assert not ok and "the 6 fixed cases pass, but a random one" in out
 
 
 def test_combine_accepts_the_pair_as_one_array(capsys):
@@ -112,7 +132,7 @@ def test_wrong_value_reports_input_index_and_size_of_error(capsys):
 
     ok, out = run(capsys, "intro.ema", off_at_the_end)
     assert not ok
-    assert "case 1 of 5" in out and "x=array of shape (5,)" in out and "alpha=0.5" in out
+    assert "case 1 of 6" in out and "x=array of shape (5,)" in out and "alpha=0.5" in out
     assert "at index (4,)" in out and "off by 0.5" in out and "1 of 5 entries" in out
 
 

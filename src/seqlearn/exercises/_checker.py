@@ -118,8 +118,14 @@ def check(name, fn, verbose=True):
         return _verdict(verbose, False, "\n".join(_wrap([
             f"❌ {name}: {wrong_signature}", f"   expected: {exercise.signature}"])))
     answers = []
+    watch = _watched_code(exercise.reference)
     for i, args in enumerate(cases):
-        got, problem = _run(fn, args, deadline, limit)
+        got, problem = _run(fn, args, deadline, limit, watch)
+        if problem is None and watch is not None and watch.called:
+            ref = exercise.reference
+            return _verdict(verbose, False, "\n".join(_wrap([
+                f"❌ {name}: your function calls the course's own {ref.__module__}."
+                f"{ref.__qualname__}; the exercise is to write it yourself."])))
         if problem is None:
             try:
                 expected = _expected(exercise, args)
@@ -174,14 +180,47 @@ def _expected(exercise, args):
 _TYPE_ERROR = "problem: your function could not be called with these arguments"
 
 
-def _run(fn, args, deadline, limit):
-    """(fn's answer, None), or (None, lines saying what went wrong)."""
+class _Watch:
+    """A profile hook that notes whether one code object (the reference) is called from
+    outside seqlearn: by the student's code, not by another course function."""
+
+    def __init__(self, code):
+        self.code, self.called = code, False
+
+    def __call__(self, frame, event, arg):
+        if event == "call" and frame.f_code is self.code:
+            caller = frame.f_back
+            module = caller.f_globals.get("__name__", "") if caller is not None else ""
+            if not (module == "seqlearn" or module.startswith("seqlearn.")):
+                self.called = True
+
+
+def _watched_code(reference):
+    """A ``_Watch`` for ``reference`` when it is a public seqlearn function (one a student
+    could import and call instead of writing it), else None."""
+    code = getattr(reference, "__code__", None)
+    module = str(getattr(reference, "__module__", ""))
+    if code is None or not module.startswith("seqlearn.") or _in_this_package(module):
+        return None
+    return _Watch(code)
+
+
+def _run(fn, args, deadline, limit, watch=None):
+    """(fn's answer, None), or (None, lines saying what went wrong). With ``watch``, a
+    call of the watched function from inside ``fn`` sets ``watch.called``."""
     left = deadline - time.monotonic()
     if left <= 0:
         return None, [f"{_HANG} {limit:g} s (the time limit of the whole check): "
                       "an endless loop?"]
+    previous = sys.getprofile()
     try:
-        return _time_limit.call(fn, copy.deepcopy(args), left), None
+        if watch is not None:
+            sys.setprofile(watch)
+        try:
+            return _time_limit.call(fn, copy.deepcopy(args), left), None
+        finally:
+            if watch is not None:
+                sys.setprofile(previous)
     except _time_limit.TimeUp:
         return None, [f"{_HANG} {limit:g} s (the time limit of the whole check): "
                       "an endless loop?"]
