@@ -12,7 +12,8 @@ from numpy.polynomial import polynomial as npp
 from scipy.integrate import quad
 from scipy.special import eval_laguerre, eval_legendre, spherical_in
 
-from seqlearn.basis import (evaluate, fourier, laguerre, legendre, project, reconstruct,
+from seqlearn.basis import (approximation_error, evaluate, fourier, laguerre, legendre,
+                            measure, measure_basis, project, reconstruct,
                             weight)
 
 windows = st.tuples(st.floats(-5, 5), st.floats(0.1, 10)).map(lambda p: (p[0], p[0] + p[1]))
@@ -383,3 +384,149 @@ def test_nan_in_the_samples_or_coefficients_passes_through():
     assert np.all(np.isfinite(c[0])) and np.all(np.isnan(c[1]))
     g = reconstruct(np.array([1.0, np.nan]), t, "legendre")
     assert np.all(np.isnan(g))
+
+
+# ------------------------------------------------------------------ the time-varying measures
+
+def _support(kind, t, theta):
+    """The support of mu^(t), as quad limits (lagt: the whole past, cut at age 60 theta)."""
+    return {"legt": (t - theta, t), "legs": (0.0, t), "lagt": (t - 60 * theta, t)}[kind]
+
+
+@pytest.mark.parametrize("kind", ["legt", "lagt", "legs"])
+@pytest.mark.parametrize("t, theta", [(1.0, 1.0), (3.5, 0.7), (10.0, 4.0)])
+def test_each_measure_is_a_probability_measure(kind, t, theta):
+    lo, hi = _support(kind, t, theta)
+    total, _ = quad(lambda s: measure(kind, [s], t, theta)[0], lo, hi, limit=200,
+                    epsabs=1e-13)
+    assert total == pytest.approx(1.0, abs=1e-10)
+    # nothing outside the support, nothing in the future
+    outside = np.array([t + 0.1, t + 5.0, lo - 1.0]) if kind != "lagt" else np.array([t + 0.1])
+    np.testing.assert_array_equal(measure(kind, outside, t, theta), 0.0)
+
+
+def test_measures_closed_forms():
+    s = np.array([-4.0, -1.0, 0.0, 0.5, 2.0, 2.5])
+    t = 2.0
+    np.testing.assert_allclose(measure("lagt", s, t), [np.exp(-6), np.exp(-3), np.exp(-2),
+                                                       np.exp(-1.5), 1.0, 0.0])
+    np.testing.assert_allclose(measure("lagt", s, t, theta=2.0),
+                               [np.exp(-3) / 2, np.exp(-1.5) / 2, np.exp(-1) / 2,
+                                np.exp(-0.75) / 2, 0.5, 0.0])
+    np.testing.assert_array_equal(measure("legt", s, t, theta=2.0), [0, 0, 0.5, 0.5, 0.5, 0])
+    np.testing.assert_array_equal(measure("legs", s, t), [0, 0, 0.5, 0.5, 0.5, 0])
+
+
+@settings(max_examples=30, deadline=None)
+@given(t=st.floats(0.1, 20), c=st.floats(0.1, 10), x=st.floats(0, 1))
+def test_legs_scales_with_t(t, c, x):
+    # mu^(c t)(c s) = mu^(t)(s) / c: the same uniform weight over a stretched past
+    s = np.array([x * t])
+    assert measure("legs", c * s, c * t)[0] == pytest.approx(measure("legs", s, t)[0] / c)
+    # and g_n(c s; c t) = g_n(s; t): the functions of the relative time s / t
+    np.testing.assert_allclose(measure_basis("legs", 6, c * s, c * t),
+                               measure_basis("legs", 6, s, t), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind, t, theta, m, n", [
+    ("legt", 2.0, 1.5, 2, 4), ("legt", 2.0, 1.5, 3, 3), ("legs", 5.0, 1.0, 1, 5),
+    ("legs", 0.5, 1.0, 4, 4), ("lagt", 1.0, 1.0, 2, 5), ("lagt", 3.0, 2.0, 5, 5)])
+def test_measure_basis_is_orthonormal_for_its_measure(kind, t, theta, m, n):
+    lo, hi = _support(kind, t, theta)
+
+    def product(s):
+        g = measure_basis(kind, max(m, n) + 1, [s], t, theta)[:, 0]
+        return g[m] * g[n] * measure(kind, [s], t, theta)[0]
+
+    value, _ = quad(product, lo, hi, limit=400, epsabs=1e-12)
+    assert abs(value - (m == n)) < 1e-8
+
+
+def test_measure_basis_closed_forms():
+    s = np.linspace(-1.0, 3.0, 9)
+    t, theta = 3.0, 2.5
+    for n in range(5):
+        r = np.sqrt(2 * n + 1)
+        np.testing.assert_allclose(measure_basis("legt", 5, s, t, theta)[n],
+                                   r * eval_legendre(n, 2 * (s - t) / theta + 1), atol=1e-12)
+        np.testing.assert_allclose(measure_basis("legs", 5, s, t)[n],
+                                   r * eval_legendre(n, 2 * s / t - 1), atol=1e-12)
+        np.testing.assert_allclose(measure_basis("lagt", 5, s, t, theta)[n],
+                                   eval_laguerre(n, (t - s) / theta), atol=1e-12)
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda: measure("legx", [0.0], 1.0), "kind"),
+    (lambda: measure("legs", [0.0], 0.0), "t"),
+    (lambda: measure("legs", [0.0], -1.0), "t"),
+    (lambda: measure("legt", [0.0], 1.0, theta=0.0), "theta"),
+    (lambda: measure("legt", [0.0], 1e20, theta=1e-10), "theta"),
+    (lambda: measure("lagt", [np.nan], 1.0), "s"),
+    (lambda: measure_basis("legt", 0, [0.0], 1.0), "N"),
+    (lambda: approximation_error(np.ones(3), (0, 1), "legendre", 2), "f"),
+    (lambda: approximation_error(np.sin, (1, 0), "legendre", 2), "window"),
+])
+def test_measure_arguments_are_checked_by_name(call, argument):
+    with pytest.raises(ValueError, match=rf"^{argument}: "):
+        call()
+
+
+# ------------------------------------------------------------------ the approximation error
+
+@pytest.mark.parametrize("name, window", [("legendre", (0.0, 1.0)), ("legendre", (-2.0, 3.0)),
+                                          ("fourier", (0.0, 2.0)),
+                                          ("laguerre", (-np.inf, 0.5))])
+def test_approximation_error_is_pythagoras_with_an_independent_norm(name, window):
+    # ||f - f_N||^2 = ||f||^2 - sum c_n^2, with ||f||^2 by adaptive quadrature
+    t0, t1 = window
+    f = lambda s: np.exp(np.sin(2 * s)) - 0.3 * s   # noqa: E731
+    if name == "laguerre":
+        norm2 = sum(quad(lambda x: f(t1 - x) ** 2 * np.exp(-x), j, j + 1, epsabs=1e-14)[0]
+                    for j in range(80))
+    else:
+        norm2 = quad(lambda s: f(s) ** 2, t0, t1, limit=200, epsabs=1e-14)[0]
+    previous = np.inf
+    for N in [1, 2, 4, 8]:
+        c = project(f, window, name, N)
+        err = approximation_error(f, window, name, N)
+        assert err ** 2 == pytest.approx(norm2 - np.sum(c ** 2), abs=1e-9)
+        assert err <= previous + 1e-12          # never grows with N
+        previous = err
+
+
+def test_approximation_error_closed_forms():
+    # a polynomial of degree < N is exact; the next basis function alone has error 1
+    p = lambda s: 2 * s ** 3 - s + 0.25   # noqa: E731
+    assert approximation_error(p, (0.0, 2.0), "legendre", 4) < 1e-12
+    assert approximation_error(p, (-np.inf, 0.0), "laguerre", 4) < 1e-10
+    phi4 = lambda s: legendre(5, s, (0.0, 2.0))[4]   # noqa: E731
+    assert approximation_error(phi4, (0.0, 2.0), "legendre", 4) == pytest.approx(1.0, abs=1e-12)
+    assert approximation_error(phi4, (0.0, 2.0), "legendre", 5) < 1e-12
+    # a trigonometric polynomial in the span of the first N Fourier functions
+    trig = lambda s: 1 + np.cos(2 * np.pi * s) - 0.5 * np.sin(4 * np.pi * s)   # noqa: E731
+    assert approximation_error(trig, (0.0, 1.0), "fourier", 5) < 1e-12
+    assert approximation_error(trig, (0.0, 1.0), "fourier", 4) == pytest.approx(
+        0.5 * np.sqrt(0.5), abs=1e-12)
+
+
+# ------------------------------------------------------------------ chapter 3's diagram
+
+def test_projection_pipeline_keeps_its_labels_inside_and_apart():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from seqlearn import diagrams
+    fig = diagrams.projection_pipeline()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    frame = ax.get_window_extent(renderer)
+    boxes = [t.get_window_extent(renderer) for t in ax.texts if t.get_text().strip()]
+    assert len(boxes) >= 8
+    for b in boxes:
+        assert frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), "two labels of the diagram overprint each other"
+    plt.close(fig)

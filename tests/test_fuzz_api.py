@@ -407,6 +407,10 @@ EXAMPLES = {
     # --- chapter 1 examples (rnn, charlm, diagrams of chapter 1) ---
     # --- chapter 2 examples (attention, diagrams of chapter 2) ---
     # --- chapter 3 examples (basis, diagrams of chapter 3) ---
+    "basis.approximation_error": lambda: ((np.sin, (0.0, 1.0), "legendre", 4), {}),
+    "basis.measure": lambda: (("legt", np.linspace(-1, 2, 7), 1.5), {"theta": 1.0}),
+    "basis.measure_basis": lambda: (("legs", 3, np.linspace(0, 2, 7), 2.0), {"theta": 1.0}),
+    "diagrams.projection_pipeline": lambda: ((), {}),
 }
 
 # Arguments whose every value of the right type is valid (a seed, free text, a label):

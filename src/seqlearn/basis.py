@@ -9,6 +9,12 @@ f_N is the best approximation of f in span(phi_0, ..., phi_{N-1}) for the norm
 ||g||^2 = int g(s)^2 w(s) ds, so ||f - f_N|| never grows with N, and the N numbers c are
 a fixed-size summary (a "lossy zip file") of the whole signal on the window: the state
 that HiPPO (``seqlearn.hippo``) keeps up to date as the window moves.
+``approximation_error`` measures ||f - f_N|| by quadrature.
+
+The time-varying measures of HiPPO (``measure``, ``measure_basis``, at the end of this
+module): at every present t a probability measure mu^(t) on the past (LegT: a sliding
+window, LagT: exponential fading, LegS: the whole past [0, t] scaled) and functions
+g_n(s; t) orthonormal for it, which move with t.
 
 The three bases, on the window [t0, t1] of length T = t1 - t0:
 
@@ -54,11 +60,16 @@ Glossary (code name -> symbol):
     coeffs           -> the coefficients c_n, shape (..., N)
     w                -> the weight w(s) of the inner product
     nodes            -> the number of Gauss quadrature nodes
+    kind             -> HiPPO's measure: "legt", "lagt" or "legs"
+    t (measures)     -> the present t of mu^(t)
+    theta            -> the window length (legt) or time scale (lagt) theta
+    mu               -> the density mu^(t)(s) of the measure
+    g                -> the functions g_n(s; t), orthonormal for mu^(t)
 """
 
 import numpy as np
 
-from seqlearn._checks import MAX_STEPS, affordable, integer, number, numeric_array
+from seqlearn._checks import MAX_STEPS, affordable, integer, number, numeric_array, positive
 
 BASES = ("legendre", "fourier", "laguerre")
 
@@ -237,6 +248,50 @@ def _sample_times(t, allow_minus_inf):
     return t
 
 
+def _values(f, s):
+    """f(s) for a callable f, checked: an array shaped like s, or a ValueError naming f."""
+    try:
+        values = f(s)
+    except Exception as exc:
+        raise ValueError(f"f: expected a callable taking an array of times, got one that "
+                         f"raised {type(exc).__name__}: {exc}") from exc
+    values = numeric_array("f", values, what="an array of numbers (f's values)")
+    if values.shape != s.shape:
+        raise ValueError(f"f: expected a callable returning an array shaped like its "
+                         f"input {s.shape}, got {values.shape}")
+    return values
+
+
+def _gauss_rule(basis, window, N, nodes):
+    """The quadrature of ``project`` for a callable f: nodes s (K,) and weights omega (K,),
+    the weight w(s) included, with int g(s) w(s) ds ~ sum_i omega_i g(s_i) over ``window``
+    (already checked); ``nodes`` as given to ``project`` (None: its default)."""
+    t0, t1 = window
+    if np.isinf(t0):
+        # The whole past: the integrand is at most |f| e^{-x/2} in the age x
+        # (|e^{-x/2} L_n(x)| <= 1), so cutting the past at age PAST_CUTOFF = 80 costs
+        # at most 2 max|f| e^{-40}. Composite Gauss-Legendre on panels of length 1
+        # then converges for any smooth f, oscillating or not. (Gauss-Laguerre is
+        # built for polynomial f: for sin(3s) its 180 nodes miss the second digit.)
+        nodes = 32 if nodes is None else integer("nodes", nodes, maximum=MAX_STEPS)
+        affordable("nodes", N * PAST_CUTOFF * nodes, what="numbers (N functions at "
+                   "nodes on each of the 80 panels)")
+        x, w = np.polynomial.legendre.leggauss(nodes)
+        ages = (np.arange(PAST_CUTOFF)[:, None] + (x[None, :] + 1.0) / 2.0).ravel()
+        omega = np.tile(w / 2.0, PAST_CUTOFF) * np.exp(-ages)
+        s = t1 - ages
+    else:
+        given = nodes is not None
+        nodes = integer("nodes", nodes, maximum=MAX_STEPS) if given else max(128, 4 * N)
+        affordable("nodes" if given else "N", N * nodes,
+                   what="numbers (N functions at the Gauss nodes)")
+        x, omega = np.polynomial.legendre.leggauss(nodes)
+        half = (t1 - t0) / 2.0
+        s = t0 + half * (x + 1.0)
+        omega = half * omega * weight(basis, s, window)
+    return s, omega
+
+
 def project(f, t, basis, N, nodes=None):
     """Coefficients of f on the first N functions of ``basis`` over the window [t[0], t[-1]]:
 
@@ -268,38 +323,8 @@ def project(f, t, basis, N, nodes=None):
     t = _sample_times(t, allow_minus_inf=callable(f) and basis == "laguerre")
     window = (t[0], t[-1])
     if callable(f):
-        if np.isinf(t[0]):
-            # The whole past: the integrand is at most |f| e^{-x/2} in the age x
-            # (|e^{-x/2} L_n(x)| <= 1), so cutting the past at age PAST_CUTOFF = 80 costs
-            # at most 2 max|f| e^{-40}. Composite Gauss-Legendre on panels of length 1
-            # then converges for any smooth f, oscillating or not. (Gauss-Laguerre is
-            # built for polynomial f: for sin(3s) its 180 nodes miss the second digit.)
-            nodes = 32 if nodes is None else integer("nodes", nodes, maximum=MAX_STEPS)
-            affordable("nodes", N * PAST_CUTOFF * nodes, what="numbers (N functions at "
-                       "nodes on each of the 80 panels)")
-            x, w = np.polynomial.legendre.leggauss(nodes)
-            ages = (np.arange(PAST_CUTOFF)[:, None] + (x[None, :] + 1.0) / 2.0).ravel()
-            omega = np.tile(w / 2.0, PAST_CUTOFF) * np.exp(-ages)
-            s = t[-1] - ages
-        else:
-            given = nodes is not None
-            nodes = integer("nodes", nodes, maximum=MAX_STEPS) if given else max(128, 4 * N)
-            affordable("nodes" if given else "N", N * nodes,
-                       what="numbers (N functions at the Gauss nodes)")
-            x, omega = np.polynomial.legendre.leggauss(nodes)
-            half = (t[-1] - t[0]) / 2.0
-            s = t[0] + half * (x + 1.0)
-            omega = half * omega * weight(basis, s, window)
-        try:
-            values = f(s)
-        except Exception as exc:
-            raise ValueError(f"f: expected a callable taking an array of times, got one that "
-                             f"raised {type(exc).__name__}: {exc}") from exc
-        values = numeric_array("f", values, what="an array of numbers (f's values)")
-        if values.shape != s.shape:
-            raise ValueError(f"f: expected a callable returning an array shaped like its "
-                             f"input {s.shape}, got {values.shape}")
-        return evaluate(basis, N, s, window) @ (omega * values)
+        s, omega = _gauss_rule(basis, window, N, nodes)
+        return evaluate(basis, N, s, window) @ (omega * _values(f, s))
     f = numeric_array("f", f, min_ndim=1, what="samples (..., L) or a callable")
     if f.shape[-1] != t.size:
         raise ValueError(f"f: expected samples (..., {t.size}) at the {t.size} times t, "
@@ -334,3 +359,117 @@ def reconstruct(coeffs, t, basis, window=None):
     else:
         t = _times("t", t)
     return coeffs @ evaluate(basis, coeffs.shape[-1], t, window)
+
+
+def approximation_error(f, window, basis, N, nodes=None):
+    """The error of the best N-term approximation in the weighted norm of ``basis``:
+
+        ||f - f_N|| = sqrt( int (f(s) - f_N(s))^2 w(s) ds ),   f_N = sum_{n<N} c_n phi_n
+
+    with the coefficients c of ``project(f, window, basis, N, nodes)`` and the integral
+    computed by the same Gauss rule (for "laguerre" with t0 = -inf: the whole past, cut
+    at age 80). By Pythagoras ||f - f_N||^2 = ||f||^2 - sum_{n<N} c_n^2, so the error
+    never grows with N; computed directly, it stays accurate below sqrt(eps) ||f||.
+
+    f : callable, an array of times -> f at those times (same shape)
+    window : (t0, t1), t0 < t1 (t0 = -inf allowed for "laguerre")
+    basis : "legendre", "fourier" or "laguerre";  N : int >= 1
+    nodes : Gauss nodes, as in ``project``
+    returns the error, a float >= 0 (NaN when f has NaN or inf values)
+    """
+    basis = _basis_name(basis)
+    N = integer("N", N, maximum=MAX_STEPS)
+    if not callable(f):
+        raise ValueError(f"f: expected a callable (times -> values), got {type(f).__name__}")
+    window = _window(window, basis)
+    s, omega = _gauss_rule(basis, window, N, nodes)
+    values = _values(f, s)
+    phi = evaluate(basis, N, s, window)                    # (N, K)
+    residual = values - (phi @ (omega * values)) @ phi     # f - f_N at the nodes
+    return float(np.sqrt(np.sum(omega * residual ** 2)))
+
+
+# ----------------------------------------------------------------- time-varying measures
+# HiPPO (Gu et al. 2020) measures the past of every present t with a probability measure
+# mu^(t) on (-inf, t] and expands the history in functions g_n(s; t) orthonormal for it:
+#
+#     legt  mu^(t)(s) = (1/theta) 1[t - theta <= s <= t]         (a sliding window)
+#           g_n(s; t) = sqrt(2n + 1) P_n(2 (s - t) / theta + 1)
+#     lagt  mu^(t)(s) = (1/theta) exp(-(t - s) / theta) 1[s <= t]  (exponential fading;
+#           g_n(s; t) = L_n((t - s) / theta)                       the paper has theta = 1)
+#     legs  mu^(t)(s) = (1/t) 1[0 <= s <= t]                     (the whole past, scaled)
+#           g_n(s; t) = sqrt(2n + 1) P_n(2 s / t - 1)
+#
+#     c_n(t) = int f(s) g_n(s; t) mu^(t)(s) ds,        f(s) ~ sum_{n<N} c_n(t) g_n(s; t)
+#
+# (seqlearn.hippo keeps c(t) up to date online; its offline_coefficients computes this
+# c_n(t) by quadrature.)
+
+MEASURES = ("legt", "lagt", "legs")
+
+
+def _measure_args(kind, s, t, theta):
+    if not isinstance(kind, str) or kind not in MEASURES:
+        raise ValueError(f"kind: expected one of {MEASURES}, got {kind!r}")
+    s = _times("s", s)
+    t = number("t", t, what="a finite number" + (" > 0 for kind 'legs'" if kind == "legs"
+                                                  else ""))
+    if kind == "legs" and not (t > 0 and np.isfinite(1.0 / t)):
+        raise ValueError(f"t: expected a number > 0 (with 1 / t finite) for kind 'legs', "
+                         f"got {t!r}")
+    theta = positive("theta", theta)
+    if kind == "legt" and not (t - theta < t and np.isfinite(t - theta)
+                               and np.isfinite(1.0 / theta)):
+        raise ValueError(f"theta: expected a window length that is not negligible next to "
+                         f"t = {t:g} (t - theta < t) and not too large, got {theta!r}")
+    return s, t, theta
+
+
+def measure(kind, s, t, theta=1.0):
+    """The density mu^(t)(s) of HiPPO's measure ``kind`` at the present t:
+
+        "legt"  (1/theta) 1[t - theta <= s <= t]             uniform on the last theta
+        "lagt"  (1/theta) exp(-(t - s) / theta) 1[s <= t]    exponentially fading past
+        "legs"  (1/t) 1[0 <= s <= t]                          uniform on the whole past
+
+    Each integrates to 1 over its support (a probability measure). theta (> 0) is the
+    window length (legt) or the time scale (lagt; the HiPPO paper's LagT has theta = 1);
+    "legs" has no theta (it is checked, not used).
+
+    kind : "legt", "lagt" or "legs";  s : (M,) finite times
+    t : float, the present (> 0 for "legs");  theta : float > 0
+    returns mu : (M,), 0 outside the support (and for s > t)
+    """
+    s, t, theta = _measure_args(kind, s, t, theta)
+    if kind == "legt":
+        return np.where((s >= t - theta) & (s <= t), 1.0 / theta, 0.0)
+    if kind == "legs":
+        return np.where((s >= 0) & (s <= t), 1.0 / t, 0.0)
+    with np.errstate(over="ignore", under="ignore"):
+        return np.where(s <= t, np.exp(-(t - np.minimum(s, t)) / theta) / theta, 0.0)
+
+
+def measure_basis(kind, N, s, t, theta=1.0):
+    """The functions g_n(s; t), n < N, orthonormal for the measure mu^(t) of ``kind``:
+
+        int g_m(s; t) g_n(s; t) mu^(t)(s) ds = delta_mn
+
+        "legt"  sqrt(2n + 1) P_n(2 (s - t) / theta + 1)
+                = sqrt(theta) legendre(N, s, (t - theta, t))
+        "lagt"  L_n((t - s) / theta) = laguerre(N, s / theta, t / theta)
+        "legs"  sqrt(2n + 1) P_n(2 s / t - 1) = sqrt(t) legendre(N, s, (0, t))
+
+    They move with t: g_n(s; t) is a function of the age t - s (legt, lagt) or of the
+    relative time s / t (legs). Evaluated by the formula at any s (0 weight outside the
+    support). The same functions as ``seqlearn.hippo.reconstruct`` sums.
+
+    kind : "legt", "lagt" or "legs";  N : int >= 1;  s : (M,) finite times
+    t : float, the present (> 0 for "legs");  theta : float > 0
+    returns g : (N, M), row n is g_n(s; t)
+    """
+    s, t, theta = _measure_args(kind, s, t, theta)
+    if kind == "legt":
+        return np.sqrt(theta) * legendre(N, s, (t - theta, t))
+    if kind == "legs":
+        return np.sqrt(t) * legendre(N, s, (0.0, t))
+    return laguerre(N, s / theta, t / theta)

@@ -175,3 +175,39 @@ def recurrence_and_convolution(ax=None):
 # ------------------------------------------------------------- chapter 2 (attention)
 
 # ------------------------------------------------------------- chapter 3 (signals and bases)
+
+
+def projection_pipeline(ax=None):
+    """Chapter 3's picture of memory as projection: the history f(s), s <= t, is
+    projected on functions g_n(s; t) weighted by the measure mu^(t); the N coefficients
+    c(t) are the state; the sum of c_n g_n rebuilds the past. Below, the online loop of
+    chapter 4: a new sample updates c through the HiPPO ODE, without the old samples.
+
+    ax : a matplotlib Axes to draw on, or None for a new figure
+    returns the Figure
+    """
+    ax = _canvas(ax, (10.5, 3.9), (-0.2, 12.2), (-0.75, 3.05),
+                 title="Memory as projection: the coefficients are the state")
+    _box(ax, (1.45, 2.2), "history\n$f(s),\\ s \\leq t$\n(grows with $t$)", width=2.5,
+         height=1.25, color=INPUT)
+    _box(ax, (6.0, 2.2), "coefficients\n$c(t) = (c_0, \\dots, c_{N-1})$\nthe state: "
+         "$N$ numbers", width=3.1, height=1.25, color=STATE)
+    _box(ax, (10.55, 2.2), "reconstruction\nof the whole past\n"
+         "$f_N(s) = \\sum_{n<N} c_n(t)\\, g_n(s;t)$", width=3.0, height=1.25, color=OUTPUT)
+    _arrow(ax, (2.75, 2.2), (4.4, 2.2))
+    ax.text(3.575, 2.3, "project", ha="center", va="bottom", fontsize=9, color=TEXT)
+    ax.text(3.575, 2.08, "$c_n = \\int f\\, g_n\\, d\\mu^{(t)}$", ha="center",
+            va="top", fontsize=9, color=TEXT)
+    _arrow(ax, (7.6, 2.2), (9.0, 2.2))
+    ax.text(8.3, 2.3, "sum", ha="center", va="bottom", fontsize=9, color=TEXT)
+    _box(ax, (1.45, -0.15), "new sample\n$f(t + \\Delta t)$", width=2.5, height=0.9,
+         color=INPUT)
+    _box(ax, (6.0, -0.15), "update $c$ online (chapter 4)\n"
+         "$\\dot c = A(t)\\, c + B(t)\\, f$", width=3.7, height=0.9, color=GATE)
+    _arrow(ax, (2.75, -0.15), (4.1, -0.15))
+    _arrow(ax, (6.9, 0.33), (6.9, 1.55), text=None)
+    _arrow(ax, (5.1, 1.55), (5.1, 0.33), text=None)
+    ax.text(4.95, 0.95, "$c(t)$", ha="right", va="center", fontsize=9, color=TEXT)
+    ax.text(7.05, 0.95, "$c(t + \\Delta t)$", ha="left", va="center", fontsize=9,
+            color=TEXT)
+    return ax.figure

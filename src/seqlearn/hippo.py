@@ -340,14 +340,11 @@ def _window_length(kind, t, theta):
 
 
 def _functions(kind, N, s, t, theta):
-    """g_n(s; t), shape (N, M), from ``seqlearn.basis`` rescaled to the measure mu_t."""
-    if kind == "legs":
-        return np.sqrt(t) * _basis.legendre(N, s, (0.0, t))
-    if kind == "legt":
-        return np.sqrt(theta) * _basis.legendre(N, s, (t - theta, t))
+    """g_n(s; t), shape (N, M): ``seqlearn.basis.measure_basis`` (chapter 3), and for FouT
+    the Fourier basis of the window rescaled the same way."""
     if kind == "fout":
         return np.sqrt(theta) * _basis.fourier(N, s, (t - theta, t))
-    return _basis.laguerre(N, s / theta, t / theta)
+    return _basis.measure_basis(kind, N, s, t, theta)
 
 
 def reconstruct(kind, c, t, s, theta=1.0):

@@ -1,4 +1,5 @@
-"""Chapter 3's exercises: signals and bases (Legendre polynomials, projection, reconstruction)."""
+"""Chapter 3's exercises: signals and bases (Legendre polynomials, projection, reconstruction)
+and HiPPO's time-varying measures."""
 
 import numpy as np
 
@@ -91,6 +92,34 @@ def _reconstruct_hidden(rng):
              np.linspace(-t0, -t0 + T, int(rng.integers(3, 30))))]
 
 
+def _reconstruct_with(c, t, rows):
+    """sum_n c_n rows[n] for rows (N, M)."""
+    return np.asarray(c) @ rows
+
+
+def _reconstruct_fixed_window(c, t):
+    return _reconstruct_with(c, t, basis.legendre(np.shape(c)[-1], t, (0.0, 1.0)))
+
+
+def _reconstruct_unnormalised(c, t):
+    N = np.shape(c)[-1]
+    return _reconstruct_with(c, t, basis.legendre(N, t, (t[0], t[-1]))
+                             / np.sqrt((2 * np.arange(N) + 1) / (t[-1] - t[0]))[:, None])
+
+
+def _reconstruct_no_T(c, t):
+    N = np.shape(c)[-1]
+    return _reconstruct_with(c, t, basis.legendre(N, t, (t[0], t[-1])) * np.sqrt(t[-1] - t[0]))
+
+
+def _reconstruct_dropped(c, t):
+    c = np.asarray(c)
+    N = c.shape[-1]
+    if N < 2:
+        return np.zeros(c.shape[:-1] + (len(t),))
+    return c[..., :N - 1] @ basis.legendre(N - 1, t, (t[0], t[-1]))
+
+
 _register(Exercise(
     name="basis.reconstruct",
     signature="reconstruct(c, t) -> f_N(t) of shape (..., len(t)), Legendre on [t[0], t[-1]]",
@@ -98,4 +127,82 @@ _register(Exercise(
     arg_names=("c", "t"),
     cases=_reconstruct_cases,
     hidden=_reconstruct_hidden,
+    mistakes={
+        "the basis sits on the fixed window [0, 1]: the window of the coefficients is "
+        "[t[0], t[-1]], so map with t0 = t[0] and T = t[-1] - t[0].": _reconstruct_fixed_window,
+        "the plain Legendre polynomials P_n are used: the orthonormal functions carry the "
+        "factor sqrt((2n + 1) / T).": _reconstruct_unnormalised,
+        "the factor is sqrt(2n + 1) without the window length: the orthonormal functions "
+        "carry sqrt((2n + 1) / T), T = t[-1] - t[0].": _reconstruct_no_T,
+        "the last coefficient is dropped (range(N - 1) or c[:-1]?): the sum runs over all "
+        "N coefficients, n = 0 .. N-1.": _reconstruct_dropped,
+    },
+))
+
+
+# ------------------------------------------------------------- the time-varying measures
+
+def _measures(s, t, theta):
+    """The reference: the densities of LegT, LagT and LegS at the present t, rows (3, M)."""
+    return np.stack([basis.measure(kind, s, t, theta) for kind in ("legt", "lagt", "legs")])
+
+
+def _measure_cases(rng):
+    return [(np.linspace(-3.0, 3.0, 13), 2.0, 1.5), (np.linspace(-1.0, 4.0, 11), 1.0, 1.0),
+            (np.sort(rng.uniform(-4, 4, 9)), 2.5, 2.0)]
+
+
+def _measure_hidden(rng):
+    cases = []
+    for _ in range(2):
+        t, theta = float(rng.uniform(0.5, 5)), float(rng.uniform(0.3, 3))
+        s = rng.uniform(-2, t + 2, int(rng.integers(8, 20)))
+        # always some future, some past beyond the window and some time before 0
+        s = np.sort(np.concatenate([s, [t + 0.5, min(t - theta, 0.0) - 0.5]]))
+        cases.append((s, t, theta))
+    return cases
+
+
+def _measure_slip(legt=None, lagt=None, legs=None):
+    """The reference, with the formula of some rows replaced (a known slip)."""
+    def wrong(s, t, theta):
+        s = np.asarray(s, dtype=float)
+        rows = []
+        for kind, slip in (("legt", legt), ("lagt", lagt), ("legs", legs)):
+            rows.append(slip(s, t, theta) if slip else basis.measure(kind, s, t, theta))
+        return np.stack(rows)
+    return wrong
+
+
+_register(Exercise(
+    name="basis.measure",
+    signature="measures(s, t, theta) -> (3, len(s)): the densities of HiPPO's LegT, LagT "
+              "and LegS measures at the present t, in that order",
+    reference=_measures,
+    arg_names=("s", "t", "theta"),
+    cases=_measure_cases,
+    hidden=_measure_hidden,
+    mistakes={
+        "LagT (row 1) weighs the future too: exp(-(t - s) / theta) must be cut to 0 for "
+        "s > t (the measure lives on the past, s <= t).":
+            _measure_slip(lagt=lambda s, t, th: np.exp(-(t - s) / th) / th),
+        "LagT (row 1) has no 1/theta: the density (1/theta) exp(-(t - s)/theta) integrates "
+        "to 1 only with it.":
+            _measure_slip(lagt=lambda s, t, th: np.where(s <= t, np.exp(-(t - s) / th), 0.0)),
+        "the LagT exponent (row 1) has the wrong sign: the weight must fade into the past, "
+        "exp(-(t - s) / theta) with t - s >= 0.":
+            _measure_slip(lagt=lambda s, t, th: np.where(s <= t, np.exp((t - s) / th) / th, 0.0)),
+        "LegT (row 0) is the indicator alone: the density is (1/theta) on [t - theta, t], "
+        "so that it integrates to 1.":
+            _measure_slip(legt=lambda s, t, th: ((s >= t - th) & (s <= t)).astype(float)),
+        "the LegT window (row 0) points forward: it is the last theta of the past, "
+        "[t - theta, t].":
+            _measure_slip(legt=lambda s, t, th: np.where((s >= t) & (s <= t + th), 1 / th, 0.0)),
+        "LegS (row 2) is the indicator alone: the density is (1/t) on [0, t] (it scales "
+        "with t).":
+            _measure_slip(legs=lambda s, t, th: ((s >= 0) & (s <= t)).astype(float)),
+        "LegS (row 2) uses theta: it has no window length, its density is (1/t) on [0, t].":
+            _measure_slip(legs=lambda s, t, th: np.where((s >= t - th) & (s <= t), 1 / th,
+                                                         0.0)),
+    },
 ))
