@@ -15,6 +15,7 @@ MyST                                                  plain Markdown
 ``$$ ... $$ (eq-x)``                                  ``$$ ... \tag{4} $$``
 {eq}`eq-x`                                            ``(4)``
 {cite:p}`a,b`                                         ``(Gu et al. 2022; Gu and Dao 2023)``
+{cite:t}`a`                                           ``Gu et al. (2022)``
 {doc}`text <target>`, {doc}`target`                   the text (or the target's title), linked to
                                                       the target's ``.ipynb`` when it is a notebook
                                                       in the same folder
@@ -89,8 +90,9 @@ class Book:
             raise ValueError(f"{where}: no equation labelled {label!r} in the book ({{eq}}`{label}`)")
         return self.equations[label]
 
-    def cite(self, keys, where):
-        """``(A 1990; B and C 1997; D et al. 2020)`` for the comma-separated ``keys``."""
+    def cite(self, keys, where, textual=False):
+        """``(A 1990; B and C 1997; D et al. 2020)`` for the comma-separated ``keys``; with
+        ``textual`` ({cite:t}) ``A (1990); B and C (1997)``, the citation as a noun."""
         if self.citations is None:
             self.citations = read_citations(self.bibfiles)
         wanted = {key.strip() for key in keys.split(",")}
@@ -98,7 +100,11 @@ class Book:
         if unknown:
             raise ValueError(f"{where}: unknown citation key {unknown[0]!r} in {{cite:p}}`{keys}` "
                              f"(not in {', '.join(map(str, self.bibfiles))})")
-        return "(" + "; ".join(label for key, label in self.citations.items() if key in wanted) + ")"
+        labels = [label for key, label in self.citations.items() if key in wanted]
+        if textual:
+            return "; ".join(f"{who} ({year})" for who, _, year in
+                             (label.rpartition(" ") for label in labels))
+        return "(" + "; ".join(labels) + ")"
 
     def doc(self, content, page, where):
         """The text of {doc}`text <target>` or the title of {doc}`target`, linked to a sibling notebook."""
@@ -353,11 +359,13 @@ def tagged_equations(text, book, where):
 
 
 def plain_role(name, content, book, page, where):
-    """{eq}, {cite:p} and {doc} as text; any other role is refused."""
+    """{eq}, {cite:p}, {cite:t} and {doc} as text; any other role is refused."""
     if name == "eq":
         return f"({book.equation(content.strip(), where)})"
     if name == "cite:p":
         return book.cite(content, where)
+    if name == "cite:t":
+        return book.cite(content, where, textual=True)
     if name == "doc":
         return book.doc(content, page, where)
     raise ValueError(f"{where}: unknown MyST role {{{name}}}`{content}`")
