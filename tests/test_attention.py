@@ -533,3 +533,184 @@ def test_huge_sizes_are_refused_up_front():
         attention.causal_mask(10**7)
     with pytest.raises(ValueError, match="^L: this asks for"):
         attention.sinusoidal_positions(10**12, 4)
+
+
+# ---------------------------------------------------------------- chapter 2, issue 12 additions
+def test_self_attention_without_positions_is_permutation_equivariant():
+    """Permute the tokens and the outputs permute the same way: attention sees a set."""
+    rng = np.random.default_rng(20)
+    x = rng.standard_normal((2, 7, 8))
+    Ws = [rng.standard_normal((8, 8)) / 3 for _ in range(4)]
+    perm = rng.permutation(7)
+    y = multi_head_attention(x, *Ws, 2)
+    np.testing.assert_allclose(multi_head_attention(x[:, perm], *Ws, 2), y[:, perm],
+                               rtol=1e-12, atol=1e-12)
+    # with positions added the symmetry is broken
+    P = sinusoidal_positions(7, 8)
+    y_pos = multi_head_attention(x + P, *Ws, 2)
+    assert not np.allclose(multi_head_attention(x[:, perm] + P, *Ws, 2), y_pos[:, perm],
+                           atol=1e-3)
+
+
+@pytest.mark.parametrize("k", [0, 1, 5, -3, 37])
+def test_position_rotation_maps_position_t_to_t_plus_k(k):
+    P = sinusoidal_positions(80, 10)
+    R = attention.position_rotation(k, 10)
+    lo, hi = max(0, -k), min(80, 80 - k)
+    np.testing.assert_allclose(P[lo + k:hi + k], P[lo:hi] @ R.T, atol=1e-12)
+    np.testing.assert_allclose(R @ R.T, np.eye(10), atol=1e-12)     # a rotation
+    np.testing.assert_allclose(R, attention.position_rotation(-k, 10).T, atol=1e-15)
+
+
+def _additive_loop(S, H, W, U, v):
+    """e_ij = v . tanh(W s_i + U h_j), alpha = softmax_j, c_i = sum_j alpha_ij h_j, by loops."""
+    L_q, L_k = len(S), len(H)
+    e = np.array([[v @ np.tanh(W @ S[i] + U @ H[j]) for j in range(L_k)] for i in range(L_q)])
+    alpha = np.exp(e - e.max(1, keepdims=True))
+    alpha /= alpha.sum(1, keepdims=True)
+    return np.array([sum(alpha[i, j] * H[j] for j in range(L_k)) for i in range(L_q)]), alpha
+
+
+@pytest.mark.parametrize("L_q, L_k, d_s, d_h, d_a", [(1, 1, 1, 1, 1), (4, 7, 3, 5, 6),
+                                                    (6, 2, 8, 4, 3)])
+def test_additive_attention_equals_a_hand_loop(L_q, L_k, d_s, d_h, d_a):
+    rng = np.random.default_rng(L_q * 10 + L_k)
+    S, H = rng.standard_normal((L_q, d_s)), rng.standard_normal((L_k, d_h))
+    W, U, v = (rng.standard_normal((d_a, d_s)), rng.standard_normal((d_a, d_h)),
+               rng.standard_normal(d_a))
+    c, alpha = attention.additive_attention(S, H, W, U, v, return_weights=True)
+    c_ref, alpha_ref = _additive_loop(S, H, W, U, v)
+    assert c.shape == (L_q, d_h) and alpha.shape == (L_q, L_k)
+    np.testing.assert_allclose(c, c_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(alpha, alpha_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(alpha.sum(-1), 1, atol=1e-12)
+    # a batch of three, each row as the loop; and a mask
+    Sb, Hb = rng.standard_normal((3, L_q, d_s)), rng.standard_normal((3, L_k, d_h))
+    cb = attention.additive_attention(Sb, Hb, W, U, v)
+    for b in range(3):
+        np.testing.assert_allclose(cb[b], _additive_loop(Sb[b], Hb[b], W, U, v)[0],
+                                   rtol=1e-12, atol=1e-12)
+    mask = np.ones((L_q, L_k), bool)
+    mask[:, 0] = L_k == 1
+    _, a_m = attention.additive_attention(S, H, W, U, v, mask=mask, return_weights=True)
+    if L_k > 1:
+        np.testing.assert_array_equal(a_m[:, 0], 0)
+        np.testing.assert_allclose(a_m.sum(-1), 1, atol=1e-12)
+
+
+def test_additive_attention_refuses_mismatched_weights():
+    S, H = np.ones((2, 3)), np.ones((4, 5))
+    for kwargs, name in [(dict(W=np.ones((6, 4))), "W"), (dict(U=np.ones((6, 3))), "U"),
+                         (dict(v=np.ones(5)), "v")]:
+        args = {**dict(W=np.ones((6, 3)), U=np.ones((6, 5)), v=np.ones(6)), **kwargs}
+        with pytest.raises(ValueError, match=f"^{name}: expected"):
+            attention.additive_attention(S, H, **args)
+
+
+@pytest.mark.parametrize("L_q, L_k, block", [(1, 1, 1), (7, 7, 3), (13, 13, 4), (5, 11, 2),
+                                             (11, 5, 3), (9, 9, 100), (17, 17, 1)])
+@pytest.mark.parametrize("causal", [False, True])
+def test_online_softmax_equals_full_softmax_attention(L_q, L_k, block, causal):
+    rng = np.random.default_rng(L_q + 31 * L_k + block)
+    Q, K, V = (rng.standard_normal((2, L_q, 6)), rng.standard_normal((2, L_k, 6)),
+               rng.standard_normal((2, L_k, 3)))
+    expected = scaled_dot_product_attention(Q, K, V, causal=causal)
+    got = attention.online_softmax_attention(Q, K, V, block_size=block, causal=causal)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    # torch as a second, independent reference (top-left = bottom-right when L_q = L_k)
+    if L_q == L_k:
+        np.testing.assert_allclose(got, torch_sdpa(Q, K, V, is_causal=causal),
+                                   rtol=1e-10, atol=1e-12)
+
+
+def test_online_softmax_does_not_overflow_on_large_scores():
+    rng = np.random.default_rng(3)
+    Q, K, V = 40 * rng.standard_normal((9, 8)), 40 * rng.standard_normal((9, 8)), \
+        rng.standard_normal((9, 2))
+    assert np.abs(Q @ K.T).max() / np.sqrt(8) > 1e3        # exp of these overflows
+    with np.errstate(over="raise", invalid="raise"):
+        got = attention.online_softmax_attention(Q, K, V, block_size=2, causal=True)
+    np.testing.assert_allclose(got, scaled_dot_product_attention(Q, K, V, causal=True),
+                               rtol=1e-10, atol=1e-12)
+    f32 = attention.online_softmax_attention(Q.astype(np.float32), K.astype(np.float32),
+                                             V.astype(np.float32), 4)
+    assert f32.dtype == np.float32 and np.isfinite(f32).all()
+
+
+def test_online_softmax_query_without_keys_gives_zero():
+    Y = attention.online_softmax_attention(np.ones((5, 2)), np.ones((3, 2)), np.ones((3, 4)),
+                                           block_size=2, causal=True)
+    np.testing.assert_array_equal(Y[:2], 0)               # queries 0, 1 see no key
+    np.testing.assert_allclose(Y[2:], 1)
+
+
+@pytest.mark.parametrize("capacity", [1, 2, 16])
+def test_preallocated_kv_cache_equals_concatenation_and_grows_by_doubling(capacity):
+    rng = np.random.default_rng(capacity)
+    ks, vs = rng.standard_normal((40, 2, 3)), rng.standard_normal((40, 2, 5))
+    cache = KVCache(capacity=capacity)
+    allocations = set()
+    for t in range(40):
+        cache.append(ks[t], vs[t])
+        allocations.add(cache._K.shape[-2])
+        np.testing.assert_array_equal(cache.K, np.moveaxis(ks[:t + 1], 0, -2))
+        np.testing.assert_array_equal(cache.V, np.moveaxis(vs[:t + 1], 0, -2))
+        q = rng.standard_normal((2, 3))
+        expected = scaled_dot_product_attention(q[:, None], cache.K, cache.V)[:, 0]
+        np.testing.assert_array_equal(cache.attend(q), expected)
+    assert cache.n_numbers == 40 * 2 * (3 + 5)
+    assert len(allocations) <= 7                      # doublings, not one copy per token
+
+
+def test_kv_cache_can_be_filled_directly_then_appended():
+    cache = KVCache()
+    cache.K, cache.V = np.ones((1, 2, 5, 4)), np.zeros((1, 2, 5, 3))
+    cache.append(np.ones((1, 2, 4)), np.ones((1, 2, 3)))
+    assert cache.K.shape == (1, 2, 6, 4) and cache.V[..., -1, :].sum() == 6
+    with pytest.raises(ValueError, match="^V: expected"):
+        KVCache().V = np.ones((2, 3))
+
+
+def test_causal_self_attention_weights_are_the_ones_forward_uses():
+    torch.manual_seed(2)
+    layer = CausalSelfAttention(8, n_heads=2).double()
+    x = torch.randn(2, 6, 8, dtype=torch.float64)
+    W_q, W_k, W_v = layer.W_qkv.weight.detach().numpy().reshape(3, 8, 8)
+    _, A = multi_head_attention(x.numpy(), W_q, W_k, W_v, layer.W_o.weight.detach().numpy(),
+                                2, causal=True, return_weights=True)
+    np.testing.assert_allclose(layer.weights(x).detach().numpy(), A, rtol=1e-12, atol=1e-12)
+
+
+def test_transformer_block_is_pre_norm_residual_attention_then_mlp():
+    torch.manual_seed(3)
+    block = attention.TransformerBlock(8, n_heads=2, d_ff=16).double()
+    x = torch.randn(2, 5, 8, dtype=torch.float64)
+    ln = lambda u, norm: F.layer_norm(u, (8,), norm.weight, norm.bias, norm.eps)  # noqa: E731
+    h = x + block.attn(ln(x, block.norm1))
+    m = block.mlp
+    expected = h + F.linear(F.gelu(F.linear(ln(h, block.norm2), m[0].weight, m[0].bias)),
+                            m[2].weight, m[2].bias)
+    torch.testing.assert_close(block(x), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("positions", [True, False])
+def test_transformer_lm_is_causal_and_positions_break_the_symmetry(positions):
+    torch.manual_seed(4)
+    model = attention.TransformerLM(7, 8, n_layers=2, n_heads=2, positions=positions).double()
+    ids = torch.randint(0, 7, (2, 9))
+    logits = model(ids)
+    assert logits.shape == (2, 9, 7)
+    ids2 = ids.clone()
+    ids2[:, 6:] = (ids2[:, 6:] + 1) % 7
+    torch.testing.assert_close(model(ids2)[:, :6], logits[:, :6])     # no look-ahead
+    A = model.attention_weights(ids)
+    assert len(A) == 2 and A[0].shape == (2, 2, 9, 9)
+    torch.testing.assert_close(A[0].sum(-1), torch.ones(2, 2, 9, dtype=torch.float64))
+    assert float(A[1].detach().triu(1).abs().max()) == 0
+    # one layer: the last query sees the set of earlier tokens, so swapping two of them
+    # leaves its output unchanged, unless positions are added
+    one = attention.TransformerLM(7, 8, n_layers=1, positions=positions).double()
+    ids = torch.tensor([[1, 2, 3, 4, 5, 6]])
+    swapped = torch.tensor([[1, 4, 3, 2, 5, 6]])
+    same = torch.allclose(one(swapped)[:, -1], one(ids)[:, -1], rtol=1e-12, atol=1e-12)
+    assert same == (not positions)

@@ -99,3 +99,29 @@ def test_using_other_course_functions_is_allowed(capsys):
 
     ok, out = run(capsys, "intro.ema", my_ema)
     assert ok, out
+
+
+def test_the_parts_of_a_result_are_named(capsys):
+    from seqlearn.attention import elu_feature_map
+
+    def my_step(state, q, k, v):          # y_t right, S_t wrong
+        S, z = state
+        S, z = S + np.outer(elu_feature_map(k), v), z + elu_feature_map(k)
+        y = elu_feature_map(q) @ S / (elu_feature_map(q) @ z)
+        return y, (1.01 * S, z)
+
+    ok, out = run(capsys, "attention.linear_step", my_step)
+    assert not ok and "S_t differs" in out and "result[1]" not in out
+
+
+def test_a_slip_that_gives_nan_is_recognised(capsys):
+    def my_attention(Q, K, V, mask):      # no max subtraction: NaN for large scores
+        scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
+        if mask is not None:
+            scores = np.where(mask, scores, -np.inf)
+        with np.errstate(over="ignore", invalid="ignore"):
+            w = np.exp(scores)
+            return w / w.sum(axis=-1, keepdims=True) @ V
+
+    ok, out = run(capsys, "attention.sdpa", my_attention)
+    assert not ok and "contains nan" in out and "subtract each row's maximum" in " ".join(out.split())

@@ -406,6 +406,20 @@ EXAMPLES = {
     "diagrams.recurrence_and_convolution": lambda: ((), {}),
     # --- chapter 1 examples (rnn, charlm, diagrams of chapter 1) ---
     # --- chapter 2 examples (attention, diagrams of chapter 2) ---
+    "attention.additive_attention": lambda: (
+        (_r(3, 2), _r(4, 5, seed=1), _r(6, 2, seed=2), _r(6, 5, seed=3), _r(6, seed=4)),
+        {"return_weights": False}),
+    "attention.online_softmax_attention": lambda: (
+        (_r(5, 4), _r(7, 4, seed=1), _r(7, 2, seed=2)), {"block_size": 3, "causal": True}),
+    "attention.position_rotation": lambda: ((3, 6), {}),
+    "attention.CausalSelfAttention.weights": lambda: ((_t(2, 5, 4, dtype=torch.float32),), {}),
+    "attention.TransformerBlock": lambda: ((4,), {"n_heads": 2, "d_ff": 8}),
+    "attention.TransformerBlock.forward": lambda: ((_t(2, 5, 4, dtype=torch.float32),), {}),
+    "attention.TransformerLM": lambda: ((5, 4), {"n_layers": 1, "n_heads": 2}),
+    "attention.TransformerLM.forward": lambda: ((torch.tensor([[1, 2, 3, 0]]),), {}),
+    "attention.TransformerLM.attention_weights": lambda: ((torch.tensor([[1, 2, 3, 0]]),), {}),
+    "diagrams.transformer_block": lambda: ((), {}),
+    "diagrams.attention_lookup": lambda: ((), {}),
     # --- chapter 3 examples (basis, diagrams of chapter 3) ---
     "basis.approximation_error": lambda: ((np.sin, (0.0, 1.0), "legendre", 4), {}),
     "basis.measure": lambda: (("legt", np.linspace(-1, 2, 7), 1.5), {"theta": 1.0}),
@@ -448,6 +462,9 @@ NONDETERMINISTIC = {"cost.time_call", "cost.peak_memory_bytes", "cost.cost_curve
                     "mamba.RMSNorm", "rnn.to_torch_nn", "charlm.sample"}
 
 
+HUGE_OK |= {("attention.online_softmax_attention", "block_size"),  # chapter 2: one block
+            ("attention.position_rotation", "k")}                   # any offset is valid
+NONDETERMINISTIC |= {"attention.TransformerBlock", "attention.TransformerLM"}  # chapter 2
 # --------------------------------------------------------------------------- mutations
 INVALID, EQUIVALENT, VARIANT, NONFINITE = "invalid", "equivalent", "variant", "nonfinite"
 

@@ -1,4 +1,5 @@
-"""Attention: softmax attention, multi-head attention, the KV cache, linear attention.
+"""Attention: softmax attention, additive attention, multi-head attention, positions, the
+KV cache, the online softmax, linear attention, and a small causal Transformer (torch).
 
 Scaled dot-product attention (Vaswani et al. 2017), one query row i at a time:
 
@@ -16,6 +17,12 @@ Causal decoding with a KV cache: at step t only the new query q_t is needed,
 and the keys and values of the past never change, so they are kept:
 
     K_cache <- [K_cache; k_t],  V_cache <- [V_cache; v_t],  y_t = attention(q_t, K_cache, V_cache)
+
+Additive attention (Bahdanau et al. 2015) scores with an MLP instead of a dot product,
+e_ij = v^T tanh(W s_i + U h_j) (``additive_attention``). The online softmax (Milakov &
+Gimelshein 2018; FlashAttention, Dao et al. 2022) computes the same Y as above block by
+block over the keys with a running max and sum, never forming the L_q x L_k matrix
+(``online_softmax_attention``).
 
 Linear attention (Katharopoulos et al. 2020): replace exp(q . k) by phi(q) . phi(k)
 with a positive feature map phi (here elu(x) + 1); then the sums factorise:
@@ -55,7 +62,8 @@ from functools import partial
 import numpy as np
 import torch
 
-from seqlearn._checks import affordable, flag, function, integer, layer_input, numeric_array
+from seqlearn._checks import (MAX_ELEMENTS, affordable, flag, function, integer, layer_input, numeric_array,
+                              token_ids)
 
 # Attention keeps float32 in float32, as torch does (the tests compare both).
 _float_array = partial(numeric_array, keep_float32=True)
@@ -184,6 +192,145 @@ def scaled_dot_product_attention(Q, K, V, mask=None, causal=False, return_weight
     return (Y, weights) if return_weights else Y
 
 
+def _scores_mask(mask, shape):
+    """``mask`` as an additive float array broadcastable to ``shape`` (0 or -inf for bool)."""
+    mask = _mask_array(mask)
+    if not (mask.dtype == bool or np.issubdtype(mask.dtype, np.floating)):
+        raise ValueError(f"mask: expected bool (True = may attend) or float (added to the "
+                         f"scores), got dtype {mask.dtype}")
+    try:
+        if np.broadcast_shapes(mask.shape, shape) != tuple(shape):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"mask: expected a shape broadcastable to the scores' "
+                         f"(..., {shape[-2]}, {shape[-1]}), got {mask.shape}") from None
+    return np.where(mask, 0.0, -np.inf) if mask.dtype == bool else mask.astype(float)
+
+
+def additive_attention(S, H, W, U, v, mask=None, return_weights=False):
+    """Additive (Bahdanau) attention: a small MLP scores each (query, key) pair.
+
+        e_ij     = v^T tanh(W s_i + U h_j)           (Bahdanau et al. 2015, eq. 6)
+        alpha_ij = exp(e_ij) / sum_j' exp(e_ij')     (softmax over the keys j)
+        c_i      = sum_j alpha_ij h_j                (the context vector of query i)
+
+    In the encoder-decoder of Bahdanau et al., s_i is the decoder state s_{i-1} before
+    output i and h_j the encoder's annotation of source word j: cross-attention, queries
+    from one sequence, keys and values from another. The values are the keys here (h_j).
+
+    S : (..., L_q, d_s), the queries s_i
+    H : (..., L_k, d_h), the keys and values h_j (batch dims ... broadcast with S's)
+    W : (d_a, d_s);  U : (d_a, d_h);  v : (d_a,), the scoring MLP
+    mask : None or bool/float broadcastable to (..., L_q, L_k), as in
+           ``scaled_dot_product_attention``
+    return_weights : bool, also return alpha
+    returns c (..., L_q, d_h), and alpha (..., L_q, L_k) if return_weights.
+    Memory O(L_q L_k d_a): the tanh is taken for every pair.
+    """
+    S = numeric_array("S", S, 2, "shape (..., L_q, d_s)")
+    H = numeric_array("H", H, 2, "shape (..., L_k, d_h)")
+    W = numeric_array("W", W, 2, "shape (d_a, d_s)")
+    U = numeric_array("U", U, 2, "shape (d_a, d_h)")
+    v = numeric_array("v", v, 1, "shape (d_a,)")
+    return_weights = flag("return_weights", return_weights)
+    if W.ndim != 2 or W.shape[1] != S.shape[-1] or W.shape[0] == 0:
+        raise ValueError(f"W: expected shape (d_a, {S.shape[-1]}) (d_s = S's width), "
+                         f"got {W.shape}")
+    if U.shape != (W.shape[0], H.shape[-1]):
+        raise ValueError(f"U: expected shape ({W.shape[0]}, {H.shape[-1]}) (d_a, d_h), "
+                         f"got {U.shape}")
+    if v.shape != (W.shape[0],):
+        raise ValueError(f"v: expected shape ({W.shape[0]},) (d_a), got {v.shape}")
+    try:
+        batch = np.broadcast_shapes(S.shape[:-2], H.shape[:-2])
+    except ValueError:
+        raise ValueError(f"H: expected batch dims broadcastable with S's {S.shape[:-2]}, "
+                         f"got {H.shape[:-2]}") from None
+    L_q, L_k = S.shape[-2], H.shape[-2]
+    affordable("H", int(np.prod(batch, dtype=float)) * L_q * L_k * W.shape[0],
+               what="pair features (batch L_q L_k d_a)")
+    hidden = np.tanh((S @ W.T)[..., :, None, :] + (H @ U.T)[..., None, :, :])  # (..., L_q, L_k, d_a)
+    e = hidden @ v                                                             # (..., L_q, L_k)
+    if mask is not None:
+        e = e + _scores_mask(mask, e.shape)
+    alpha = softmax(e, axis=-1)
+    c = alpha @ H
+    return (c, alpha) if return_weights else c
+
+
+def online_softmax_attention(Q, K, V, block_size=64, causal=False):
+    """Exact softmax attention computed over blocks of keys, never forming the L_q x L_k
+    matrix: the online softmax (Milakov & Gimelshein 2018) behind FlashAttention (Dao et
+    al. 2022). For each block B of keys, with running max m_i, sum l_i and output a_i:
+
+        s_ij  = q_i . k_j / sqrt(d_k)          for j in B (and j allowed by the causal mask)
+        m_new = max(m_i, max_{j in B} s_ij)
+        l_i   <- exp(m_i - m_new) l_i + sum_{j in B} exp(s_ij - m_new)
+        a_i   <- exp(m_i - m_new) a_i + sum_{j in B} exp(s_ij - m_new) v_j
+        m_i   <- m_new;                 at the end  y_i = a_i / l_i
+
+    Rescaling by exp(m_old - m_new) keeps every exponent <= 0 (no overflow) and gives
+    the same y as ``scaled_dot_product_attention`` up to rounding. Extra memory:
+    O(L_q (block_size + d_v)), linear in the length.
+
+    Q : (..., L_q, d_k);  K : (..., L_k, d_k);  V : (..., L_k, d_v)
+    block_size : int >= 1, keys per block
+    causal : bool, mask as ``causal_mask(L_q, L_k)`` (bottom-right aligned)
+    returns Y (..., L_q, d_v); a query that may attend to no key gets 0, as in ``softmax``.
+    """
+    Q, K, V = _qkv(Q, K, V)
+    block_size = integer("block_size", block_size)
+    causal = flag("causal", causal)
+    L_q, L_k = Q.shape[-2], K.shape[-2]
+    batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2], V.shape[:-2])
+    scale = np.sqrt(Q.shape[-1]).astype(Q.dtype)
+    m = np.full(batch + (L_q, 1), -np.inf, Q.dtype)         # running max of the scores
+    l = np.zeros(batch + (L_q, 1), Q.dtype)                 # running sum of exp(s - m)
+    acc = np.zeros(batch + (L_q, V.shape[-1]), Q.dtype)     # running sum of exp(s - m) v
+    rows = np.arange(L_q)[:, None] + (L_k - L_q)            # query i sees keys j <= rows[i]
+    for start in range(0, L_k, block_size):
+        stop = min(start + block_size, L_k)
+        s = Q @ np.swapaxes(K[..., start:stop, :], -1, -2) / scale   # (..., L_q, B)
+        if causal:
+            s = np.where(np.arange(start, stop)[None, :] <= rows, s, -np.inf)
+        m_new = np.maximum(m, np.max(s, axis=-1, keepdims=True))
+        m_safe = np.where(np.isneginf(m_new), 0, m_new)     # no key yet: exp(-inf) = 0
+        p = np.exp(s - m_safe)
+        rescale = np.exp(m - m_safe)
+        l = rescale * l + np.sum(p, axis=-1, keepdims=True)
+        acc = rescale * acc + p @ V[..., start:stop, :]
+        m = m_new
+    return acc / np.where(l == 0, 1, l)
+
+
+def position_rotation(k, d_model):
+    """The rotation R_k with ``P[t + k] = R_k P[t]`` for the sinusoidal code P of
+    ``sinusoidal_positions`` (every t): block diagonal, one 2x2 block per frequency
+    omega_i = 10000^(-2i/d_model), acting on the pair (sin, cos) = (P[t, 2i], P[t, 2i+1]):
+
+        [sin((t+k) w)]   [ cos(k w)  sin(k w)] [sin(t w)]
+        [cos((t+k) w)] = [-sin(k w)  cos(k w)] [cos(t w)]
+
+    It depends on the offset k only, not on t, so "k steps back" is one linear map: a
+    dot product P[t] . P[t + k] = sum_i cos(k omega_i) depends on k alone.
+
+    k : int (any sign), the offset;  d_model : int >= 2, even
+    returns R_k (d_model, d_model), orthogonal
+    """
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+        raise ValueError(f"k: expected an integer offset, got {k!r}")
+    d_model = integer("d_model", d_model)
+    affordable("d_model", d_model * d_model, what="numbers (d_model^2)")
+    if d_model % 2:
+        raise ValueError(f"d_model: expected an even number (sin and cos pairs), got {d_model}")
+    angle = int(k) * _frequencies(d_model)
+    R = np.zeros((d_model, d_model))
+    i = np.arange(0, d_model, 2)
+    R[i, i], R[i, i + 1] = np.cos(angle), np.sin(angle)
+    R[i + 1, i], R[i + 1, i + 1] = -np.sin(angle), np.cos(angle)
+    return R
+
+
 def split_heads(x, n_heads):
     """Cut the feature axis into heads: ``(..., L, h * d_head) -> (..., h, L, d_head)``.
 
@@ -274,34 +421,85 @@ class KVCache:
     ``softmax(q_t K^T / sqrt(d_k)) V`` over every cached row (all of them are
     in the past, so no mask is needed). Memory grows by d_k + d_v numbers per
     token and per head: the price of softmax attention at decoding time.
+
+    The rows live in preallocated buffers of ``capacity`` rows (as real inference
+    engines do): an append writes one row in place, O(d) work. When the buffers are
+    full they are reallocated at twice the size, so t appends copy O(t) rows in all
+    (growing by concatenation would copy O(t^2)). ``K`` and ``V`` are views of the
+    filled rows; ``n_numbers`` and ``n_bytes`` count those rows only.
+
+    capacity : int >= 1, rows to allocate at the first append (16 by default)
     """
 
-    def __init__(self):
-        self.K = None
-        self.V = None
+    def __init__(self, capacity=16):
+        self.capacity = integer("capacity", capacity, maximum=MAX_ELEMENTS)
+        self._K = self._V = None
+        self.length = 0
+
+    @property
+    def K(self):
+        """The cached keys (..., t, d_k), a view of the buffer (None before any append)."""
+        return None if self._K is None else self._K[..., :self.length, :]
+
+    @property
+    def V(self):
+        """The cached values (..., t, d_v), a view of the buffer (None before any append)."""
+        return None if self._V is None else self._V[..., :self.length, :]
+
+    @K.setter
+    def K(self, K):
+        """Fill the cache with given keys (..., t, d_k) (a benchmark's shortcut); set V too."""
+        self._K = _float_array("K", K, 2, "shape (..., t, d_k)").copy()
+        self.length = self._K.shape[-2]
+
+    @V.setter
+    def V(self, V):
+        """Fill the cache with given values (..., t, d_v), one per cached key."""
+        V = _float_array("V", V, 2, "shape (..., t, d_v)")
+        if self._K is None or V.shape[:-1] != self._K.shape[:-1]:
+            raise ValueError(f"V: expected shape (..., t, d_v) with (..., t) = "
+                             f"{None if self._K is None else self._K.shape[:-1]} like K, "
+                             f"got {V.shape}")
+        self._V = V.copy()
 
     def append(self, k_t, v_t):
-        """Add one token: ``K <- [K; k_t]``, ``V <- [V; v_t]``.
+        """Add one token: write k_t, v_t into row t of the buffers (K <- [K; k_t], V <- [V; v_t]).
 
         k_t : (..., d_k)
         v_t : (..., d_v), same leading dims ... as k_t
         """
-        k_t = _float_array("k_t", k_t, 1, "shape (..., d_k)")[..., None, :]
-        v_t = _float_array("v_t", v_t, 1, "shape (..., d_v)")[..., None, :]
-        if v_t.shape[:-2] != k_t.shape[:-2]:
-            raise ValueError(f"v_t: expected shape {k_t.shape[:-2]} + (d_v,) to match k_t's "
-                             f"leading dims, got {v_t.shape[:-2] + v_t.shape[-1:]}")
-        if self.K is None:
-            self.K, self.V = k_t, v_t
-            return
-        if k_t.shape[:-2] + k_t.shape[-1:] != self.K.shape[:-2] + self.K.shape[-1:]:
-            raise ValueError(f"k_t: expected shape {self.K.shape[:-2] + self.K.shape[-1:]} "
-                             f"like the cached keys, got {k_t.shape[:-2] + k_t.shape[-1:]}")
-        if v_t.shape[-1] != self.V.shape[-1]:
-            raise ValueError(f"v_t: expected last dim {self.V.shape[-1]} like the cached "
-                             f"values, got {v_t.shape[-1]}")
-        self.K = np.concatenate([self.K, k_t], axis=-2)
-        self.V = np.concatenate([self.V, v_t], axis=-2)
+        k_t = _float_array("k_t", k_t, 1, "shape (..., d_k)")
+        v_t = _float_array("v_t", v_t, 1, "shape (..., d_v)")
+        if v_t.shape[:-1] != k_t.shape[:-1]:
+            raise ValueError(f"v_t: expected shape {k_t.shape[:-1]} + (d_v,) to match k_t's "
+                             f"leading dims, got {v_t.shape}")
+        if self._K is None:
+            affordable("capacity", self.capacity * (k_t.size + v_t.size),
+                       what="cache numbers (capacity (d_k + d_v))")
+            self._K = np.empty(k_t.shape[:-1] + (self.capacity, k_t.shape[-1]), k_t.dtype)
+            self._V = np.empty(v_t.shape[:-1] + (self.capacity, v_t.shape[-1]), v_t.dtype)
+        else:
+            expected = self._K.shape[:-2] + self._K.shape[-1:]
+            if k_t.shape != expected:
+                raise ValueError(f"k_t: expected shape {expected} like the cached keys, got "
+                                 f"{k_t.shape}")
+            if v_t.shape[-1] != self._V.shape[-1]:
+                raise ValueError(f"v_t: expected last dim {self._V.shape[-1]} like the cached "
+                                 f"values, got {v_t.shape[-1]}")
+        if self.length == self._K.shape[-2]:          # full: double the buffers, copy once
+            affordable("k_t", 2 * (self._K.size + self._V.size),
+                       what="cache numbers after doubling")
+            grow = max(self._K.shape[-2], self.capacity)
+            self._K = np.concatenate([self._K, np.empty(self._K.shape[:-2] + (
+                grow, self._K.shape[-1]), self._K.dtype)], axis=-2)
+            self._V = np.concatenate([self._V, np.empty(self._V.shape[:-2] + (
+                grow, self._V.shape[-1]), self._V.dtype)], axis=-2)
+        dtype = np.result_type(self._K, k_t, v_t)
+        if dtype != self._K.dtype:                    # a float64 token after float32 ones
+            self._K, self._V = self._K.astype(dtype), self._V.astype(dtype)
+        self._K[..., self.length, :] = k_t
+        self._V[..., self.length, :] = v_t
+        self.length += 1
 
     def attend(self, q_t):
         """``y_t = softmax(q_t K^T / sqrt(d_k)) V`` for one query per sequence (and head).
@@ -309,11 +507,11 @@ class KVCache:
         q_t : (..., d_k), same leading dims as the cached keys
         returns y_t (..., d_v)
         """
-        if self.K is None:
+        if self._K is None:
             raise ValueError("q_t: expected a query after at least one append, "
                              "got one for an empty cache")
         q_t = _float_array("q_t", q_t, 1, "shape (..., d_k)")
-        expected = self.K.shape[:-2] + self.K.shape[-1:]
+        expected = self._K.shape[:-2] + self._K.shape[-1:]
         if q_t.shape != expected:
             raise ValueError(f"q_t: expected shape {expected} like the cached keys, "
                              f"got {q_t.shape}")
@@ -321,13 +519,13 @@ class KVCache:
 
     @property
     def n_numbers(self):
-        """How many numbers the cache holds: K.size + V.size."""
-        return 0 if self.K is None else self.K.size + self.V.size
+        """How many numbers the cache holds: K.size + V.size (the filled rows)."""
+        return 0 if self._K is None else self.K.size + self.V.size
 
     @property
     def n_bytes(self):
-        """How many bytes the cache holds: K.nbytes + V.nbytes."""
-        return 0 if self.K is None else self.K.nbytes + self.V.nbytes
+        """How many bytes the cache holds: K.nbytes + V.nbytes (the filled rows)."""
+        return 0 if self._K is None else self.K.nbytes + self.V.nbytes
 
 
 def kv_cache_numbers(t, d_model, n_layers=1):
@@ -527,6 +725,11 @@ def linear_attention_step(state, q_t, k_t, v_t, feature_map=elu_feature_map):
 
 
 # ---------------------------------------------------------------- a trainable mixer (torch)
+def _frequencies(d_model):
+    """omega_i = 1 / 10000^(2i / d_model), i = 0 .. d_model/2 - 1: the angular frequencies."""
+    return 10000.0 ** (-np.arange(0, d_model, 2) / d_model)
+
+
 def sinusoidal_positions(L, d_model):
     """The fixed position code of Vaswani et al. (2017), for positions t = 0 .. L-1:
 
@@ -542,7 +745,7 @@ def sinusoidal_positions(L, d_model):
     if d_model % 2:
         raise ValueError(f"d_model: expected an even number (sin and cos pairs), got {d_model}")
     t = np.arange(L)[:, None]
-    freq = 10000.0 ** (-np.arange(0, d_model, 2) / d_model)              # (d_model / 2,)
+    freq = _frequencies(d_model)                                          # (d_model / 2,)
     P = np.empty((L, d_model))
     P[:, 0::2], P[:, 1::2] = np.sin(t * freq), np.cos(t * freq)
     return P
@@ -566,13 +769,107 @@ class CausalSelfAttention(torch.nn.Module):
         self.W_qkv = torch.nn.Linear(d_model, 3 * d_model, bias=False)
         self.W_o = torch.nn.Linear(d_model, d_model, bias=False)
 
-    def forward(self, x):
-        """x (batch, L, d_model) -> y (batch, L, d_model)."""
-        layer_input("x", x, "(batch, L, d_model)", self.d_model, self.W_o.weight)
+    def _weights_and_values(self, x):
         batch, L, d = x.shape
         q, k, v = (t.reshape(batch, L, self.n_heads, -1).transpose(1, 2)  # (b, h, L, d_head)
                    for t in self.W_qkv(x).chunk(3, dim=-1))
         scores = q @ k.transpose(-1, -2) / math.sqrt(d // self.n_heads)   # (b, h, L, L)
         future = torch.ones(L, L, dtype=torch.bool, device=x.device).triu(1)
-        weights = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)
+        return torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1), v
+
+    def forward(self, x):
+        """x (batch, L, d_model) -> y (batch, L, d_model)."""
+        layer_input("x", x, "(batch, L, d_model)", self.d_model, self.W_o.weight)
+        batch, L, d = x.shape
+        weights, v = self._weights_and_values(x)
         return self.W_o((weights @ v).transpose(1, 2).reshape(batch, L, d))
+
+    def weights(self, x):
+        """The attention weights A (batch, n_heads, L, L) that ``forward(x)`` uses: row i is
+        query i's softmax over keys j <= i (0 for j > i). For pictures of what a head reads."""
+        layer_input("x", x, "(batch, L, d_model)", self.d_model, self.W_o.weight)
+        return self._weights_and_values(x)[0]
+
+
+class TransformerBlock(torch.nn.Module):
+    """A pre-norm causal Transformer block, x (batch, L, d_model) -> (batch, L, d_model):
+
+        x = x + CausalSelfAttention(LayerNorm(x))        (mix across positions)
+        x = x + MLP(LayerNorm(x)),  MLP(u) = W_2 gelu(W_1 u + b_1) + b_2   (per position)
+
+    The residual connections keep a straight path from input to output (gradients flow
+    as in chapter 1's additive cell update); LayerNorm before each sublayer ("pre-norm",
+    Xiong et al. 2020) keeps the sublayers' inputs at unit scale. d_ff = 4 d_model by
+    default, as in Vaswani et al. (2017).
+    """
+
+    def __init__(self, d_model, n_heads=2, d_ff=None):
+        super().__init__()
+        d_model = integer("d_model", d_model)
+        d_ff = 4 * d_model if d_ff is None else integer("d_ff", d_ff)
+        affordable("d_ff", 2 * d_model * d_ff, what="MLP weights (2 d_model d_ff)")
+        self.norm1 = torch.nn.LayerNorm(d_model)
+        self.attn = CausalSelfAttention(d_model, n_heads)
+        self.norm2 = torch.nn.LayerNorm(d_model)
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(d_model, d_ff), torch.nn.GELU(),
+                                       torch.nn.Linear(d_ff, d_model))
+
+    def forward(self, x):
+        """x (batch, L, d_model) -> (batch, L, d_model)."""
+        layer_input("x", x, "(batch, L, d_model)", self.attn.d_model, self.mlp[0].weight)
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class TransformerLM(torch.nn.Module):
+    """A small causal Transformer: ids (batch, L) -> logits (batch, L, vocab).
+
+        h = embed(ids) + P          (P = sinusoidal_positions(L, d_model); 0 if positions=False)
+        n_layers x h = TransformerBlock(h);   logits = LayerNorm(h) W_head^T + b_head
+
+    positions=False leaves the order out: without P, attention sees a bag of tokens (the
+    causal mask is its only clue to order), which is what chapter 2 measures.
+
+    vocab, d_model (even), n_layers, n_heads : int >= 1;  d_ff : MLP width (4 d_model);
+    positions : bool
+    """
+
+    def __init__(self, vocab, d_model, n_layers=2, n_heads=2, d_ff=None, positions=True):
+        super().__init__()
+        self.vocab = integer("vocab", vocab)
+        d_model = integer("d_model", d_model)
+        n_layers = integer("n_layers", n_layers, maximum=1000)
+        self.positions = flag("positions", positions)
+        if d_model % 2:
+            raise ValueError(f"d_model: expected an even number (sinusoidal positions), "
+                             f"got {d_model}")
+        affordable("vocab", vocab * d_model, what="embedding numbers (vocab d_model)")
+        self.embed = torch.nn.Embedding(vocab, d_model)
+        self.blocks = torch.nn.ModuleList(TransformerBlock(d_model, n_heads, d_ff)
+                                          for _ in range(n_layers))
+        self.norm_f = torch.nn.LayerNorm(d_model)
+        self.head = torch.nn.Linear(d_model, vocab)
+
+    def _embed(self, ids):
+        token_ids("ids", ids, 2, "(batch, L)", self.vocab)
+        h = self.embed(ids)
+        if self.positions:
+            h = h + torch.as_tensor(sinusoidal_positions(ids.shape[1], h.shape[-1]),
+                                    dtype=h.dtype, device=h.device)
+        return h
+
+    def forward(self, ids):
+        """ids (batch, L) -> logits (batch, L, vocab)."""
+        h = self._embed(ids)
+        for block in self.blocks:
+            h = block(h)
+        return self.head(self.norm_f(h))
+
+    def attention_weights(self, ids):
+        """Every layer's attention weights for ids (batch, L): a list of n_layers tensors
+        (batch, n_heads, L, L), the A that ``forward(ids)`` uses (row i: query i)."""
+        h, out = self._embed(ids), []
+        for block in self.blocks:
+            out.append(block.attn.weights(block.norm1(h)))
+            h = block(h)
+        return out

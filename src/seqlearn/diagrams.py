@@ -174,6 +174,64 @@ def recurrence_and_convolution(ax=None):
 
 # ------------------------------------------------------------- chapter 2 (attention)
 
+
+def transformer_block(ax=None):
+    """Chapter 2's pre-norm causal Transformer block (``seqlearn.attention.TransformerBlock``),
+    drawn bottom to top: x -> LayerNorm -> causal self-attention -> + (residual) ->
+    LayerNorm -> MLP -> + (residual) -> out; the residual paths go around each sublayer.
+    Returns the figure."""
+    ax = _canvas(ax, (5.0, 6.4), (-3.0, 2.6), (-0.4, 7.4))
+    x0 = 0.0
+    _box(ax, (x0, 0.0), "$x$  (batch, L, $d$)", 2.2, 0.5, INPUT)
+    _box(ax, (x0, 1.2), "LayerNorm", 2.0, 0.5, OP)
+    _box(ax, (x0, 2.3), "causal self-attention\n(mixes positions $j \\leq i$)", 2.6, 0.8,
+         STATE, fontsize=9)
+    _node(ax, (x0, 3.3), "+", 0.2, TEXT)
+    _box(ax, (x0, 4.2), "LayerNorm", 2.0, 0.5, OP)
+    _box(ax, (x0, 5.3), "MLP  $W_2\\,\\mathrm{gelu}(W_1 u)$\n(each position alone)", 2.6,
+         0.8, GATE, fontsize=9)
+    _node(ax, (x0, 6.3), "+", 0.2, TEXT)
+    _box(ax, (x0, 7.1), "out  (batch, L, $d$)", 2.2, 0.45, OUTPUT)
+    for a, b in [(0.25, 0.95), (1.45, 1.9), (2.7, 3.1), (3.5, 3.95), (4.45, 4.9),
+                 (5.7, 6.1), (6.5, 6.87)]:
+        _arrow(ax, (x0, a), (x0, b))
+    # residual paths: from below each LayerNorm, around the sublayer, into the +
+    for y_from, y_to in [(0.6, 3.3), (3.7, 6.3)]:
+        ax.plot([x0, 1.75, 1.75], [y_from, y_from, y_to], color=STATE, lw=1.3)
+        _arrow(ax, (1.75, y_to), (x0 + 0.2, y_to), color=STATE)
+        ax.text(1.85, (y_from + y_to) / 2, "residual", rotation=90, ha="left",
+                va="center", fontsize=8, color=STATE)
+    ax.text(-1.45, 2.3, "sublayer 1", fontsize=8, color=OP, va="center", ha="right")
+    ax.text(-1.45, 5.3, "sublayer 2", fontsize=8, color=OP, va="center", ha="right")
+    return ax.figure
+
+
+def attention_lookup(ax=None):
+    """Attention as a soft database lookup: a query q is compared with every key k_j
+    (scores q . k_j / sqrt(d)), the softmax turns the scores into weights a_j that sum
+    to 1, and the answer is the weighted sum of the values, y = sum_j a_j v_j. Drawn for
+    four keys with one large weight. Returns the figure."""
+    ax = _canvas(ax, (8.4, 3.8), (-0.6, 10.6), (-0.6, 4.4))
+    weights = [0.05, 0.80, 0.10, 0.05]
+    _box(ax, (0.6, 2.0), "query $q$", 1.3, 0.6, OUTPUT)
+    ax.text(0.6, 1.35, "what position $i$\nlooks for", ha="center", va="top", fontsize=8)
+    for j, w in enumerate(weights):
+        y = 3.6 - 1.05 * j
+        _box(ax, (3.6, y), f"key $k_{j + 1}$", 1.3, 0.55, STATE)
+        _box(ax, (7.2, y), f"value $v_{j + 1}$", 1.4, 0.55, INPUT)
+        _arrow(ax, (1.3, 2.0), (2.9, y), color=OP, lw=0.8)
+        ax.text(5.4, y + 0.08, f"$a_{j + 1}$ = {w:.2f}", ha="center", va="bottom",
+                fontsize=9, color=TEXT)
+        _arrow(ax, (4.3, y), (6.45, y), color=GATE, lw=0.6 + 4 * w)
+        _arrow(ax, (7.95, y), (9.15, 1.95), color=GATE, lw=0.6 + 4 * w)
+    _box(ax, (9.7, 1.95), "$y$", 0.8, 0.6, OUTPUT)
+    ax.text(5.4, -0.45, r"$a_j = \mathrm{softmax}_j(q \cdot k_j / \sqrt{d})$,   "
+            r"$y = \sum_j a_j v_j$", ha="center", va="center", fontsize=10)
+    ax.text(1.9, 4.15, "compare", fontsize=8, color=OP, ha="center")
+    ax.text(8.6, 4.15, "blend", fontsize=8, color=GATE, ha="center")
+    return ax.figure
+
+
 # ------------------------------------------------------------- chapter 3 (signals and bases)
 
 

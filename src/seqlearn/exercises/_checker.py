@@ -51,6 +51,10 @@ class Exercise:
     rtol, atol: tolerance of ``np.allclose(got, expected)``.
     mistakes: description -> a deliberately wrong implementation; a wrong
         answer that matches one of them is explained by its description.
+        A slip that gives NaN (a softmax without the max subtracted) matches
+        an answer with NaN in the same places.
+    outputs: the names of the result's parts in messages, nested like the
+        result (``("y_t", ("S_t", "z_t"))``); None: "the result[1][0]".
     """
 
     name: str
@@ -62,6 +66,7 @@ class Exercise:
     rtol: float = 1e-6
     atol: float = 1e-9
     mistakes: dict = field(default_factory=dict)
+    outputs: tuple = None
 
 
 EXERCISES = {}
@@ -133,7 +138,8 @@ def check(name, fn, verbose=True):
                 problem = [f"internal error: the reference raised {type(exc).__name__}: "
                            f"{exc}. Please report this."]
             else:
-                problem = _compare(expected, got, exercise.rtol, exercise.atol, "the result")
+                problem = _compare(expected, got, exercise.rtol, exercise.atol, "the result",
+                                   names=exercise.outputs)
         if problem is None:
             answers.append(got)
             continue
@@ -256,7 +262,8 @@ def _known_mistake(exercise, fn, cases, answers, deadline, limit):
             tol = exercise.rtol, exercise.atol
             with warnings.catch_warnings():   # a known slip may be an unstable system
                 warnings.simplefilter("ignore")
-                matched = all(_compare(wrong(*copy.deepcopy(args)), got, *tol, "") is None
+                matched = all(_compare(wrong(*copy.deepcopy(args)), got, *tol, "",
+                                       equal_nan=True) is None
                               for args, got in zip(cases, answers))
         except Exception:
             continue
@@ -281,8 +288,14 @@ def _verdict(verbose, ok, message):
     return ok
 
 
-def _compare(expected, got, rtol, atol, what):
-    """None when ``got`` equals ``expected`` within tolerance, else lines saying how not."""
+def _compare(expected, got, rtol, atol, what, names=None, equal_nan=False):
+    """None when ``got`` equals ``expected`` within tolerance, else lines saying how not.
+
+    names: the parts' names, nested like ``expected`` (see ``Exercise.outputs``).
+    equal_nan: NaN in ``got`` matches NaN in ``expected`` (to recognise a slip).
+    """
+    if isinstance(names, str):
+        what, names = names, None
     if isinstance(expected, tuple):
         arr = None if isinstance(got, (tuple, list)) else _to_array(got)
         if arr is not None and arr.ndim >= 1 and len(arr) == len(expected):
@@ -300,7 +313,11 @@ def _compare(expected, got, rtol, atol, what):
                     f"{shapes}.", "hint: the entries look swapped: return them in the order "
                     "of the signature."]
         for k, (e, g) in enumerate(zip(expected, got)):
-            problem = _compare(e, g, rtol, atol, f"{what}[{k}]")
+            part = names[k] if isinstance(names, tuple) and k < len(names) else None
+            label = part if isinstance(part, str) else f"{what}[{k}]"
+            problem = _compare(e, g, rtol, atol, label,
+                               names=part if isinstance(part, tuple) else None,
+                               equal_nan=equal_nan)
             if problem is not None:
                 return problem
         return None
@@ -338,7 +355,7 @@ def _compare(expected, got, rtol, atol, what):
     if not np.isfinite(g).all() and np.isfinite(e).all():
         index = tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])
         return [f"problem: {what} contains {g[index]} at index {index}; expected {e[index]:.6g}."]
-    if np.allclose(g, e, rtol=rtol, atol=atol):
+    if np.allclose(g, e, rtol=rtol, atol=atol, equal_nan=equal_nan):
         return None
     excess = np.abs(g - e) - (atol + rtol * np.abs(e))
     index = np.unravel_index(int(np.argmax(excess)), e.shape) if e.ndim else ()
@@ -369,18 +386,20 @@ def _kind(value):
     return f"{type(value).__name__} {value!r:.60}"
 
 
+def _describe_value(value):
+    if isinstance(value, tuple):                        # a state (S, z), a pair
+        return "(" + ", ".join(_describe_value(v) for v in value) + ")"
+    arr = np.asarray(value) if isinstance(value, (np.ndarray, list)) else None
+    if arr is not None and arr.ndim > 0:
+        text = f"array of shape {arr.shape}"
+        if arr.size <= 8:
+            text += " " + " ".join(np.array2string(arr, precision=3, separator=", ").split())
+        return text
+    return repr(value)
+
+
 def _describe_args(names, args):
-    parts = []
-    for name, value in zip(names, args):
-        arr = np.asarray(value) if isinstance(value, (np.ndarray, list)) else None
-        if arr is not None and arr.ndim > 0:
-            text = f"{name}=array of shape {arr.shape}"
-            if arr.size <= 8:
-                text += " " + np.array2string(arr, precision=3, separator=", ")
-        else:
-            text = f"{name}={value!r}"
-        parts.append(text)
-    return ", ".join(parts)
+    return ", ".join(f"{name}={_describe_value(value)}" for name, value in zip(names, args))
 
 
 # Library code (NumPy, torch, the standard library, seqlearn): an error raised in there is reported
