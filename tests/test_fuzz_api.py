@@ -405,6 +405,20 @@ EXAMPLES = {
     "diagrams.timeline": lambda: ((), {}),
     "diagrams.recurrence_and_convolution": lambda: ((), {}),
     # --- chapter 1 examples (rnn, charlm, diagrams of chapter 1) ---
+    "rnn.RecurrentClassifier": lambda: ((10, 8, 3), {"cell": "lstm", "forget_bias": 1.0}),
+    "rnn.RecurrentClassifier.forward": lambda: ((torch.tensor([[1, 2, 3]]),), {}),
+    "rnn.first_token_accuracy": lambda: (("lstm", 3, 0), {"steps": 2, "n_test": 8,
+                                                          "hidden_size": 4}),
+    "rnn.esn_generate": lambda: ((rnn.fit_esn(np.sin(np.arange(120) * 0.2)[:-1],
+                                              np.sin(np.arange(120) * 0.2)[1:],
+                                              n_reservoir=20, washout=10),
+                                  np.sin(np.arange(120) * 0.2)), {"n_steps": 5}),
+    "charlm.stream_windows": lambda: ((torch.arange(41) % 10, 2, 5), {}),
+    "charlm.CarriedState": lambda: ((), {}),
+    "charlm.perplexity": lambda: ((_char_rnn(), torch.tensor([1, 2, 3, 4])), {}),
+    "diagrams.unrolled_rnn": lambda: ((), {}),
+    "diagrams.lstm_cell": lambda: ((), {}),
+    "diagrams.gru_cell": lambda: ((), {}),
     # --- chapter 2 examples (attention, diagrams of chapter 2) ---
     "attention.additive_attention": lambda: (
         (_r(3, 2), _r(4, 5, seed=1), _r(6, 2, seed=2), _r(6, 5, seed=3), _r(6, seed=4)),
@@ -441,6 +455,8 @@ HUGE_OK = {("cost.rnn_inputs", "seed"), ("cost.attention_inputs", "seed"),
            ("tasks.first_token_classification", "n_noise"),
            ("train.token_accuracy", "ignore"),                  # the id of no answer
            ("mamba.selective_scan", "chunk_size")}              # one chunk longer than L
+HUGE_OK |= {("attention.online_softmax_attention", "block_size"),  # chapter 2: one block
+            ("attention.position_rotation", "k")}                   # any offset is valid
 # None documented as a value ("h0 : None for zeros") where the signature cannot say so.
 NONE_OK = {("rnn.rnn_forward", "h0"), ("rnn.gru_forward", "h0"), ("rnn.lstm_forward", "h0"),
            ("rnn.lstm_forward", "c0"), ("ssm.scan", "D"), ("ssm.step_response", "D"),
@@ -460,11 +476,12 @@ NONDETERMINISTIC = {"cost.time_call", "cost.peak_memory_bytes", "cost.cost_curve
                     "mamba.MambaBlock", "mamba.MambaLM", "rnn.TorchRNN", "rnn.TorchLSTM",
                     "rnn.TorchGRU", "s4.S4DLayer", "s4.S4Layer", "s4.SequenceClassifier",
                     "mamba.RMSNorm", "rnn.to_torch_nn", "charlm.sample"}
-
-
-HUGE_OK |= {("attention.online_softmax_attention", "block_size"),  # chapter 2: one block
-            ("attention.position_rotation", "k")}                   # any offset is valid
 NONDETERMINISTIC |= {"attention.TransformerBlock", "attention.TransformerLM"}  # chapter 2
+NONDETERMINISTIC |= {"rnn.RecurrentClassifier"}  # chapter 1
+VALID |= {("charlm.stream_windows", "ids", "id out of range")}  # chapter 1: any id >= 0
+NONE_OK |= {("rnn.first_token_accuracy", "forget_bias")}  # chapter 1: PyTorch's init
+
+
 # --------------------------------------------------------------------------- mutations
 INVALID, EQUIVALENT, VARIANT, NONFINITE = "invalid", "equivalent", "variant", "nonfinite"
 

@@ -2,6 +2,7 @@
 cells) loaded with the same weights, torch.autograd, matrix powers, SciPy's IIR
 filter and eigenvalues, and np.linalg.lstsq."""
 
+import math
 import numpy as np
 import pytest
 import scipy.linalg
@@ -604,3 +605,87 @@ def test_torch_module_steps_equal_forward():
             else:
                 h = module.step(x[:, t], h)
             torch.testing.assert_close(h, hs[:, t], rtol=0, atol=0)
+
+
+# ------------------------------------------------- Cho's GRU, the classifier, the ESN forecast
+
+
+def test_gru_cho_variant_matches_a_hand_formula():
+    """reset_after=False is Cho et al.'s candidate n = tanh(W_in x + b_in + W_hn (r*h) + b_hn),
+    written here unit by unit with explicit sums."""
+    rng = np.random.default_rng(7)
+    D, H = 3, 4
+    W_ih, W_hh = rng.standard_normal((3 * H, D)), rng.standard_normal((3 * H, H))
+    b_ih, b_hh = rng.standard_normal(3 * H), rng.standard_normal(3 * H)
+    x, h = rng.standard_normal(D), rng.standard_normal(H)
+    sig = lambda a: 1 / (1 + math.exp(-a))
+    r = [sig(sum(W_ih[j, k] * x[k] for k in range(D)) + b_ih[j]
+             + sum(W_hh[j, k] * h[k] for k in range(H)) + b_hh[j]) for j in range(H)]
+    z = [sig(sum(W_ih[H + j, k] * x[k] for k in range(D)) + b_ih[H + j]
+             + sum(W_hh[H + j, k] * h[k] for k in range(H)) + b_hh[H + j]) for j in range(H)]
+    n = [math.tanh(sum(W_ih[2 * H + j, k] * x[k] for k in range(D)) + b_ih[2 * H + j]
+                   + sum(W_hh[2 * H + j, k] * r[k] * h[k] for k in range(H)) + b_hh[2 * H + j])
+         for j in range(H)]
+    expected = np.array([(1 - z[j]) * n[j] + z[j] * h[j] for j in range(H)])
+    got = rnn.gru_step(x, h, W_ih, W_hh, b_ih, b_hh, reset_after=False)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    # and the two placements differ (they agree only where r = 1)
+    assert np.abs(got - rnn.gru_step(x, h, W_ih, W_hh, b_ih, b_hh)).max() > 1e-3
+
+
+def test_gru_reset_after_is_torch_and_refuses_a_non_bool():
+    rng = np.random.default_rng(8)
+    p = rnn.init_params("gru", 2, 3, rng)
+    x, h = rng.standard_normal((4, 2)), rng.standard_normal((4, 3))
+    cell = torch.nn.GRUCell(2, 3).double()
+    with torch.no_grad():
+        for name, target in zip(rnn.NAMES, ("weight_ih", "weight_hh", "bias_ih", "bias_hh")):
+            getattr(cell, target).copy_(torch.tensor(p[name]))
+    expected = cell(torch.tensor(x), torch.tensor(h)).detach().numpy()
+    np.testing.assert_allclose(rnn.gru_step(x, h, *(p[n] for n in rnn.NAMES)), expected,
+                               atol=1e-12)
+    with pytest.raises(ValueError, match="reset_after"):
+        rnn.gru_step(x, h, *(p[n] for n in rnn.NAMES), reset_after="yes")
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_recurrent_classifier_reads_the_last_state(cell):
+    """logits = W_hy h_L + b_y, with h_L from seqlearn's NumPy forward of the same weights."""
+    torch.manual_seed(0)
+    model = rnn.RecurrentClassifier(6, 5, 3, cell=cell, embed_size=4,
+                                    forget_bias=2.0 if cell == "lstm" else None).double()
+    ids = torch.tensor([[0, 3, 5, 1], [2, 2, 4, 0]])
+    e = model.embed.weight.detach().numpy()[ids.numpy()]
+    params = {n: getattr(model.cell, t).detach().numpy() for n, t in zip(
+        rnn.NAMES, ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"))}
+    if cell == "lstm":
+        H = 5
+        assert np.all(params["b_hh"][H:2 * H] == 2.0) and np.all(params["b_ih"][H:2 * H] == 0)
+        _, (h_last, _) = rnn.lstm_forward(e, None, None, params)
+    else:
+        _, h_last = (rnn.gru_forward if cell == "gru" else rnn.rnn_forward)(e, None, params)
+    expected = h_last @ model.head.weight.detach().numpy().T + model.head.bias.detach().numpy()
+    np.testing.assert_allclose(model(ids).detach().numpy(), expected, atol=1e-10)
+
+
+def test_recurrent_classifier_refuses_forget_bias_without_a_forget_gate():
+    with pytest.raises(ValueError, match="forget_bias"):
+        rnn.RecurrentClassifier(6, 5, 3, cell="gru", forget_bias=1.0)
+    with pytest.raises(ValueError, match="ids"):
+        rnn.RecurrentClassifier(6, 5, 3)(torch.tensor([[6]]))
+
+
+def test_esn_generate_feeds_its_predictions_back():
+    """Each forecast step equals esn_predict run on the warm-up plus the forecasts so far."""
+    s = np.sin(0.3 * np.arange(400)) + 0.5 * np.sin(0.71 * np.arange(400))
+    model = rnn.fit_esn(s[:299], s[1:300], n_reservoir=50, spectral_radius=0.8,
+                        beta=1e-6, washout=50, rng=np.random.default_rng(0))
+    forecast = rnn.esn_generate(model, s[:300], 20)
+    assert forecast.shape == (20,)
+    for k in range(20):
+        fed = np.concatenate([s[:300], forecast[:k]])
+        assert abs(rnn.esn_predict(model, fed)[-1] - forecast[k]) < 1e-10
+    # one step ahead is the ordinary prediction, and it is accurate on this easy series
+    assert abs(forecast[0] - s[300]) < 0.05
+    with pytest.raises(ValueError, match="n_steps"):
+        rnn.esn_generate(model, s[:300], 0)

@@ -4,6 +4,10 @@
     h_t = cell(e_t, h_{t-1})              an RNN, LSTM or GRU cell (torch.nn)
     p(c_{t+1} | c_{<=t}) = softmax(W h_t + b)
 
+Truncated BPTT: ``stream_windows`` cuts the text into contiguous streams and consecutive
+windows; ``CarriedState`` carries the state from window to window, detached, so the
+gradient flows back at most one window. ``perplexity`` = exp(cross-entropy).
+
 Glossary: ``vocab_size`` = |V| characters, ``hidden_size`` = H, batches of
 ids are (batch, L) with time on axis 1. Training minimises the cross-entropy
 of each next character; ``sample`` feeds the model its own output one step
@@ -179,3 +183,110 @@ def sample(model, prefix_ids, n, temperature=1.0, generator=None):
         out.append(nxt)
         logits, state = model(torch.tensor([[nxt]]), state)
     return out
+
+
+def stream_windows(ids, batch_size, seq_len):
+    """The text cut into ``batch_size`` contiguous streams, then into consecutive windows.
+
+    Stream b is ``ids[b S : (b + 1) S + 1]`` with ``S = (len(ids) - 1) // batch_size``;
+    window j of every stream holds its characters ``j seq_len .. (j + 1) seq_len - 1``, so
+    window j + 1 continues window j exactly where it stopped: the state h_t at the end of
+    window j is the right initial state for window j + 1 (truncated BPTT, ``CarriedState``).
+
+    ids : 1-D integer tensor (ids >= 0) with ``S >= seq_len``;  batch_size, seq_len : ints >= 1
+    returns (inputs, targets) : int tensors (n_windows, batch_size, seq_len),
+        n_windows = S // seq_len, and targets[j, b, t] = inputs[j, b, t + 1] (the next id)
+    """
+    batch_size = integer("batch_size", batch_size)
+    seq_len = integer("seq_len", seq_len)
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 1 or ids.is_floating_point() \
+            or ids.is_complex() or ids.dtype == torch.bool:
+        got = (f"{ids.dtype} of shape {tuple(ids.shape)}" if isinstance(ids, torch.Tensor)
+               else type(ids).__name__)
+        raise ValueError(f"ids: expected a 1-D integer tensor, got {got}")
+    S = (len(ids) - 1) // batch_size
+    if S < seq_len:
+        raise ValueError(f"ids: expected at least batch_size * seq_len + 1 = "
+                         f"{batch_size * seq_len + 1} ids, got {len(ids)}")
+    if int(ids.min()) < 0:
+        raise ValueError(f"ids: expected ids >= 0 (an encoded text), got {int(ids.min())}")
+    n = S // seq_len
+    x = ids[:batch_size * S].reshape(batch_size, S)[:, :n * seq_len]
+    y = ids[1:batch_size * S + 1].reshape(batch_size, S)[:, :n * seq_len]
+    shape = (batch_size, n, seq_len)
+    return (x.reshape(shape).transpose(0, 1).contiguous(),
+            y.reshape(shape).transpose(0, 1).contiguous())
+
+
+class CarriedState:
+    """The next-character loss of truncated BPTT: the state is carried across windows.
+
+        loss = -mean_t log p(c_{t+1} | c_{<=t}) over one window, from the state h that the
+        previous window ended with, detached (no gradient flows back past the window)
+
+    So the forward pass sees the whole stream, but backpropagation runs through at most
+    ``seq_len`` steps (Williams & Peng 1990). Call ``carried(model, (inputs, targets,
+    reset))`` with a window of ``stream_windows`` (inputs, targets (batch, seq_len)) and
+    ``reset`` True to start from h = 0 (the first window of a pass over the text).
+    The model maps (ids, state) -> (logits, state), as CharRNN.
+    """
+
+    def __init__(self):
+        self.state = None
+
+    def __call__(self, model, batch):
+        if not callable(model):
+            raise ValueError(f"model: expected a module like CharRNN, got "
+                             f"{type(model).__name__}")
+        if not isinstance(batch, (tuple, list)) or len(batch) != 3 \
+                or not isinstance(batch[2], (bool, np.bool_)):
+            raise ValueError(f"batch: expected (inputs, targets, reset) with reset a bool, "
+                             f"got {type(batch).__name__}")
+        inputs, targets, reset = batch
+        token_ids("batch", inputs, 2, "(batch, L) as inputs")
+        token_ids("batch", targets, 2, "(batch, L) as targets")
+        state = self.state
+        if reset or not _state_fits(state, inputs.shape[0]):
+            state = None
+        logits, state = model(inputs, state)
+        self.state = (state.detach() if isinstance(state, torch.Tensor)
+                      else tuple(s.detach() for s in state))
+        if tuple(logits.shape[:2]) != tuple(targets.shape):
+            raise ValueError(f"batch: expected targets of shape {tuple(logits.shape[:2])}, "
+                             f"the inputs', got {tuple(targets.shape)}")
+        token_ids("batch", targets, 2, "(batch, L) as targets", logits.shape[-1])
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                           targets.reshape(-1))
+
+
+def _state_fits(state, batch):
+    parts = state if isinstance(state, tuple) else (state,)
+    return state is not None and all(s.shape[1] == batch for s in parts)
+
+
+@torch.no_grad()
+def perplexity(model, ids):
+    """Perplexity of ``model`` on the text ``ids``: ``exp(-mean_t log p(c_{t+1} | c_{<=t}))``.
+
+    The exponential of the next-character cross-entropy (nats): a model that spreads its
+    probability uniformly over k characters has perplexity k; the uniform guess over the
+    vocabulary has perplexity |V|. The model reads ids[:-1] from h = 0 in eval mode.
+
+    model : a CharRNN (forward(ids (1, L)) -> (logits, state));  ids : 1-D int64 tensor,
+        at least 2 ids in [0, vocab)
+    returns float >= 1
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model: expected a torch.nn.Module like CharRNN, got "
+                         f"{type(model).__name__}")
+    token_ids("ids", ids, 1, "(L,)", getattr(model, "vocab_size", None))
+    if len(ids) < 2:
+        raise ValueError(f"ids: expected at least 2 ids (one to read, one to predict), got "
+                         f"{len(ids)}")
+    was_training = model.training
+    model.eval()
+    try:
+        loss = next_char_loss(model, (ids[None, :-1], ids[None, 1:]))
+    finally:
+        model.train(was_training)
+    return float(torch.exp(loss))

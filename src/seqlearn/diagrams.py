@@ -172,6 +172,148 @@ def recurrence_and_convolution(ax=None):
 
 # ------------------------------------------------------------- chapter 1 (recurrent networks)
 
+
+def unrolled_rnn(ax=None):
+    """The RNN folded (one cell with a loop) and unrolled over time (chapter 1).
+
+    x_t -> h_t -> y_t -> L_t for t = 1 .. T, h_0 = 0, the same W_ih, W_hh, W_hy at every
+    step, and the loss L = sum_t L_t. Returns the figure.
+    """
+    ax = _canvas(ax, (10, 3.9), (-0.2, 12.4), (-0.1, 4.7))
+    # folded
+    _box(ax, (1.0, 2.0), "$h_t$", 0.9, 0.6, STATE)
+    _box(ax, (1.0, 0.55), "$x_t$", 0.9, 0.5, INPUT)
+    _box(ax, (1.0, 3.35), "$y_t$", 0.9, 0.5, OUTPUT)
+    _arrow(ax, (1.0, 0.8), (1.0, 1.7), text="$W_{ih}$", text_offset=(0.35, -0.1))
+    _arrow(ax, (1.0, 2.3), (1.0, 3.1), text="$W_{hy}$", text_offset=(0.35, -0.1))
+    _arrow(ax, (1.45, 1.85), (1.45, 2.15), bend=2.6, color=STATE)
+    ax.text(2.0, 2.0, "$W_{hh}$", ha="left", va="center", fontsize=9, color=STATE)
+    ax.text(3.05, 2.0, "=", ha="center", va="center", fontsize=16, color=TEXT)
+    # unrolled
+    _node(ax, (4.0, 2.0), "$h_0{=}0$", radius=0.42, color=STATE, fontsize=8)
+    cols = [(5.6, "1"), (7.4, "2"), (9.2, "3"), (11.4, "T")]
+    prev = (4.42, 2.0)
+    for i, (cx, t) in enumerate(cols):
+        _box(ax, (cx, 2.0), f"$h_{t}$", 0.9, 0.6, STATE)
+        _box(ax, (cx, 0.55), f"$x_{t}$", 0.9, 0.5, INPUT)
+        _box(ax, (cx, 3.35), f"$y_{t}$", 0.9, 0.5, OUTPUT)
+        ax.text(cx, 4.3, f"$L_{t}$", ha="center", va="center", fontsize=10, color=OUTPUT)
+        _arrow(ax, (cx, 0.8), (cx, 1.7))
+        _arrow(ax, (cx, 2.3), (cx, 3.1))
+        _arrow(ax, (cx, 3.6), (cx, 4.1), color=OUTPUT)
+        if t == "T":
+            ax.text(10.3, 2.0, r"$\cdots$", ha="center", va="center", fontsize=14)
+            _arrow(ax, (10.6, 2.0), (cx - 0.45, 2.0), color=STATE)
+        else:
+            _arrow(ax, prev, (cx - 0.45, 2.0), color=STATE,
+                   text="$W_{hh}$" if i == 0 else None, text_offset=(0.0, 0.05))
+        prev = (cx + 0.45, 2.0)
+    _arrow(ax, (9.65, 2.0), (10.05, 2.0), color=STATE)
+    ax.text(4.0, 4.3, r"$\mathcal{L} = \sum_{t=1}^{T} L_t$", ha="center", va="center",
+            fontsize=11, color=OUTPUT)
+    ax.text(8.5, -0.05, "the same $W_{ih}$, $W_{hh}$, $W_{hy}$ at every step",
+            ha="center", va="center", fontsize=9, color=TEXT)
+    return ax.figure
+
+
+def lstm_cell(ax=None):
+    """The LSTM cell: the cell state c as a conveyor belt, the gates f, i, o and the
+    candidate g (chapter 1). Returns the figure."""
+    ax = _canvas(ax, (8.5, 4.6), (-0.6, 10.6), (-0.9, 5.3))
+    ax.add_patch(FancyBboxPatch((0.6, 0.2), 8.3, 4.4, boxstyle="round,pad=0.05,rounding_size=0.3",
+                                facecolor="none", edgecolor=OP, lw=1.0, ls="--"))
+    belt = 4.0
+    # the conveyor belt c_{t-1} -> c_t
+    ax.text(-0.1, belt, "$c_{t-1}$", ha="center", va="center", fontsize=11, color=STATE)
+    _arrow(ax, (0.3, belt), (2.25, belt), color=STATE, lw=2.2)
+    _node(ax, (2.5, belt), r"$\times$", 0.25, GATE)
+    _arrow(ax, (2.75, belt), (4.75, belt), color=STATE, lw=2.2)
+    _node(ax, (5.0, belt), "$+$", 0.25, GATE)
+    _arrow(ax, (5.25, belt), (9.7, belt), color=STATE, lw=2.2)
+    ax.text(10.1, belt, "$c_t$", ha="center", va="center", fontsize=11, color=STATE)
+    ax.text(3.75, belt + 0.4, "cell state: the conveyor belt", ha="center", va="center",
+            fontsize=9, color=STATE)
+    # input line [h_{t-1}, x_t]
+    base = 0.6
+    ax.text(-0.1, base, "$h_{t-1}$", ha="center", va="center", fontsize=11, color=STATE)
+    ax.text(1.2, -0.55, "$x_t$", ha="center", va="center", fontsize=11, color=INPUT)
+    _arrow(ax, (1.2, -0.35), (1.2, base - 0.03), color=INPUT)
+    ax.plot([0.3, 6.6], [base, base], color=TEXT, lw=1.3)
+    gates = [(2.5, "f", r"$\sigma$", "forget"), (3.75, "i", r"$\sigma$", "input"),
+             (5.0, "g", r"$\tanh$", "candidate"), (6.6, "o", r"$\sigma$", "output")]
+    for gx, name, fn, label in gates:
+        _box(ax, (gx, 1.7), fn, 0.85, 0.55, GATE, fontsize=10)
+        _arrow(ax, (gx, base), (gx, 1.42))
+        ax.text(gx + 0.5, 1.15, f"${name}_t$", ha="left", va="center", fontsize=10, color=GATE)
+    ax.text(4.4, 0.38, "every gate reads $[h_{t-1}; x_t]$", ha="center", va="center",
+            fontsize=8, color=TEXT)
+    _arrow(ax, (2.5, 1.98), (2.5, belt - 0.25), color=GATE)               # f -> x on belt
+    _node(ax, (4.4, 2.95), r"$\times$", 0.22, GATE)                       # i * g
+    _arrow(ax, (3.75, 1.98), (4.22, 2.82), color=GATE)
+    _arrow(ax, (5.0, 1.98), (4.58, 2.82), color=GATE)
+    _arrow(ax, (4.55, 3.15), (4.85, belt - 0.2), color=GATE)
+    # output: h_t = o * tanh(c_t)
+    _box(ax, (7.8, 3.05), r"$\tanh$", 0.8, 0.45, OP, fontsize=9)
+    _arrow(ax, (7.8, belt), (7.8, 3.28), color=STATE)
+    _node(ax, (7.8, 1.7), r"$\times$", 0.22, GATE)
+    _arrow(ax, (7.8, 2.82), (7.8, 1.92))
+    _arrow(ax, (7.03, 1.7), (7.58, 1.7), color=GATE)
+    _arrow(ax, (8.02, 1.7), (9.7, 1.7), color=STATE)
+    ax.text(10.1, 1.7, "$h_t$", ha="center", va="center", fontsize=11, color=STATE)
+    ax.text(1.8, -0.55, r"$c_t = f_t \odot c_{t-1} + i_t \odot g_t, \quad "
+            r"h_t = o_t \odot \tanh(c_t)$", ha="left", va="center", fontsize=10)
+    return ax.figure
+
+
+def gru_cell(ax=None):
+    """The GRU cell: the update gate z mixes h_{t-1} with the candidate n, the reset gate r
+    acts inside n, placed where PyTorch places it (chapter 1). Returns the figure."""
+    ax = _canvas(ax, (8.5, 4.8), (-0.6, 10.6), (-1.05, 5.1))
+    ax.add_patch(FancyBboxPatch((0.6, 0.2), 8.3, 4.4, boxstyle="round,pad=0.05,rounding_size=0.3",
+                                facecolor="none", edgecolor=OP, lw=1.0, ls="--"))
+    top = 4.0
+    ax.text(-0.1, top, "$h_{t-1}$", ha="center", va="center", fontsize=11, color=STATE)
+    _arrow(ax, (0.3, top), (6.35, top), color=STATE, lw=2.2)
+    _node(ax, (6.6, top), r"$\times$", 0.25, GATE)
+    _arrow(ax, (6.85, top), (7.75, top), color=STATE, lw=2.2)
+    _node(ax, (8.0, top), "$+$", 0.25, GATE)
+    _arrow(ax, (8.25, top), (9.7, top), color=STATE, lw=2.2)
+    ax.text(10.1, top, "$h_t$", ha="center", va="center", fontsize=11, color=STATE)
+    base = 0.6
+    ax.text(-0.1, base, "$h_{t-1}$", ha="center", va="center", fontsize=11, color=STATE)
+    ax.text(1.2, -0.3, "$x_t$", ha="center", va="center", fontsize=11, color=INPUT)
+    _arrow(ax, (1.2, -0.12), (1.2, base - 0.03), color=INPUT)
+    ax.plot([0.3, 6.6], [base, base], color=TEXT, lw=1.3)
+    _box(ax, (2.3, 1.4), r"$\sigma$", 0.85, 0.5, GATE)
+    ax.text(2.8, 1.0, "$r_t$", ha="left", va="center", fontsize=10, color=GATE)
+    _box(ax, (6.6, 1.4), r"$\sigma$", 0.85, 0.5, GATE)
+    ax.text(6.15, 1.0, "$z_t$", ha="right", va="center", fontsize=10, color=GATE)
+    for gx in (2.3, 6.6):
+        _arrow(ax, (gx, base), (gx, 1.15))
+    _arrow(ax, (6.6, 1.65), (6.6, top - 0.25), color=GATE)                # z keeps h_{t-1}
+    _node(ax, (8.0, 1.4), "$1-$", 0.25, GATE, fontsize=8)
+    _arrow(ax, (7.03, 1.4), (7.75, 1.4), color=GATE)
+    _node(ax, (8.0, 2.5), r"$\times$", 0.22, GATE)
+    _arrow(ax, (8.0, 1.65), (8.0, 2.28), color=GATE)
+    _arrow(ax, (8.0, 2.72), (8.0, top - 0.25), color=GATE)
+    # the candidate n, with r applied after W_hn (PyTorch)
+    _box(ax, (3.9, 3.2), r"$W_{hn} h_{t-1} + b_{hn}$", 1.9, 0.5, OP, fontsize=8)
+    _arrow(ax, (3.3, base), (3.3, 2.95))
+    _node(ax, (3.9, 2.5), r"$\times$", 0.22, GATE)
+    _arrow(ax, (2.3, 1.65), (3.7, 2.4), color=GATE)
+    _arrow(ax, (3.9, 2.95), (3.9, 2.72))
+    _box(ax, (5.2, 2.5), r"$\tanh$", 0.7, 0.45, GATE, fontsize=9)
+    _arrow(ax, (4.12, 2.5), (4.85, 2.5))
+    ax.text(5.2, 2.95, "$n_t$", ha="center", va="center", fontsize=10, color=GATE)
+    _arrow(ax, (5.55, 2.5), (7.78, 2.5), color=GATE)
+    ax.text(1.8, -0.55, r"$h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}$", ha="left",
+            va="center", fontsize=10)
+    ax.text(1.8, -0.92, r"PyTorch: $n_t = \tanh(W_{in} x_t + b_{in} + r_t \odot (W_{hn} "
+            r"h_{t-1} + b_{hn}))$;  Cho et al.: $W_{hn}(r_t \odot h_{t-1})$", ha="left",
+            va="center", fontsize=8)
+    return ax.figure
+
+
 # ------------------------------------------------------------- chapter 2 (attention)
 
 

@@ -7,10 +7,12 @@ through time for the linear RNN, and the echo state network.
     GRU   r = sigma(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
           z = sigma(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
           n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn))
-          h_t = (1 - z) * n + z * h_{t-1}
+          h_t = (1 - z) * n + z * h_{t-1}      (reset_after=False: Cho et al.'s W_hn (r * h_{t-1}))
+    classifier   logits = W_hy h_L + b_y over a torch.nn cell (RecurrentClassifier)
     linear RNN   h_t = W h_{t-1} + U x_t,   BPTT: delta_T = dL/dh_T,  delta_{t-1} = W^T delta_t
     ESN   x_t = (1 - alpha) x_{t-1} + alpha tanh(W_in [1; u_t] + W x_{t-1})
           y_t = W_out [1; u_t; x_t],      W_out = Y X^T (X X^T + beta I)^{-1}
+          free-running forecast: u_{t+1} = y_t (esn_generate)
 
 Layout: sequences are (batch, L, D), time on axis 1 ("batch_first"); states
 are (batch, H). (The ESN works on one unbatched series: (L, D_in), states (L, N).)
@@ -26,14 +28,15 @@ in W_ih (G*H, D), W_hh (G*H, H), b_ih (G*H,), b_hh (G*H,), with G = 1 (RNN),
 
 Glossary (code name -> symbol):
     x, x_t           -> the input sequence / the input x_t at step t; D its size
-    h, h0            -> the hidden state h_{t-1}, the initial state h_{-1}; H their size
-    c, c0            -> the LSTM cell c_{t-1}, the initial cell c_{-1}
+    h, h0            -> the hidden state h_{t-1}, the initial state h_0 (steps are t = 1 .. L); H their size
+    c, c0            -> the LSTM cell c_{t-1}, the initial cell c_0
     W_ih, W_hh       -> the input and the recurrent weights (gate blocks stacked)
     b_ih, b_hh       -> the two biases (PyTorch keeps two; only their sum matters except
                         for the GRU's n gate, where b_hh is inside r * (...))
     sigmoid          -> sigma(a) = 1 / (1 + e^{-a})
     W, U, dL_dhT     -> the linear RNN's W, U and the gradient delta_T = dL/dh_T
     u, W_in, W, alpha, x -> ESN input u_t, input weights, reservoir W, leak rate alpha, state x_t
+    ESN forecast     -> esn_generate feeds the outputs back as inputs (free-running)
     X, Y, beta       -> ridge regression features (N_features, T), targets (D_out, T), penalty
 """
 
@@ -45,8 +48,8 @@ import torch
 from scipy.special import expit as sigmoid
 from torch import nn
 
-from seqlearn._checks import (MAX_STEPS, affordable, finite, function, integer, number,
-                               numeric_array, option, torch_tensor)
+from seqlearn._checks import (MAX_STEPS, affordable, finite, flag, function, integer, number,
+                               numeric_array, option, token_ids, torch_tensor)
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 NAMES = ("W_ih", "W_hh", "b_ih", "b_hh")
@@ -136,31 +139,38 @@ def lstm_step(x_t, h, c, W_ih, W_hh, b_ih, b_hh):
     return h_t, c_t
 
 
-def gru_step(x_t, h, W_ih, W_hh, b_ih, b_hh):
-    """One GRU step, PyTorch's convention (gate order r, z, n in the stacked weights).
+def gru_step(x_t, h, W_ih, W_hh, b_ih, b_hh, reset_after=True):
+    """One GRU step (gate order r, z, n in the stacked weights).
 
         r = sigma(W_ir x_t + b_ir + W_hr h + b_hr)          reset gate
         z = sigma(W_iz x_t + b_iz + W_hz h + b_hz)          update gate
-        n = tanh(W_in x_t + b_in + r * (W_hn h + b_hn))     candidate state
+        n = tanh(W_in x_t + b_in + r * (W_hn h + b_hn))     candidate (reset_after=True)
+        n = tanh(W_in x_t + b_in + W_hn (r * h) + b_hn)     candidate (reset_after=False)
         h_t = (1 - z) * n + z * h
 
-    Some texts (Chung et al. 2014, Wikipedia) swap z and 1 - z, writing
-    h_t = z * n + (1 - z) * h: the same model with the z gate's weights and
-    biases negated. The original paper (Cho et al. 2014) also applies the
-    reset before the matrix, n = tanh(W_in x_t + b_in + W_hn (r * h)): a
-    slightly different model; PyTorch and cuDNN apply it after, as here.
+    ``reset_after=True`` (the default) is PyTorch's and cuDNN's GRU: the reset
+    gate multiplies W_hn h + b_hn, after the matrix. ``reset_after=False`` is
+    the GRU of Cho et al. (2014) (and of d2l): the reset gate multiplies h
+    before the matrix, n = tanh(W_in x_t + W_hn (r * h) + b). The two are
+    different models (they agree when r = 1). Some texts (Chung et al. 2014,
+    Wikipedia) swap z and 1 - z, writing h_t = z * n + (1 - z) * h: the same
+    model with the z gate's weights and biases negated.
 
     x_t : (batch, D) or (D,);  h : (batch, H) or (H,), the previous state h_{t-1}
-    W_ih : (3H, D);  W_hh : (3H, H);  b_ih, b_hh : (3H,)
+    W_ih : (3H, D);  W_hh : (3H, H);  b_ih, b_hh : (3H,);  reset_after : bool
     returns h_t : same shape as h, float64
     """
     x_t, h, _, W_ih, W_hh, b_ih, b_hh = _step_args("gru", x_t, h, None, (W_ih, W_hh, b_ih, b_hh))
+    reset_after = flag("reset_after", reset_after)
     H = h.shape[-1]
     a_x = x_t @ W_ih.T + b_ih  # (..., 3H): the input's part of r, z, n
     a_h = h @ W_hh.T + b_hh  # (..., 3H): the state's part
     r = sigmoid(a_x[..., 0 * H:1 * H] + a_h[..., 0 * H:1 * H])
     z = sigmoid(a_x[..., 1 * H:2 * H] + a_h[..., 1 * H:2 * H])
-    n = np.tanh(a_x[..., 2 * H:3 * H] + r * a_h[..., 2 * H:3 * H])
+    if reset_after:
+        n = np.tanh(a_x[..., 2 * H:3 * H] + r * a_h[..., 2 * H:3 * H])
+    else:  # Cho et al.: reset h, then the matrix
+        n = np.tanh(a_x[..., 2 * H:3 * H] + (r * h) @ W_hh[2 * H:].T + b_hh[2 * H:])
     return (1.0 - z) * n + z * h
 
 
@@ -195,9 +205,9 @@ def _forward_args(kind, x, h0, c0, params):
 def rnn_forward(x, h0, params):
     """The Elman RNN over a sequence: ``h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
 
-    x : (batch, L, D);  h0 : (batch, H), the state h_{-1}, or None for zeros
+    x : (batch, L, D);  h0 : (batch, H), the initial state h_0, or None for zeros
     params : dict with W_ih (H, D), W_hh (H, H), b_ih (H,), b_hh (H,)
-    returns (hs, h_last) : hs (batch, L, H) the states h_0 ... h_{L-1};
+    returns (hs, h_last) : hs (batch, L, H) the states h_1 ... h_L;
         h_last (batch, H) the final state (h0 when L = 0)
     """
     x, h, _, weights = _forward_args("rnn", x, h0, None, params)
@@ -209,7 +219,7 @@ def rnn_forward(x, h0, params):
 
 
 def lstm_forward(x, h0, c0, params):
-    """The LSTM over a sequence (equations in ``lstm_step``), from (h_{-1}, c_{-1}) = (h0, c0).
+    """The LSTM over a sequence (equations in ``lstm_step``), from (h_0, c_0) = (h0, c0).
 
     x : (batch, L, D);  h0, c0 : (batch, H) or None for zeros
     params : dict with W_ih (4H, D), W_hh (4H, H), b_ih (4H,), b_hh (4H,)
@@ -224,7 +234,7 @@ def lstm_forward(x, h0, c0, params):
 
 
 def gru_forward(x, h0, params):
-    """The GRU over a sequence (equations in ``gru_step``), from h_{-1} = h0.
+    """The GRU over a sequence (equations in ``gru_step``), from h_0 = h0.
 
     x : (batch, L, D);  h0 : (batch, H) or None for zeros
     params : dict with W_ih (3H, D), W_hh (3H, H), b_ih (3H,), b_hh (3H,)
@@ -471,6 +481,58 @@ def to_torch_nn(module):
     return load_into(target, {name: getattr(module, name).detach() for name in NAMES})
 
 
+class RecurrentClassifier(nn.Module):
+    """Embedding -> one torch.nn RNN, LSTM or GRU layer -> linear readout of the last state.
+
+        e_t = E[x_t],   h_t = cell(e_t, h_{t-1}), h_0 = 0,   logits = W_hy h_L + b_y
+
+    The three cells share the embedding, the hidden size and the readout, so a
+    comparison between them changes only the recurrence (chapter 1's gate experiment).
+
+    RecurrentClassifier(vocab_size, hidden_size, n_classes, cell="gru", embed_size=16,
+        forget_bias=None): sizes ints >= 1 (n_classes >= 2); cell "rnn", "lstm" or "gru";
+        forget_bias: None (PyTorch's init) or a finite number, for the LSTM only: the
+        forget gate's bias starts at this value (b_hf = forget_bias, b_if = 0), so that
+        f = sigma(forget_bias) at the start (Gers et al. 2000 suggest a positive value)
+    forward(ids (batch, L) int64 in [0, vocab_size)) -> logits (batch, n_classes)
+    """
+
+    def __init__(self, vocab_size, hidden_size, n_classes, cell="gru", embed_size=16,
+                 forget_bias=None):
+        super().__init__()
+        option("cell", cell, ["gru", "lstm", "rnn"])
+        vocab_size = integer("vocab_size", vocab_size)
+        hidden_size = integer("hidden_size", hidden_size)
+        n_classes = integer("n_classes", n_classes, 2)
+        embed_size = integer("embed_size", embed_size)
+        affordable("vocab_size", vocab_size * embed_size)
+        affordable("n_classes", n_classes * (hidden_size + 1))
+        affordable("hidden_size", 4 * hidden_size * (embed_size + hidden_size + 2))
+        if forget_bias is not None:
+            forget_bias = number("forget_bias", forget_bias)
+            if cell != "lstm":
+                raise ValueError(f"forget_bias: expected None for cell {cell!r} (only the "
+                                 f"LSTM has a forget gate), got {forget_bias}")
+        self.vocab_size, self.hidden_size, self.kind = vocab_size, hidden_size, cell
+        self.embed = nn.Embedding(vocab_size, embed_size)
+        self.cell = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](
+            embed_size, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, n_classes)
+        if forget_bias is not None:
+            H = hidden_size
+            with torch.no_grad():
+                self.cell.bias_ih_l0[H:2 * H].zero_()
+                self.cell.bias_hh_l0[H:2 * H].fill_(forget_bias)
+
+    def forward(self, ids):
+        token_ids("ids", ids, 2, "(batch, L)", self.vocab_size)
+        if ids.device != self.head.weight.device:
+            raise ValueError(f"ids: expected a tensor on {self.head.weight.device} (the "
+                             f"model's), got one on {ids.device}")
+        hs, _ = self.cell(self.embed(ids))
+        return self.head(hs[:, -1])
+
+
 # ------------------------------------------- the linear RNN and its gradients
 
 
@@ -645,7 +707,7 @@ def esn_states(u, W_in, W, leak_rate, x0=None):
     u : (L,) or (L, D_in), L >= 1, the input (a 1-D u is one input channel; NaN or inf in
         it pass through)
     W_in : (N, 1 + D_in), column 0 multiplies the constant 1 (a bias);  W : (N, N) (both
-        finite);  leak_rate : alpha in (0, 1];  x0 : (N,), the state x_{-1}, zeros if None
+        finite);  leak_rate : alpha in (0, 1];  x0 : (N,), the initial state x_0, zeros if None
     returns X : (L, N), float64, row t is x_t
     """
     u = _series("u", u)
@@ -701,7 +763,7 @@ def fit_esn(u, y, n_reservoir=200, spectral_radius=0.9, density=0.1, leak_rate=1
             input_scale=1.0, beta=1e-8, washout=100, rng=None):
     """Train an echo state network: a random reservoir, a ridge readout on ``[1; u_t; x_t]``.
 
-        x_t = (1 - alpha) x_{t-1} + alpha tanh(W_in [1; u_t] + W x_{t-1}),   x_{-1} = 0
+        x_t = (1 - alpha) x_{t-1} + alpha tanh(W_in [1; u_t] + W x_{t-1}),   x_0 = 0
         y_t ~ W_out [1; u_t; x_t],    W_out = Y X^T (X X^T + beta I)^{-1} over t >= washout
 
     For one-step prediction of a series s, take u = s[:-1] and y = s[1:].
@@ -711,7 +773,7 @@ def fit_esn(u, y, n_reservoir=200, spectral_radius=0.9, density=0.1, leak_rate=1
     n_reservoir : N, int in [1, ``MAX_EIG_SIZE``];  spectral_radius, density : of W
     (``esn_reservoir``);  leak_rate : alpha in (0, 1];  input_scale : > 0,
     W_in ~ U(-input_scale, input_scale);  beta : ridge penalty >= 0;  washout : int in
-    [0, L), first steps left out of the fit (the reservoir still remembers x_{-1} = 0
+    [0, L), first steps left out of the fit (the reservoir still remembers x_0 = 0
     there);  rng : numpy Generator (default seed 0)
     returns model : dict with W_in (N, 1 + D_in), W (N, N), W_out (D_out, 1 + D_in + N),
         leak_rate, and squeeze (True when y was 1-D)
@@ -739,7 +801,7 @@ def fit_esn(u, y, n_reservoir=200, spectral_radius=0.9, density=0.1, leak_rate=1
 
 
 def esn_predict(model, u):
-    """The trained ESN's outputs ``y_t = W_out [1; u_t; x_t]``, from ``x_{-1} = 0``.
+    """The trained ESN's outputs ``y_t = W_out [1; u_t; x_t]``, from ``x_0 = 0``.
 
     model : dict from ``fit_esn``;  u : (L,) or (L, D_in), L >= 1 (NaN or inf pass through)
     returns y : (L,) if the model was fit on a 1-D y, else (L, D_out)
@@ -759,3 +821,100 @@ def esn_predict(model, u):
         raise ValueError(f"W_out: expected shape (D_out, {width}) in model, got {W_out.shape}")
     y = np.hstack([np.ones((u2.shape[0], 1)), u2, states]) @ W_out.T
     return y[:, 0] if model.get("squeeze") else y
+
+
+def esn_generate(model, u, n_steps):
+    """Free-running ESN forecast: drive the reservoir with ``u``, then feed its outputs back.
+
+        x_t = (1 - alpha) x_{t-1} + alpha tanh(W_in [1; u_t] + W x_{t-1}),   t < L (teacher
+        forcing: the true inputs);  then for k = 1 .. n_steps the input is the last output,
+        u_{L-1+k} = y_{L-2+k},  y_t = W_out [1; u_t; x_t]
+
+    For a model fit on one-step prediction (u = s[:-1], y = s[1:]), ``u`` = s[:L] and the
+    result estimates s[L], ..., s[L + n_steps - 1]: a k-step-ahead forecast whose errors
+    compound, unlike the one-step prediction where every input is the true one.
+
+    model : dict from ``fit_esn`` with D_in = D_out;  u : (L,) or (L, D), L >= 1, the
+        warm-up inputs, finite;  n_steps : int in [1, ``MAX_STEPS``]
+    returns y : (n_steps,) if the model was fit on a 1-D y, else (n_steps, D)
+    """
+    if not isinstance(model, dict) or not {"W_in", "W", "W_out", "leak_rate"} <= set(model):
+        raise ValueError(f"model: expected the dict returned by fit_esn, got "
+                         f"{type(model).__name__}")
+    u2 = finite("u", _series("u", u))
+    n_steps = integer("n_steps", n_steps, maximum=MAX_STEPS)
+    W_in = finite("W_in", numeric_array("W_in", model["W_in"]))
+    W = _square("W", model["W"])
+    W_out = finite("W_out", numeric_array("W_out", model["W_out"]))
+    D = u2.shape[1]
+    N = W.shape[0]
+    if W_in.ndim == 2 and D != W_in.shape[1] - 1:
+        raise ValueError(f"u: expected shape (L,) or (L, {W_in.shape[1] - 1}) (the model's "
+                         f"D_in), got {np.shape(u)}")
+    _expect_shape("W_in", W_in, (N, 1 + D))
+    if W_out.shape != (D, 1 + D + N):
+        raise ValueError(f"model: expected W_out of shape ({D}, {1 + D + N}) (outputs that "
+                         f"can be fed back as inputs), got {W_out.shape}")
+    alpha = _esn_numbers(1.0, 1.0, model["leak_rate"])[2]
+    affordable("n_steps", (u2.shape[0] + n_steps) * N)
+    X = esn_states(u2, W_in, W, alpha)
+    x, u_t = X[-1], u2[-1]
+    out = np.zeros((n_steps, D))
+    for k in range(n_steps):
+        y = W_out @ np.concatenate(([1.0], u_t, x))
+        out[k] = y
+        u_t = y
+        x = (1 - alpha) * x + alpha * np.tanh(W_in @ np.concatenate(([1.0], u_t)) + W @ x)
+    return out[:, 0] if model.get("squeeze") else out
+
+
+def first_token_accuracy(cell, length, seed, hidden_size=32, steps=150, batch_size=32,
+                         lr=0.01, n_classes=4, n_noise=8, forget_bias=3.0, n_test=512):
+    """Train a ``RecurrentClassifier`` on ``tasks.first_token_classification``; its accuracy.
+
+    The label is the first of ``length`` tokens, the rest noise (chance = 1 / n_classes).
+    Adam at ``lr``, ``steps`` batches of ``batch_size`` fresh sequences drawn with
+    ``np.random.default_rng(seed)``, the gradient clipped at norm 1, after
+    ``train.seed_everything(seed)``; the accuracy is on ``n_test`` sequences drawn with
+    seed 1000 (the same for every training seed). The LSTM's forget gate bias starts at
+    ``forget_bias`` (None: PyTorch's init); the RNN and the GRU keep PyTorch's init.
+
+    cell : "rnn", "lstm" or "gru";  length : int >= 1;  seed : int >= 0
+    returns float in [0, 1], the held-out accuracy
+    """
+    from seqlearn import tasks
+    from seqlearn.train import accuracy, fit, seed_everything
+
+    option("cell", cell, ["gru", "lstm", "rnn"])
+    length = integer("length", length)
+    seed = integer("seed", seed, 0)
+    hidden_size = integer("hidden_size", hidden_size)
+    steps = integer("steps", steps, maximum=MAX_STEPS)
+    batch_size = integer("batch_size", batch_size)
+    n_test = integer("n_test", n_test)
+    n_classes = integer("n_classes", n_classes, 2)
+    n_noise = integer("n_noise", n_noise)
+    lr = number("lr", lr, 0, strict=True)
+    if forget_bias is not None:
+        forget_bias = number("forget_bias", forget_bias)
+    affordable("n_classes", n_classes * (hidden_size + 1))
+    affordable("n_noise", (n_classes + n_noise) * 16)
+    affordable("steps", steps * batch_size * length, what="tokens (steps batch_size length)")
+    affordable("n_test", n_test * length)
+    seed_everything(seed)
+    model = RecurrentClassifier(n_classes + n_noise, hidden_size, n_classes, cell=cell,
+                                forget_bias=forget_bias if cell == "lstm" else None)
+    g = np.random.default_rng(seed)
+
+    def batch(step):
+        return tuple(torch.tensor(a) for a in tasks.first_token_classification(
+            batch_size, length, n_classes, n_noise, rng=g))
+
+    def loss(model, batch):
+        return nn.functional.cross_entropy(model(batch[0]), batch[1])
+
+    fit(model, loss, batch, torch.optim.Adam(model.parameters(), lr=lr), steps,
+        max_grad_norm=1.0, progress=False)
+    x_test, y_test = (torch.tensor(a) for a in tasks.first_token_classification(
+        n_test, length, n_classes, n_noise, rng=1000))
+    return accuracy(model, x_test, y_test)

@@ -1,4 +1,5 @@
-"""Chapter 1's exercises: recurrent networks (an RNN step, an LSTM step, a ridge readout)."""
+"""Chapter 1's exercises: recurrent networks (an RNN step, an LSTM step, a ridge readout,
+a GRU step)."""
 
 import numpy as np
 
@@ -119,3 +120,83 @@ _register(Exercise(
             lambda X, Y, beta: np.asarray(Y) @ np.linalg.pinv(np.asarray(X)),
     },
 ))
+
+
+def _gru_step_cases(rng):
+    return [
+        (rng.standard_normal(2), rng.standard_normal(3), *_weights(rng, 3, 2, 3)),
+        (rng.standard_normal((3, 4)), rng.standard_normal((3, 5)), *_weights(rng, 3, 4, 5)),
+        (rng.standard_normal((2, 3)), 2 * rng.standard_normal((2, 3)),
+         *(3 * w for w in _weights(rng, 3, 3, 3))),  # large weights: r far from 1
+    ]
+
+
+def _gru_step_hidden(rng):
+    cases = []
+    for batch, D, H in (_sizes(rng), _sizes(rng)):
+        cases.append((rng.standard_normal((batch, D)), rng.standard_normal((batch, H)),
+                      *(2 * w for w in _weights(rng, 3, D, H))))
+    return cases
+
+
+def _gru_blocks(order, *arrays):
+    """The gate blocks of each array, re-stacked in ``order`` (0=r, 1=z, 2=n)."""
+    return [np.concatenate([np.split(np.asarray(a), 3)[k] for k in order]) for a in arrays]
+
+
+def _gru_z_swapped(x, h, Wi, Wh, bi, bh):
+    """h_t = z n + (1 - z) h: the reference with the z block negated."""
+    flip = [np.concatenate([a[: len(a) // 3], -a[len(a) // 3: 2 * len(a) // 3],
+                            a[2 * len(a) // 3:]]) for a in map(np.asarray, (Wi, Wh, bi, bh))]
+    return rnn.gru_step(x, h, *flip)
+
+
+_register(Exercise(
+    name="rnn.gru_step",
+    signature="gru_step(x_t, h, W_ih, W_hh, b_ih, b_hh) -> h_t; "
+              "x_t (batch, D) or (D,), h (batch, H), blocks r, z, n",
+    reference=rnn.gru_step,
+    arg_names=("x_t", "h", "W_ih", "W_hh", "b_ih", "b_hh"),
+    cases=_gru_step_cases,
+    hidden=_gru_step_hidden,
+    mistakes={
+        "the reset gate is applied before W_hn, as in Cho et al. (2014): "
+        "W_hn (r * h) + b_hn. PyTorch's GRU applies it after the matrix: "
+        "r * (W_hn h + b_hn), b_hn included.":
+            lambda *args: rnn.gru_step(*args, reset_after=False),
+        "the reset gate multiplies W_hn h but not b_hn: PyTorch's candidate is "
+        "tanh(W_in x + b_in + r * (W_hn h + b_hn)), b_hn inside the product.":
+            lambda x, h, Wi, Wh, bi, bh: rnn.gru_step(x, h, Wi, Wh, _bias_out(bi, bh),
+                                                      _bias_in(bh)),
+        "z and 1 - z are swapped: PyTorch keeps the old state with z, "
+        "h_t = (1 - z) * n + z * h.":
+            _gru_z_swapped,
+        "the gate blocks are read as z, r, n; PyTorch stacks them as r, z, n.":
+            lambda x, h, *w: rnn.gru_step(x, h, *_gru_blocks([1, 0, 2], *w)),
+        "the result is the candidate n, not the new state: finish with "
+        "h_t = (1 - z) * n + z * h.":
+            lambda x, h, Wi, Wh, bi, bh: _gru_candidate(x, h, Wi, Wh, bi, bh),
+    },
+))
+
+
+def _bias_out(bi, bh):
+    """b_ih with b_hn moved into it (so it is outside the reset product)."""
+    bi, bh = np.asarray(bi, float).copy(), np.asarray(bh, float)
+    bi[2 * len(bi) // 3:] += bh[2 * len(bh) // 3:]
+    return bi
+
+
+def _bias_in(bh):
+    bh = np.asarray(bh, float).copy()
+    bh[2 * len(bh) // 3:] = 0.0
+    return bh
+
+
+def _gru_candidate(x, h, Wi, Wh, bi, bh):
+    x, h, Wi, Wh, bi, bh = map(np.asarray, (x, h, Wi, Wh, bi, bh))
+    H = h.shape[-1]
+    a_x, a_h = x @ Wi.T + bi, h @ Wh.T + bh
+    r = 1 / (1 + np.exp(-(a_x[..., :H] + a_h[..., :H])))
+    return np.tanh(a_x[..., 2 * H:] + r * a_h[..., 2 * H:])
+
