@@ -92,7 +92,7 @@ def _rgb(color):
 MILESTONES = (
     (1990, 0, "Elman RNN"), (1994, 0, "vanishing\ngradients"), (1997, 0, "LSTM"),
     (2000, 0, "forget gate"), (2001, 0, "echo state\nnetworks"), (2014, 0, "GRU"),
-    (2014, 1, "additive\nattention"), (2017, 1, "Transformer"), (2020, 1, "linear\nattention"),
+    (2015, 1, "additive\nattention"), (2017, 1, "Transformer"), (2020, 1, "linear\nattention"),
     (2020, 2, "HiPPO"), (2021, 2, "LSSL"), (2022, 2, "S4, S4D"), (2023, 2, "S5, H3"),
     (2023.6, 2, "Mamba"), (2024.5, 2, "Mamba-2"),
 )
