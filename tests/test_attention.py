@@ -714,3 +714,10 @@ def test_transformer_lm_is_causal_and_positions_break_the_symmetry(positions):
     swapped = torch.tensor([[1, 4, 3, 2, 5, 6]])
     same = torch.allclose(one(swapped)[:, -1], one(ids)[:, -1], rtol=1e-12, atol=1e-12)
     assert same == (not positions)
+
+
+def test_causal_mask_refuses_a_huge_side_even_when_the_other_is_zero():
+    # found by the two-mutation fuzz test: L_q = 0 made L_q * L_k = 0 pass the size check
+    with pytest.raises(ValueError, match="L_k: this asks for"):
+        causal_mask(0, 10**12)
+    assert causal_mask(0, 3).shape == (0, 3)

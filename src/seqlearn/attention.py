@@ -111,6 +111,8 @@ def causal_mask(L_q, L_k=None):
     L_q = integer("L_q", L_q, 0)
     L_k = L_q if L_k is None else integer("L_k", L_k, 0)
     affordable("L_q", L_q * L_k, what="mask entries (L_q L_k)")
+    affordable("L_k", L_k, what="keys")        # an empty mask (L_q = 0) still builds arange(L_k)
+    affordable("L_q", L_q, what="queries")
     i = np.arange(L_q)[:, None]
     j = np.arange(L_k)[None, :]
     return j <= i + (L_k - L_q)
