@@ -14,16 +14,13 @@ import pytest
 
 from seqlearn import exercises
 from seqlearn.exercises import check
+from seqlearn.recurrence import linear_recurrence
 
 
 def student_ema(x, alpha):
-    """A correct EMA written as a student would (the checker refuses the course's own)."""
-    x = np.asarray(x, dtype=float)
-    h, state = np.zeros_like(x), np.zeros(x.shape[:-1])
-    for t in range(x.shape[-1]):
-        state = alpha * state + (1 - alpha) * x[..., t]
-        h[..., t] = state
-    return h
+    """A correct EMA as a student may write it, on chapter 0's recurrence (the checker
+    refuses a call of the course's own ``ema``, not of ``linear_recurrence``)."""
+    return linear_recurrence(alpha, (1 - alpha) * np.asarray(x, dtype=float))
 
 LIMIT_S = 1.0
 
