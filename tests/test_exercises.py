@@ -245,3 +245,18 @@ def test_nplr_rebuild_checks_the_identity_and_its_inputs(capsys):
     assert not ok
     assert run(capsys, "s4.nplr_rebuild",
                lambda Lam, P, V: np.real(V @ np.diag(Lam) @ np.conj(V).T - P[:, None] * P))[0]
+
+
+def test_no_notebook_prints_the_source_of_an_exercise_it_checks(root):
+    """The solution must not be on the page: a notebook that checks an exercise does not
+    print (inspect.getsource) the function that is the exercise's reference."""
+    for path in notebook_paths(root):
+        cells = [source(c) for c in read(path)["cells"] if c["cell_type"] == "code"]
+        checked = {n for s in cells for n in re.findall(r'check\("([\w.]+)"', s)}
+        shown = {m for s in cells for m in re.findall(r"getsource\(\s*([\w.]+)", s)}
+        for name in checked:
+            ref = EXERCISES[name].reference
+            if not ref.__module__.startswith("seqlearn.") or "exercises" in ref.__module__:
+                continue
+            printed = [s for s in shown if s.split(".")[-1] == ref.__name__]
+            assert not printed, f"{path.name} prints {printed[0]}, the reference of {name}"
