@@ -864,7 +864,7 @@ def esn_generate(model, u, n_steps):
         y = W_out @ np.concatenate(([1.0], u_t, x))
         out[k] = y
         u_t = y
-        x = (1 - alpha) * x + alpha * np.tanh(W_in @ np.concatenate(([1.0], u_t)) + W @ x)
+        x = esn_states(u_t[None], W_in, W, alpha, x0=x)[0]    # one step of the same update
     return out[:, 0] if model.get("squeeze") else out
 
 
