@@ -439,6 +439,8 @@ EXAMPLES = {
     "basis.measure": lambda: (("legt", np.linspace(-1, 2, 7), 1.5), {"theta": 1.0}),
     "basis.measure_basis": lambda: (("legs", 3, np.linspace(0, 2, 7), 2.0), {"theta": 1.0}),
     "diagrams.projection_pipeline": lambda: ((), {}),
+    # --- chapter 8 examples (hankel, s4 additions, diagrams of chapter 8) ---
+    # --- chapter 9 examples (ssd, h3, s5, mamba additions, diagrams of chapter 9) ---
 }
 
 # Arguments whose every value of the right type is valid (a seed, free text, a label):
@@ -480,6 +482,8 @@ NONDETERMINISTIC |= {"attention.TransformerBlock", "attention.TransformerLM"}  #
 NONDETERMINISTIC |= {"rnn.RecurrentClassifier"}  # chapter 1
 VALID |= {("charlm.stream_windows", "ids", "id out of range")}  # chapter 1: any id >= 0
 NONE_OK |= {("rnn.first_token_accuracy", "forget_bias")}  # chapter 1: PyTorch's init
+# --- chapter 8 sets (NONDETERMINISTIC, HUGE_OK, NONE_OK, VALID additions) ---
+# --- chapter 9 sets (NONDETERMINISTIC, HUGE_OK, NONE_OK, VALID additions) ---
 
 
 # --------------------------------------------------------------------------- mutations

@@ -411,3 +411,9 @@ def projection_pipeline(ax=None):
     ax.text(7.05, 0.95, "$c(t + \\Delta t)$", ha="left", va="center", fontsize=9,
             color=TEXT)
     return ax.figure
+
+
+# ------------------------------------------------------------- chapter 8 (what an LTI system remembers)
+
+
+# ------------------------------------------------------------- chapter 9 (Mamba-2 and the family)

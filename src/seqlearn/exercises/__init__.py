@@ -31,8 +31,8 @@ for what it cannot stop).
 The package: ``_checker`` holds ``Exercise``, the ``EXERCISES`` registry and
 ``check``; ``_time_limit`` the time limit; one module per chapter (``intro``,
 ``rnn``, ``attention``, ``basis``, ``hippo``, ``discretize``, ``ssm``,
-``s4``, ``mamba``, named after the part of the exercise names before the dot)
-registers that chapter's exercises. Each exercise's ``reference`` is imported
+``s4``, ``mamba``, ``hankel``, ``ssd``, named after the part of the exercise
+names before the dot) registers that chapter's exercises. Each exercise's ``reference`` is imported
 from the chapter's seqlearn module (or is a one-line formula), so the checker
 and the book share one definition of each formula. To add a chapter, add its
 module here and one import line below.
@@ -50,5 +50,7 @@ from seqlearn.exercises import discretize  # noqa: E402, F401
 from seqlearn.exercises import ssm  # noqa: E402, F401
 from seqlearn.exercises import s4  # noqa: E402, F401
 from seqlearn.exercises import mamba  # noqa: E402, F401
+from seqlearn.exercises import hankel  # noqa: E402, F401
+from seqlearn.exercises import ssd  # noqa: E402, F401
 
 __all__ = ["EXERCISES", "TIME_LIMIT_S", "Exercise", "check"]

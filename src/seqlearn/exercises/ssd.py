@@ -1,0 +1,1 @@
+"""Chapter 9's exercises: Mamba-2 and state space duality."""
