@@ -362,3 +362,9 @@ def induction_heads(n_samples, length=64, vocab=16, rng=0):
     y = np.full((n_samples, length), IGNORE, dtype=np.int64)
     y[:, -1] = x[rows, p + 1]
     return x, y
+
+
+# ---------------------------------------------------------------- chapter 8 tasks
+
+
+# ---------------------------------------------------------------- chapter 9 tasks
