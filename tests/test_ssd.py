@@ -1,0 +1,201 @@
+"""seqlearn.ssd: the three SSD forms against each other, against chapter 7's selective scan
+and chapter 2's linear attention; gradients; Mamba2Block.step against forward."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from seqlearn import attention, mamba, ssd
+
+
+def _inputs(rng, batch, L, heads, P, groups, N, a_zero=False):
+    X = rng.standard_normal((batch, L, heads, P))
+    dt = rng.uniform(0.05, 1.0, (batch, L, heads))
+    A = np.zeros(heads) if a_zero else -rng.uniform(0.1, 2.0, heads)
+    B = rng.standard_normal((batch, L, groups, N))
+    C = rng.standard_normal((batch, L, groups, N))
+    return X, dt, A, B, C
+
+
+def _brute(X, dt, A, B, C):
+    """y_t = sum_{s<=t} (prod_{k=s+1}^t a_k) dt_s (C_t . B_s) x_s, with explicit products."""
+    batch, L, heads, P = X.shape
+    rep = heads // B.shape[2]
+    Y = np.zeros_like(X)
+    for b in range(batch):
+        for h in range(heads):
+            g = h // rep
+            for t in range(L):
+                for s in range(t + 1):
+                    decay = np.prod([np.exp(dt[b, k, h] * A[h]) for k in range(s + 1, t + 1)])
+                    Y[b, t, h] += decay * dt[b, s, h] * (C[b, t, g] @ B[b, s, g]) * X[b, s, h]
+    return Y
+
+
+@settings(max_examples=25, deadline=None)
+@given(batch=st.integers(1, 2), L=st.integers(1, 12), groups=st.integers(1, 2),
+       rep=st.integers(1, 2), P=st.integers(1, 3), N=st.integers(1, 3),
+       chunk=st.integers(1, 8), seed=st.integers(0, 10**6))
+def test_three_forms_agree_float64(batch, L, groups, rep, P, N, chunk, seed):
+    args = _inputs(np.random.default_rng(seed), batch, L, groups * rep, P, groups, N)
+    y_loop, h_loop = ssd.ssd_scan(*args, backend="numpy", return_final_state=True)
+    y_quad, h_quad = ssd.ssd_scan(*args, backend="quadratic", return_final_state=True)
+    y_chunk, h_chunk = ssd.ssd_scan(*(torch.from_numpy(a) for a in args), chunk_size=chunk,
+                                    return_final_state=True)
+    assert y_loop.shape == (batch, L, groups * rep, P)
+    assert h_loop.shape == (batch, groups * rep, P, N)
+    np.testing.assert_allclose(y_quad, y_loop, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(y_chunk.numpy(), y_loop, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(h_quad, h_loop, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(h_chunk.numpy(), h_loop, rtol=0, atol=1e-10)
+
+
+def test_against_explicit_products():
+    args = _inputs(np.random.default_rng(1), 2, 7, 4, 2, 2, 3)
+    np.testing.assert_allclose(ssd.ssd_scan(*args, backend="numpy"), _brute(*args),
+                               rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 8, 16, 64])
+def test_chunked_float32(chunk):
+    args = _inputs(np.random.default_rng(2), 2, 37, 4, 3, 1, 4)
+    ref = ssd.ssd_scan(*args, backend="numpy")
+    y = ssd.ssd_scan(*(torch.tensor(a, dtype=torch.float32) for a in args), chunk_size=chunk)
+    assert y.dtype == torch.float32
+    np.testing.assert_allclose(y.numpy(), ref, rtol=0, atol=1e-4)
+
+
+def test_one_head_one_state_is_chapter7_selective_scan():
+    rng = np.random.default_rng(3)
+    X, dt, A, B, C = _inputs(rng, 2, 15, 1, 5, 1, 1)
+    y = ssd.ssd_scan(X, dt, A, B, C, backend="numpy")
+    # mamba layout: u (batch, d, L) with d = head_dim channels sharing dt and the scalar A
+    u = X[:, :, 0].transpose(0, 2, 1)
+    delta = np.repeat(dt[:, :, 0][:, None], 5, axis=1)
+    y7 = mamba.selective_scan(u, delta, np.full((5, 1), A[0]), B[:, :, 0].transpose(0, 2, 1),
+                              C[:, :, 0].transpose(0, 2, 1))
+    np.testing.assert_allclose(y[:, :, 0].transpose(0, 2, 1), y7, rtol=0, atol=1e-12)
+
+
+def test_no_decay_is_chapter2_linear_attention():
+    rng = np.random.default_rng(4)
+    Q, K, V = rng.standard_normal((2, 11, 4)), rng.standard_normal((2, 11, 4)), \
+        rng.standard_normal((2, 11, 3))
+    ours = ssd.linear_attention(Q, K, V)
+    np.testing.assert_allclose(ours, attention.linear_attention_parallel(Q, K, V),
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours, attention.linear_attention_recurrent(Q, K, V),
+                               rtol=0, atol=1e-12)
+    # the numerator alone: SSD with A = 0, dt = 1, B = phi(K), C = phi(Q), X = V
+    phi = attention.elu_feature_map
+    num = ssd.ssd_scan(V[:, :, None], np.ones((2, 11, 1)), np.zeros(1), phi(K)[:, :, None],
+                       phi(Q)[:, :, None], backend="numpy")[:, :, 0]
+    brute = np.stack([np.stack([sum((phi(Q)[b, t] @ phi(K)[b, s]) * V[b, s]
+                                    for s in range(t + 1)) for t in range(11)])
+                      for b in range(2)])
+    np.testing.assert_allclose(num, brute, rtol=0, atol=1e-10)
+
+
+def test_fixed_decay_weights():
+    rng = np.random.default_rng(5)
+    Q, K, V = rng.standard_normal((1, 6, 2)), rng.standard_normal((1, 6, 2)), \
+        rng.standard_normal((1, 6, 2))
+    phi = attention.elu_feature_map
+    g = np.exp(-0.3)
+    W = np.array([[g ** (i - j) * (phi(Q)[0, i] @ phi(K)[0, j]) if j <= i else 0.0
+                   for j in range(6)] for i in range(6)])
+    expected = (W @ V[0]) / W.sum(1, keepdims=True)
+    np.testing.assert_allclose(ssd.linear_attention(Q, K, V, decay=0.3)[0], expected,
+                               rtol=0, atol=1e-12)
+
+
+def test_semiseparable_mask_closed_form():
+    dA = -np.random.default_rng(6).uniform(0, 1, 6)
+    M = ssd.semiseparable_mask(dA)
+    a = np.exp(dA)
+    for t in range(6):
+        for s in range(6):
+            expected = np.prod(a[s + 1:t + 1]) if s <= t else 0.0
+            assert abs(M[t, s] - expected) < 1e-14
+    assert ssd.semiseparable_mask(np.zeros(1)).tolist() == [[1.0]]
+
+
+def test_gradcheck():
+    rng = np.random.default_rng(7)
+    args = [torch.tensor(a, requires_grad=True) for a in _inputs(rng, 1, 7, 2, 2, 1, 2)]
+    assert torch.autograd.gradcheck(lambda *a: ssd.ssd_scan(*a, chunk_size=3), args)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_mamba2_block_step_equals_forward(groups):
+    torch.manual_seed(0)
+    block = ssd.Mamba2Block(8, d_state=4, d_conv=3, head_dim=4, n_groups=groups,
+                            chunk_size=4).double()
+    x = torch.randn(2, 10, 8, dtype=torch.float64)
+    y = block(x)
+    state, outs = block.initial_state(2), []
+    for t in range(10):
+        out, state = block.step(x[:, t], state)
+        outs.append(out)
+    torch.testing.assert_close(torch.stack(outs, 1), y, rtol=0, atol=1e-12)
+
+
+def test_ssd_step_is_one_token_of_the_scan():
+    rng = np.random.default_rng(8)
+    X, dt, A, B, C = _inputs(rng, 2, 1, 4, 3, 2, 5)
+    y, h = ssd.ssd_scan(X, dt, A, B, C, backend="numpy", return_final_state=True)
+    y1, h1 = ssd.ssd_step(np.zeros((2, 4, 3, 5)), X[:, 0], dt[:, 0], A, B[:, 0], C[:, 0])
+    np.testing.assert_allclose(y1, y[:, 0], rtol=0, atol=1e-14)
+    np.testing.assert_allclose(h1, h, rtol=0, atol=1e-14)
+
+
+def test_lm_with_mamba2_mixer_steps():
+    from seqlearn.mamba import MambaLM
+    torch.manual_seed(0)
+    lm = MambaLM(10, 8, 2, d_state=4, mixer="mamba2", head_dim=4, chunk_size=4).double()
+    ids = torch.randint(0, 10, (2, 9))
+    logits = lm(ids)
+    state, outs = lm.initial_state(2), []
+    for t in range(9):
+        out, state = lm.step(ids[:, t], state)
+        outs.append(out)
+    torch.testing.assert_close(torch.stack(outs, 1), logits, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("change, name", [
+    (dict(A=np.array([0.5, -1.0])), "A"),
+    (dict(A=np.array([-1.0])), "A"),
+    (dict(dt=-np.ones((1, 3, 2))), "dt"),
+    (dict(dt=np.ones((1, 4, 2))), "dt"),
+    (dict(B=np.ones((1, 3, 3, 2))), "B"),
+    (dict(C=np.ones((1, 3, 1, 3))), "C"),
+    (dict(X=np.ones((1, 3, 2))), "X"),
+])
+def test_bad_input_names_the_argument(change, name):
+    args = dict(X=np.ones((1, 3, 2, 2)), dt=np.ones((1, 3, 2)), A=-np.ones(2),
+                B=np.ones((1, 3, 1, 2)), C=np.ones((1, 3, 1, 2)))
+    args.update(change)
+    with pytest.raises(ValueError, match=f"^{name}:"):
+        ssd.ssd_scan(**args, backend="numpy")
+
+
+def test_bad_options():
+    args = (np.ones((1, 3, 1, 1)), np.ones((1, 3, 1)), -np.ones(1), np.ones((1, 3, 1, 1)),
+            np.ones((1, 3, 1, 1)))
+    with pytest.raises(ValueError, match="^backend:"):
+        ssd.ssd_scan(*args, backend="cuda")
+    with pytest.raises(ValueError, match="^chunk_size:"):
+        ssd.ssd_scan(*args, chunk_size=0, backend="numpy")
+    with pytest.raises(ValueError, match="^head_dim:"):
+        ssd.Mamba2Block(8, head_dim=3)
+
+
+def test_benchmark_quick_runs_and_agrees():
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).parent.parent / "benchmarks" / "ssd.py"
+    spec = importlib.util.spec_from_file_location("bench_ssd", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--quick"]) < 1e-5
