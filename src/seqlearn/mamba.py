@@ -68,7 +68,7 @@ from seqlearn._checks import (affordable, integer, layer_input, numeric_array, p
 from seqlearn.attention import CausalSelfAttention, sinusoidal_positions
 
 BACKENDS = ("numpy", "torch_sequential", "torch", "torch_recurrence", "triton")
-MIXERS = ("mamba", "s4d", "attention")
+MIXERS = ("mamba", "s4d", "attention", "mamba2", "h3")
 DEFAULT_CHUNK = 256
 
 
@@ -649,10 +649,11 @@ class MambaLM(nn.Module):
         h = embed(ids);  n_layers x [h = h + mixer(RMSNorm(h))];  logits = RMSNorm(h) E^T
 
     with the head tied to the embedding E. mixer = "mamba" (``MambaBlock``), "s4d"
-    (``seqlearn.s4.S4DLayer``, the LTI baseline of chapter 6) or "attention"
+    (``seqlearn.s4.S4DLayer``, the LTI baseline of chapter 6), "attention"
     (``seqlearn.attention.CausalSelfAttention``, chapter 2's softmax attention, n_heads
-    heads); the attention model adds ``sinusoidal_positions`` to the embedding, since
-    attention alone does not know the order of its inputs. Same backbone for all three.
+    heads), "mamba2" (``seqlearn.ssd.Mamba2Block``, chapter 9) or "h3"
+    (``seqlearn.h3.H3Layer``, chapter 9); the attention model adds ``sinusoidal_positions`` to the embedding, since
+    attention alone does not know the order of its inputs. Same backbone for all.
     ``step`` runs one token with a constant-size state and equals ``forward`` token by token
     (not for attention, whose state, the KV cache, grows with t: chapter 2).
     """
@@ -677,6 +678,12 @@ class MambaLM(nn.Module):
                 raise ValueError(f"d_model: expected an even number for mixer='attention' "
                                  f"(sinusoidal positions), got {d_model}")
             make = lambda: CausalSelfAttention(d_model, **block_kwargs)  # noqa: E731
+        elif mixer == "mamba2":
+            from seqlearn.ssd import Mamba2Block  # imported late: ssd imports this module
+            make = lambda: Mamba2Block(d_model, d_state, **block_kwargs)  # noqa: E731
+        elif mixer == "h3":
+            from seqlearn.h3 import H3Layer
+            make = lambda: H3Layer(d_model, d_state=d_state, **block_kwargs)  # noqa: E731
         else:
             from seqlearn.s4 import S4DLayer
             make = lambda: S4DLayer(d_model, d_state=d_state, **block_kwargs)  # noqa: E731
