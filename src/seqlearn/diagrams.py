@@ -417,3 +417,38 @@ def projection_pipeline(ax=None):
 
 
 # ------------------------------------------------------------- chapter 9 (Mamba-2 and the family)
+
+
+def semiseparable_blocks(L=12, chunk=4, ax=None):
+    """Chapter 9's picture of the 1-semiseparable matrix M = L o C B^T (L x L, causal) cut
+    into chunks: the diagonal blocks (small masked matmuls, step 1 of the chunked SSD),
+    the blocks below them (low rank: through the chunk states, steps 2-4), zeros above.
+
+    L : int in [2, 64], the sequence length drawn;  chunk : int in [1, L], the block length
+    ax : a matplotlib Axes to draw on, or None for a new figure
+    returns the Figure
+    """
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    from seqlearn._checks import integer
+
+    L = integer("L", L, minimum=2, maximum=64)
+    chunk = integer("chunk", chunk, maximum=L)
+    ax = _canvas(ax, (5.2, 5.4), (-0.5, L + 0.5), (-1.6, L + 0.5),
+                 title="SSD: the semiseparable matrix in chunks")
+    for t in range(L):
+        for s_ in range(L):
+            if s_ > t:
+                continue
+            same = t // chunk == s_ // chunk
+            ax.add_patch(Rectangle((s_, L - 1 - t), 1, 1, facecolor=STATE if same else GATE,
+                                   alpha=0.55 if same else 0.3, edgecolor="white"))
+    for k in np.arange(0, L + 1, chunk):
+        ax.plot([k, k], [0, L], color=TEXT, lw=0.8)
+        ax.plot([0, L], [L - k, L - k], color=TEXT, lw=0.8)
+    ax.text(L / 2, -0.6, "diagonal blocks: $(L \\circ C B^T)$ within a chunk (matmuls)",
+            ha="center", fontsize=9, color=STATE)
+    ax.text(L / 2, -1.3, "below: low rank, through the chunk states $h$ (state passing)",
+            ha="center", fontsize=9, color=GATE)
+    return ax.figure

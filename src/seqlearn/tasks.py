@@ -368,3 +368,45 @@ def induction_heads(n_samples, length=64, vocab=16, rng=0):
 
 
 # ---------------------------------------------------------------- chapter 9 tasks
+def mqar(n_samples, length=64, n_pairs=4, n_keys=16, n_values=16, rng=0):
+    """Multi-query associative recall (MQAR; Arora et al. 2024, "Zoology"): a list of
+    key-value pairs, then the keys again, in another order, among filler tokens; at each
+    query, output the value its key was paired with.
+
+    Token ids: 0 = filler, 1 .. n_keys = keys, n_keys + 1 .. n_keys + n_values = values
+    (vocabulary n_keys + n_values + 1). Sample ``i``:
+
+        x[i, 0:2 n_pairs] = k_1 v_1 k_2 v_2 ... k_n v_n     distinct keys, values uniform
+        x[i, t] = k_j at n_pairs positions t >= 2 n_pairs (uniform, each key once),
+        0 elsewhere;   y[i, t] = v_j there, IGNORE elsewhere
+
+    The value of a key is independent of the key, so a model without memory scores
+    1 / n_values (chance); the query sits up to length - 1 tokens after its pair.
+
+    n_samples : int >= 1;  length : int >= 3 n_pairs;  n_pairs : int in [1, n_keys];
+    n_keys, n_values : ints >= 1;  rng : Generator or seed.
+    Returns x, y : int64 (n_samples, length).
+    """
+    n_samples = integer("n_samples", n_samples)
+    n_keys = integer("n_keys", n_keys, maximum=10**6)
+    n_values = integer("n_values", n_values, maximum=10**6)
+    n_pairs = integer("n_pairs", n_pairs)
+    if n_pairs > n_keys:
+        raise ValueError(f"n_pairs: expected at most n_keys = {n_keys} (distinct keys), "
+                         f"got {n_pairs}")
+    length = integer("length", length, 3 * n_pairs)
+    affordable("n_samples", n_samples * length, what="tokens (n_samples length)")
+    rng = _generator(rng)
+    rows = np.arange(n_samples)[:, None]
+    keys = np.argsort(rng.random((n_samples, n_keys)), axis=1)[:, :n_pairs] + 1
+    values = rng.integers(n_keys + 1, n_keys + n_values + 1, size=(n_samples, n_pairs))
+    x = np.zeros((n_samples, length), dtype=np.int64)
+    x[:, 0:2 * n_pairs:2] = keys
+    x[:, 1:2 * n_pairs:2] = values
+    slots = np.argsort(rng.random((n_samples, length - 2 * n_pairs)), axis=1)[:, :n_pairs]
+    order = np.argsort(rng.random((n_samples, n_pairs)), axis=1)       # queries reordered
+    pos = 2 * n_pairs + slots
+    x[rows, pos] = keys[rows, order]
+    y = np.full((n_samples, length), IGNORE, dtype=np.int64)
+    y[rows, pos] = values[rows, order]
+    return x, y
