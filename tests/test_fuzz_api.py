@@ -441,6 +441,31 @@ EXAMPLES = {
     "diagrams.projection_pipeline": lambda: ((), {}),
     # --- chapter 8 examples (hankel, s4 additions, diagrams of chapter 8) ---
     # --- chapter 9 examples (ssd, h3, s5, mamba additions, diagrams of chapter 9) ---
+    "ssd.semiseparable_mask": lambda: ((-np.abs(_r(5)),), {}),
+    "ssd.ssd_scan": lambda: ((_r(1, 5, 2, 2), np.abs(_r(1, 5, 2)), -np.abs(_r(2)),
+                              _r(1, 5, 1, 3), _r(1, 5, 1, 3)), {"backend": "numpy"}),
+    "ssd.ssd_step": lambda: ((_r(1, 2, 2, 3), _r(1, 2, 2), np.abs(_r(1, 2)), -np.abs(_r(2)),
+                              _r(1, 1, 3), _r(1, 1, 3)), {}),
+    "ssd.linear_attention": lambda: ((_r(1, 4, 2), _r(1, 4, 2, seed=1), _r(1, 4, 3, seed=2)),
+                                     {"decay": 0.1}),
+    "ssd.Mamba2Block": lambda: ((4,), {"d_state": 4, "head_dim": 4, "chunk_size": 2}),
+    "ssd.Mamba2Block.forward": lambda: ((_t(2, 5, 4, dtype=torch.float32),), {}),
+    "ssd.Mamba2Block.initial_state": lambda: ((2,), {}),
+    "ssd.Mamba2Block.step": lambda: ((_t(2, 4, dtype=torch.float32),
+                                      _ch9("ssd.Mamba2Block").initial_state(2)), {}),
+    "h3.H3Layer": lambda: ((4,), {"d_state": 4, "shift_size": 2}),
+    "h3.H3Layer.forward": lambda: ((_t(2, 5, 4, dtype=torch.float32),), {}),
+    "h3.H3Layer.initial_state": lambda: ((2,), {}),
+    "h3.H3Layer.step": lambda: ((_t(2, 4, dtype=torch.float32),
+                                 _ch9("h3.H3Layer").initial_state(2)), {}),
+    "s5.S5Layer": lambda: ((4,), {"d_state": 3}),
+    "s5.S5Layer.discrete": lambda: ((), {}),
+    "s5.S5Layer.forward": lambda: ((_t(2, 5, 4, dtype=torch.float32),), {}),
+    "s5.S5Layer.initial_state": lambda: ((2,), {}),
+    "s5.S5Layer.step": lambda: ((_t(2, 4, dtype=torch.float32),
+                                 _ch9("s5.S5Layer").initial_state(2)), {}),
+    "tasks.mqar": lambda: ((3,), {"length": 12, "n_pairs": 2, "n_keys": 4, "n_values": 4}),
+    "diagrams.semiseparable_blocks": lambda: ((), {"L": 8, "chunk": 3}),
 }
 
 # Arguments whose every value of the right type is valid (a seed, free text, a label):
@@ -484,6 +509,18 @@ VALID |= {("charlm.stream_windows", "ids", "id out of range")}  # chapter 1: any
 NONE_OK |= {("rnn.first_token_accuracy", "forget_bias")}  # chapter 1: PyTorch's init
 # --- chapter 8 sets (NONDETERMINISTIC, HUGE_OK, NONE_OK, VALID additions) ---
 # --- chapter 9 sets (NONDETERMINISTIC, HUGE_OK, NONE_OK, VALID additions) ---
+NONDETERMINISTIC |= {"ssd.Mamba2Block", "h3.H3Layer", "s5.S5Layer"}  # chapter 9: random init
+HUGE_OK |= {("ssd.ssd_scan", "chunk_size"),          # one chunk longer than L
+            ("tasks.mqar", "n_keys")}                # ids, nothing allocated beyond n_keys
+
+
+def _ch9(name):
+    """A small chapter-9 layer (seeded), for the examples of its methods."""
+    module, cls = name.split(".")
+    torch.manual_seed(0)
+    return getattr(importlib.import_module(f"seqlearn.{module}"), cls)(
+        4, **{"ssd": dict(d_state=4, head_dim=4, chunk_size=2), "h3": dict(d_state=4,
+              shift_size=2), "s5": dict(d_state=3)}[module])
 
 
 # --------------------------------------------------------------------------- mutations
