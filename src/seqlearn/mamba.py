@@ -77,6 +77,19 @@ def _shape_str(shape):
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
+def _block_state(state, conv_shape, ssm_shape, dtype):
+    """A block's ``step`` state, checked: (conv_state conv_shape, ssm_state ssm_shape), both
+    torch tensors of ``dtype`` (as from the block's ``initial_state``). Returns the pair."""
+    shapes = (tuple(conv_shape), tuple(ssm_shape))
+    if (not isinstance(state, (tuple, list)) or len(state) != 2
+            or any(not isinstance(s, torch.Tensor) or tuple(s.shape) != shape
+                   or s.dtype != dtype for s, shape in zip(state, shapes))):
+        raise ValueError(f"state: expected (conv_state {_shape_str(shapes[0])}, ssm_state "
+                         f"{_shape_str(shapes[1])}) as from initial_state({shapes[0][0]}), "
+                         f"got {type(state).__name__}")
+    return state
+
+
 def _expect(name, x, shape, names):
     if tuple(x.shape) != tuple(shape):
         raise ValueError(f"{name}: expected shape {names} = {_shape_str(shape)}, "
@@ -626,14 +639,8 @@ class MambaBlock(nn.Module):
         """
         self._check("x_t", x_t, 2)
         batch = x_t.shape[0]
-        shapes = ((batch, self.d_inner, self.d_conv), (batch, self.d_inner, self.d_state))
-        if (not isinstance(state, (tuple, list)) or len(state) != 2
-                or any(not isinstance(s, torch.Tensor) or tuple(s.shape) != shape
-                       or s.dtype != self.A_log.dtype for s, shape in zip(state, shapes))):
-            raise ValueError(f"state: expected (conv_state {_shape_str(shapes[0])}, ssm_state "
-                             f"{_shape_str(shapes[1])}) as from initial_state({batch}), "
-                             f"got {type(state).__name__}")
-        conv_state, h = state
+        conv_state, h = _block_state(state, (batch, self.d_inner, self.d_conv),
+                                    (batch, self.d_inner, self.d_state), self.A_log.dtype)
         x, z = self.in_proj(x_t).chunk(2, dim=-1)                     # (batch, d_inner)
         conv_state = torch.cat([conv_state[..., 1:], x[..., None]], dim=-1)
         x = F.silu((conv_state * self.conv1d.weight[:, 0, :]).sum(-1) + self.conv1d.bias)

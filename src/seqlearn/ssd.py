@@ -54,17 +54,13 @@ from torch.nn import functional as F
 from seqlearn._checks import (affordable, finite, function, integer, layer_input,
                               numeric_array, option, positive)
 from seqlearn.attention import elu_feature_map
-from seqlearn.mamba import RMSNorm, inverse_softplus
+from seqlearn.mamba import RMSNorm, _block_state, _shape_str, inverse_softplus
 
 BACKENDS = ("numpy", "quadratic", "torch")
 DEFAULT_CHUNK = 64
 
 
 # ---------------------------------------------------------------- validation
-def _shape_str(shape):
-    return "(" + ", ".join(str(s) for s in shape) + ")"
-
-
 def _as_arrays(args, is_torch, first):
     """NumPy float64 arrays, or torch tensors of the dtype and device of ``first``."""
     if not is_torch:
@@ -446,15 +442,9 @@ class Mamba2Block(nn.Module):
         NaN or inf in x_t pass through."""
         layer_input("x_t", x_t, "(batch, d_model)", self.d_model, self.A_log)
         batch = x_t.shape[0]
-        shapes = ((batch, self.conv_dim, self.d_conv),
-                  (batch, self.heads, self.head_dim, self.d_state))
-        if (not isinstance(state, (tuple, list)) or len(state) != 2
-                or any(not isinstance(s, torch.Tensor) or tuple(s.shape) != shape
-                       or s.dtype != self.A_log.dtype for s, shape in zip(state, shapes))):
-            raise ValueError(f"state: expected (conv_state {_shape_str(shapes[0])}, ssm_state "
-                             f"{_shape_str(shapes[1])}) as from initial_state({batch}), "
-                             f"got {type(state).__name__}")
-        conv_state, h = state
+        conv_state, h = _block_state(state, (batch, self.conv_dim, self.d_conv),
+                                    (batch, self.heads, self.head_dim, self.d_state),
+                                    self.A_log.dtype)
         z, xBC, dt = self._split(self.in_proj(x_t))
         conv_state = torch.cat([conv_state[..., 1:], xBC[..., None]], dim=-1)
         xBC = F.silu((conv_state * self.conv1d.weight[:, 0, :]).sum(-1) + self.conv1d.bias)
