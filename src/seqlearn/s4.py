@@ -46,6 +46,7 @@ Glossary (code name -> symbol):
 """
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -209,13 +210,33 @@ def dplr_kernel(Lambda, P, Q, B, C, dt, L):
 
 
 # ---------------------------------------------------------------- S4D
-def s4d_lin_init(N):
-    """S4D-Lin: ``A_n = -1/2 + i pi n``, n = 0 .. N-1 (N = modes kept, d_state / 2).
+def s4d_lin_init(N, alpha=1.0):
+    """S4D-Lin: ``A_n = -1/2 + i alpha pi n``, n = 0 .. N-1 (N = modes kept, d_state / 2).
 
+    alpha (chapter 8, Yu et al. 2025, "Tuning frequency bias"): scales the imaginary parts,
+    the frequencies the modes sit at; alpha > 1 less low-frequency bias, alpha < 1 more.
+    After discretisation mode n turns by alpha pi n dt radians per step: past pi (the
+    Nyquist frequency) it aliases to a lower one, so ``S4DLayer`` warns there.
+
+    N : int >= 1;  alpha : float > 0 (1: S4D-Lin as published)
     returns A_diag : (N,) complex128
     """
     n = np.arange(affordable("N", integer("N", N)))
-    return -0.5 + 1j * np.pi * n
+    alpha = positive("alpha", alpha)
+    return -0.5 + 1j * alpha * np.pi * n
+
+
+def nyquist_margin(A_im, dt):
+    """The fastest mode's turn per step over pi, ``max |Im A_n| dt / pi`` (chapter 8):
+    above 1 that mode's discrete frequency exceeds Nyquist and aliases.
+
+    A_im : array of imaginary parts (finite);  dt : float > 0 (the largest step used)
+    returns float >= 0
+    """
+    A_im = finite("A_im", numeric_array("A_im", A_im, min_ndim=1))
+    if A_im.size == 0:
+        raise ValueError("A_im: expected at least one imaginary part, got an empty array")
+    return float(np.abs(A_im).max() * positive("dt", dt) / np.pi)
 
 
 def s4d_inv_init(N):
@@ -375,18 +396,28 @@ class _SSMLayer(nn.Module):
         self._affordable("L", L)
         return self._kernel(L)
 
-    def forward(self, u):
+    def forward(self, u, kernel=None):
         """y = W dropout(GELU(ssm_forward(u))) + b;  u (batch, L, H) -> (batch, L, H).
 
         u : the layer's dtype, L >= 1; NaN or inf in it pass through.
+        kernel : None (the layer's own), or K (H, L) to use in its place (chapter 8: the
+            kernel of a reduced-order model).
         """
-        return self.out(self.dropout(F.gelu(self.ssm_forward(u))))
+        return self.out(self.dropout(F.gelu(self.ssm_forward(u, kernel))))
 
-    def ssm_forward(self, u):
-        """The linear part, y = K * u + D u (causal, per channel); (batch, L, H)."""
+    def ssm_forward(self, u, kernel=None):
+        """The linear part, y = K * u + D u (causal, per channel); (batch, L, H).
+        kernel : None or K (H, L), a tensor of u's dtype, in place of the layer's own."""
         self._check("u", u, "(batch, L, H)")
         self._affordable("u", u.shape[1])
-        return _fft_conv(u, self._kernel(u.shape[1])) + self.D * u
+        if kernel is None:
+            return _fft_conv(u, self._kernel(u.shape[1])) + self.D * u
+        L = u.shape[1]
+        torch_tensor("kernel", kernel, ndim=2, dtype=u.dtype, axes=f"(H, L) = ({self.H}, {L})")
+        if tuple(kernel.shape) != (self.H, L):
+            raise ValueError(f"kernel: expected a tensor of shape (H, L) = ({self.H}, {L}), "
+                             f"got {tuple(kernel.shape)}")
+        return _fft_conv(u, kernel) + self.D * u
 
     def initial_state(self, batch):
         """Zeros (batch, H, N) complex (N = C.shape[1], the modes kept)."""
@@ -422,18 +453,30 @@ class S4DLayer(_SSMLayer):
 
     forward: u (batch, L, H) -> Linear(dropout(GELU(K * u + D u))) (batch, L, H).
     d_model : H >= 1;  d_state : int >= 2;  dt_min <= dt_max : > 0;  dropout : in [0, 1);
-    init : "lin" or "inv". Inputs must have the layer's dtype (float32 unless converted).
+    init : "lin" or "inv";  alpha : float > 0, scales Im A at initialisation (chapter 8's
+    frequency-bias tuning; 1 = S4D as published); warns when alpha > 1 makes a mode turn
+    by more than pi per step at dt_max (``nyquist_margin`` > 1). Inputs must have the layer's
+    dtype (float32 unless converted).
     """
 
     def __init__(self, d_model, d_state=64, dt_min=1e-3, dt_max=1e-1, dropout=0.0,
-                 init="lin"):
+                 init="lin", alpha=1.0):
         d_state = integer("d_state", d_state, minimum=2)
         inits = {"lin": s4d_lin_init, "inv": s4d_inv_init}
         option("init", init, tuple(inits))
+        alpha = positive("alpha", alpha)
         _dt_range(dt_min, dt_max)
         super().__init__(d_model, dropout)
         affordable("d_state", self.H * d_state)
-        A = np.tile(inits[init](d_state // 2), (self.H, 1))
+        A = inits[init](d_state // 2)
+        A = A.real + 1j * alpha * A.imag
+        margin = nyquist_margin(A.imag, dt_max)
+        if alpha > 1 and margin > 1:   # (S4D-Lin's own top modes pass pi at dt_max = 0.1
+            #                               once d_state > 20: the published default)
+            warnings.warn(f"alpha = {alpha:g}: the fastest mode turns by {margin:.3g} pi per "
+                          f"step at dt_max = {dt_max:g}, past the Nyquist frequency pi (it "
+                          f"aliases to a lower one); lower alpha or dt_max", stacklevel=2)
+        A = np.tile(A, (self.H, 1))
         self.log_dt = nn.Parameter(_log_dt(self.H, dt_min, dt_max))
         self.log_A_re = nn.Parameter(torch.tensor(np.log(-A.real), dtype=torch.float32))
         self.A_im = nn.Parameter(torch.tensor(A.imag, dtype=torch.float32))
@@ -521,7 +564,7 @@ class SequenceClassifier(nn.Module):
 
     vocab_or_input_dim : int, the vocabulary (token ids) or the feature size
     tokens : True for ids (nn.Embedding), False for features (nn.Linear)
-    layer : "s4d" or "s4";  n_layers : int in [0, ``MAX_LAYERS``]
+    layer : "s4d", "s4" or "hope" (``seqlearn.hankel.HOPELayer``, chapter 8);  n_layers : int in [0, ``MAX_LAYERS``]
     dt_min, dt_max : the range of each layer's log-uniform initial Delta (timescales
         1/Delta from 1/dt_max to 1/dt_min steps)
     readout : "last" (h at the last position, what a left-to-right reader has at the end,
@@ -540,20 +583,25 @@ class SequenceClassifier(nn.Module):
         d_model = integer("d_model", d_model)
         n_layers = integer("n_layers", n_layers, minimum=0, maximum=MAX_LAYERS)
         n_classes = integer("n_classes", n_classes)
-        option("layer", layer, tuple(LAYERS))
+        option("layer", layer, tuple(LAYERS) + ("hope",))
         self.tokens = flag("tokens", tokens)
         # the layers' own arguments, checked here too: with n_layers = 0 no layer sees them
         _dropout_arg(dropout)
         _dt_range(dt_min, dt_max)
-        d_state = integer("d_state", d_state, minimum=2 if layer == "s4d" else 1,
+        d_state = integer("d_state", d_state, minimum=1 if layer == "s4" else 2,
                           maximum=MAX_EIG_SIZE if layer == "s4" else None)
         affordable("vocab_or_input_dim", V * d_model)
         affordable("n_classes", n_classes * d_model)
-        per_layer = d_model * (d_model + 2 + (d_state if layer == "s4d" else 4 * d_state))
+        per_layer = d_model * (d_model + 2 + (d_state if layer != "s4" else 4 * d_state))
         affordable("n_layers", n_layers * per_layer, what="parameters")
         self.vocab_or_input_dim = V
         self.embed = nn.Embedding(V, d_model) if self.tokens else nn.Linear(V, d_model)
-        self.layers = nn.ModuleList(LAYERS[layer](d_model, d_state=d_state, dt_min=dt_min,
+        if layer == "hope":   # chapter 8's drop-in, imported here (it builds on this module)
+            from seqlearn.hankel import HOPELayer
+            make = HOPELayer
+        else:
+            make = LAYERS[layer]
+        self.layers = nn.ModuleList(make(d_model, d_state=d_state, dt_min=dt_min,
                                                   dt_max=dt_max, dropout=dropout)
                                     for _ in range(n_layers))
         self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_layers))
@@ -572,10 +620,20 @@ class SequenceClassifier(nn.Module):
             raise ValueError(f"x: expected a tensor on {weight.device} (the model's), got one "
                              f"on {x.device}")
 
-    def forward(self, x):
-        """x (batch, L) ids or (batch, L, input_dim) -> logits (batch, n_classes)."""
+    def forward(self, x, kernels=None):
+        """x (batch, L) ids or (batch, L, input_dim) -> logits (batch, n_classes).
+
+        kernels : None, or one K (H, L) per layer (a list) to use in place of the layers'
+            own (chapter 8 runs reduced-order kernels so).
+        """
         self._check(x)
+        if kernels is not None and (not isinstance(kernels, (list, tuple))
+                                    or len(kernels) != len(self.layers)):
+            raise ValueError(f"kernels: expected a list of {len(self.layers)} tensors (H, L), "
+                             f"one per layer, got {type(kernels).__name__}"
+                             + (f" of length {len(kernels)}"
+                                if isinstance(kernels, (list, tuple)) else ""))
         h = self.embed(x)
-        for layer, norm in zip(self.layers, self.norms):
-            h = norm(h + layer(h))
+        for i, (layer, norm) in enumerate(zip(self.layers, self.norms)):
+            h = norm(h + layer(h, None if kernels is None else kernels[i]))
         return self.head(h[:, -1] if self.readout == "last" else h.mean(1))

@@ -365,6 +365,40 @@ def induction_heads(n_samples, length=64, vocab=16, rng=0):
 
 
 # ---------------------------------------------------------------- chapter 8 tasks
+def noise_padded_patterns(n_samples, pad, n_classes=8, pattern_length=16, noise=0.3,
+                          rng=0, template_seed=0):
+    """Memory across padding (chapter 8; a synthetic stand-in for the noise-padded
+    sequential CIFAR of Yu, Mahoney & Erichson 2025): a class's pattern, then noise, and
+    the class is asked for at the end.
+
+    The templates are fixed by ``template_seed``: T[c] in {-1, +1}^pattern_length, one per
+    class. Sample ``i`` (length pattern_length + pad, one feature):
+
+        x[i, t, 0] = T[y_i, t] + noise * e_{i,t}          t < pattern_length
+        x[i, t, 0] = e_{i,t}                              t >= pattern_length (padding)
+        e ~ N(0, 1) independent,  y_i uniform in [0, n_classes)
+
+    The padding is independent of the class, so a model that does not carry the pattern
+    across ``pad`` steps scores 1 / n_classes (chance).
+
+    n_samples : int >= 1;  pad : int >= 0;  n_classes : int >= 2;  pattern_length : int >= 1
+    noise : float >= 0;  rng, template_seed : Generator or int seed
+    Returns x : float32 (n_samples, pattern_length + pad, 1), y : int64 (n_samples,).
+    """
+    n_samples = integer("n_samples", n_samples)
+    pad = integer("pad", pad, minimum=0)
+    n_classes = integer("n_classes", n_classes, minimum=2)
+    pattern_length = integer("pattern_length", pattern_length)
+    noise = number("noise", noise, 0)
+    length = pattern_length + pad
+    affordable("n_samples", n_samples * length, what="numbers (n_samples (pattern + pad))")
+    templates = _generator(template_seed).choice([-1.0, 1.0], (n_classes, pattern_length))
+    rng = _generator(rng)
+    y = rng.integers(0, n_classes, n_samples)
+    x = rng.standard_normal((n_samples, length))
+    x[:, :pattern_length] = templates[y] + noise * x[:, :pattern_length]
+    return x[..., None].astype(np.float32), y.astype(np.int64)
+
 
 
 # ---------------------------------------------------------------- chapter 9 tasks
