@@ -440,6 +440,30 @@ EXAMPLES = {
     "basis.measure_basis": lambda: (("legs", 3, np.linspace(0, 2, 7), 2.0), {"theta": 1.0}),
     "diagrams.projection_pipeline": lambda: ((), {}),
     # --- chapter 8 examples (hankel, s4 additions, diagrams of chapter 8) ---
+    "hankel.hankel_matrix": lambda: ((_r(7), 3), {}),
+    "hankel.gramians": lambda: ((_dstable(3), _r(3, seed=1), _r(3, seed=2)), {}),
+    "hankel.hankel_singular_values": lambda: ((_dstable(3), _r(3, seed=1), _r(3, seed=2)), {}),
+    "hankel.balanced_truncation": lambda: ((_dstable(3), _r(3, seed=1), _r(3, seed=2), 2), {}),
+    "hankel.hinf_norm": lambda: ((_dstable(3), _r(3, seed=1), _r(3, seed=2)),
+                                 {"D": 0.5, "n_points": 64}),
+    "hankel.epsilon_rank": lambda: ((np.array([3.0, 1.0, 0.01]), 0.1), {}),
+    "hankel.hope_kernel": lambda: ((_r(3) + 1j * _r(3, seed=1), 0.5, 6), {}),
+    "hankel.hope_system": lambda: ((_r(3) + 1j * _r(3, seed=1), 0.5), {}),
+    "hankel.HOPELayer": lambda: ((3,), {"d_state": 4}),
+    "hankel.HOPELayer.kernel": lambda: ((6,), {}),
+    "hankel.HOPELayer.initial_state": lambda: ((2,), {}),
+    "hankel.HOPELayer.ssm_step": lambda: ((_t(2, 3, dtype=torch.float32),
+                                           _ch8("hankel.HOPELayer").initial_state(2)), {}),
+    "hankel.HOPELayer.step": lambda: ((_t(2, 3, dtype=torch.float32),
+                                       _ch8("hankel.HOPELayer").initial_state(2)), {}),
+    "hankel.HOPELayer.forward": lambda: ((_t(2, 6, 3, dtype=torch.float32),), {}),
+    "hankel.HOPELayer.ssm_forward": lambda: ((_t(2, 6, 3, dtype=torch.float32),), {}),
+    "hankel.s4d_channel_system": lambda: ((_layer(s4.S4DLayer), 1), {}),
+    "hankel.reduced_kernels": lambda: ((_layer(s4.S4DLayer), 2, 6), {}),
+    "s4.nyquist_margin": lambda: ((np.pi * np.arange(4.0), 0.1), {}),
+    "s4.sobolev_filter": lambda: ((np.array([1.0, 2j]), np.array([0.0, 3.0]), 0.5), {}),
+    "tasks.noise_padded_patterns": lambda: ((4, 3), {"n_classes": 3, "pattern_length": 4,
+                                                     "rng": 0}),
     # --- chapter 9 examples (ssd, h3, s5, mamba additions, diagrams of chapter 9) ---
     "ssd.semiseparable_mask": lambda: ((-np.abs(_r(5)),), {}),
     "ssd.ssd_scan": lambda: ((_r(1, 5, 2, 2), np.abs(_r(1, 5, 2)), -np.abs(_r(2)),
@@ -508,10 +532,24 @@ NONDETERMINISTIC |= {"rnn.RecurrentClassifier"}  # chapter 1
 VALID |= {("charlm.stream_windows", "ids", "id out of range")}  # chapter 1: any id >= 0
 NONE_OK |= {("rnn.first_token_accuracy", "forget_bias")}  # chapter 1: PyTorch's init
 # --- chapter 8 sets (NONDETERMINISTIC, HUGE_OK, NONE_OK, VALID additions) ---
+NONDETERMINISTIC |= {"hankel.HOPELayer"}  # chapter 8: random init (as s4.S4DLayer)
+HUGE_OK |= {("tasks.noise_padded_patterns", "template_seed")}  # chapter 8: any seed >= 0
 # --- chapter 9 sets (NONDETERMINISTIC, HUGE_OK, NONE_OK, VALID additions) ---
 NONDETERMINISTIC |= {"ssd.Mamba2Block", "h3.H3Layer", "s5.S5Layer"}  # chapter 9: random init
 HUGE_OK |= {("ssd.ssd_scan", "chunk_size"),          # one chunk longer than L
             ("tasks.mqar", "n_keys")}                # ids, nothing allocated beyond n_keys
+
+
+def _dstable(n, seed=0):
+    """A stable discrete (n, n) matrix: eigenvalues inside the unit circle (chapter 8)."""
+    return 0.5 * np.eye(n) + 0.1 * _r(n, n, seed=seed)
+
+
+def _ch8(name):
+    """A small chapter-8 layer (seeded), for the examples of its methods."""
+    module, cls = name.split(".")
+    torch.manual_seed(0)
+    return getattr(importlib.import_module(f"seqlearn.{module}"), cls)(3, d_state=4)
 
 
 def _ch9(name):

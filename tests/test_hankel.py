@@ -183,15 +183,26 @@ def test_hope_perturbation_bound():
         assert hankel.hinf_norm(Ab, Bb, C) <= np.sqrt(n) * np.linalg.norm(d) + 1e-12
 
 
-def test_hope_layer_step_equals_forward_and_matches_numpy():
+@pytest.mark.parametrize("dt_range, L", [((0.1, 0.5), 64), ((1e-3, 1e-2), 40)])
+def test_hope_layer_kernel_is_the_exact_impulse_response(dt_range, L):
     torch.manual_seed(0)
-    layer = hankel.HOPELayer(3, d_state=8, dt_min=0.1, dt_max=0.5).double()
-    L = 64
+    layer = hankel.HOPELayer(3, d_state=8, dt_min=dt_range[0], dt_max=dt_range[1]).double()
     K = layer.kernel(L).detach().numpy()
-    h = torch.view_as_complex(layer.h.detach()).numpy()
+    h = layer.h.detach().numpy()
     dt = torch.exp(layer.log_dt).detach().numpy()
     for i in range(3):
-        np.testing.assert_allclose(K[i], hankel.hope_kernel(h[i], dt[i], L), atol=1e-13)
+        exact = ssm.ssm_kernel(*hankel.hope_system(h[i], dt[i]), L).real
+        np.testing.assert_allclose(K[i], exact, atol=1e-12 * np.abs(exact).max())
+        if dt_range[0] >= 0.1:   # 8 / dt << 2L: the paper's sampled kernel folds nothing
+            np.testing.assert_allclose(K[i], hankel.hope_kernel(h[i], dt[i], L), atol=1e-12)
+        else:                    # a window of 8 / dt >> 2L steps: it folds, visibly
+            assert np.abs(K[i] - hankel.hope_kernel(h[i], dt[i], L)).max() > 1e-6
+
+
+def test_hope_layer_step_equals_forward():
+    torch.manual_seed(0)
+    layer = hankel.HOPELayer(3, d_state=8, dt_min=0.01, dt_max=0.5).double()
+    L = 64
     u = torch.randn(2, L, 3, dtype=torch.float64)
     state, outs = layer.initial_state(2), []
     for t in range(L):
@@ -202,7 +213,7 @@ def test_hope_layer_step_equals_forward_and_matches_numpy():
 
 def test_hope_kernel_gradcheck():
     torch.manual_seed(1)
-    layer = hankel.HOPELayer(2, d_state=6).double()
+    layer = hankel.HOPELayer(2, d_state=4).double()
     log_dt = layer.log_dt.detach().clone().requires_grad_()
     h = layer.h.detach().clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda a, b: hankel._hope_kernel_t(a, b, 9), (log_dt, h))
@@ -234,6 +245,18 @@ def test_alpha_scales_the_imaginary_parts_and_warns_past_nyquist():
     assert abs(s4.nyquist_margin([0, -3 * np.pi], 0.5) - 1.5) < 1e-15
 
 
+def test_sobolev_filter_reweights_by_frequency():
+    s = np.array([0.0, 1.0, 3.0, -3.0])
+    G = np.array([1.0, 2j, 1.0, 1.0])
+    np.testing.assert_allclose(s4.sobolev_filter(G, s, 0.5), [1.0, 2j * np.sqrt(2), 2.0, 2.0])
+    np.testing.assert_allclose(s4.sobolev_filter(G, s, 0.0), G)
+    # the gradient kernel's decay |s - Im a|^-2 becomes |s|^(-2 + beta) far from the mode
+    far = np.logspace(2, 4, 20)
+    k_beta = s4.sobolev_filter(1 / (1j * far) ** 2, far, 0.5)
+    slope = np.polyfit(np.log(far), np.log(np.abs(k_beta)), 1)[0]
+    assert abs(slope - (-1.5)) < 0.01
+
+
 @pytest.mark.parametrize("call, name", [
     (lambda: hankel.hankel_matrix(np.ones(5), 4), "K"),
     (lambda: hankel.hankel_matrix(np.ones((2, 5)), 2), "K"),
@@ -253,11 +276,14 @@ def test_alpha_scales_the_imaginary_parts_and_warns_past_nyquist():
     (lambda: hankel.hope_kernel(np.ones(2), 0.0, 5), "dt"),
     (lambda: hankel.hope_kernel(np.ones(2), 0.1, 0), "L"),
     (lambda: hankel.hope_system([], 0.1), "h"),
-    (lambda: hankel.HOPELayer(2, d_state=1), "d_state"),
+    (lambda: hankel.HOPELayer(2, d_state=0), "d_state"),
+    (lambda: hankel.hinf_norm(0.5 * np.eye(2), np.ones(2), np.ones(2), D=np.ones(2)), "D"),
     (lambda: hankel.HOPELayer(2, dt_min=0.5, dt_max=0.1), "dt_max"),
     (lambda: s4.S4DLayer(2, alpha=0.0), "alpha"),
     (lambda: s4.s4d_lin_init(3, alpha=-1.0), "alpha"),
     (lambda: s4.nyquist_margin([], 0.1), "A_im"),
+    (lambda: s4.sobolev_filter(np.ones(3), np.ones(2), 1.0), "s"),
+    (lambda: s4.sobolev_filter(np.ones(3), np.ones(3), np.nan), "beta"),
 ])
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=f"^{name}:"):

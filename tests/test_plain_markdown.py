@@ -149,20 +149,22 @@ def test_the_real_books_numbers_are_the_rendered_books(root):
     # Read off a build of the book (Jupyter Book 1.0.4, Sphinx 7.4.7, sphinx-exercise 1.2.1):
     # with no numbered toc, numbers run through the book (chapter 1 opens with Exercise 5).
     book = read_book(root)
-    assert len(book.exercises) == 37 and len(book.equations) == 27
+    assert len(book.exercises) == 40 and len(book.equations) == 33
     assert {label: book.exercises[label][0] for label in
             ["ex-ema", "ex-half-life", "ex-rnn-step", "ex-explode", "ex-causal-mask",
-             "ex-legs-scale", "ex-nplr", "ex-mamba-step", "ex-mamba-scan", "ex-ssd-mask",
-             "ex-ssd-linear-attention"]} == {
+             "ex-legs-scale", "ex-nplr", "ex-mamba-step", "ex-mamba-scan", "ex-hankel-matrix",
+             "ex-hankel-alpha", "ex-ssd-mask", "ex-ssd-linear-attention"]} == {
         "ex-ema": 1, "ex-half-life": 3, "ex-rnn-step": 5, "ex-explode": 9, "ex-causal-mask": 10,
         "ex-legs-scale": 23, "ex-nplr": 30, "ex-mamba-step": 31, "ex-mamba-scan": 34,
-        "ex-ssd-mask": 35, "ex-ssd-linear-attention": 37}
+        "ex-hankel-matrix": 35, "ex-hankel-alpha": 37, "ex-ssd-mask": 38,
+        "ex-ssd-linear-attention": 40}
     assert {label: book.equations[label] for label in
             ["eq-linear-recurrence", "eq-ema-kernel", "eq-elman", "eq-attention", "eq-hippo",
-             "eq-ssm", "eq-kernel", "eq-s4d", "eq-s6", "eq-ssd", "eq-ssd-attention"]} == {
+             "eq-ssm", "eq-kernel", "eq-s4d", "eq-s6", "eq-lti-transfer", "eq-freq-grad",
+             "eq-ssd", "eq-ssd-attention"]} == {
         "eq-linear-recurrence": 1, "eq-ema-kernel": 3, "eq-elman": 4, "eq-attention": 9,
         "eq-hippo": 16, "eq-ssm": 19, "eq-kernel": 22, "eq-s4d": 24, "eq-s6": 25,
-        "eq-ssd": 26, "eq-ssd-attention": 27}
+        "eq-lti-transfer": 26, "eq-freq-grad": 31, "eq-ssd": 32, "eq-ssd-attention": 33}
     assert book.cite("gu2023mamba,dao2024mamba2", "here") == "(Dao and Gu 2024; Gu and Dao 2023)"
 
 

@@ -50,7 +50,7 @@ from torch import nn
 
 from seqlearn._checks import affordable, finite, integer, number, numeric_array, positive
 from seqlearn.s4 import _dt_range, _log_dt, _SSMLayer
-from seqlearn.ssm import _system, frequency_response
+from seqlearn.ssm import _feedthrough, _system, frequency_response
 
 MAX_STATES = 2_000
 """The largest N the N x N Gramian products may use (more takes minutes)."""
@@ -61,7 +61,8 @@ _DOUBLINGS = 64
 def hankel_matrix(K, m):
     """The m x m Hankel matrix of a kernel: ``Hbar[i, j] = K[i + j]``, i, j = 0 .. m-1.
 
-    K : (L,) real or complex, L >= 2m - 1 (the entries Hbar uses: K[0] .. K[2m-2])
+    K : (L,) real or complex, L >= 2m - 1 (the entries Hbar uses: K[0] .. K[2m-2]); NaN or
+        inf in K are copied into Hbar
     m : int >= 1
     returns Hbar : (m, m), K's dtype (float64 or complex128)
     """
@@ -179,23 +180,28 @@ def balanced_truncation(Ab, Bb, C, k):
 def hinf_norm(Ab, Bb, C, D=None, n_points=4096):
     """``||G||_inf = max over omega of |G(e^{i omega})|``, G(z) = C (I - Ab z^{-1})^{-1} Bb + D
     on the unit circle: the largest of n_points equally spaced frequencies in [-pi, pi),
-    then refined by golden-section search between the neighbours of the best one.
+    then refined by golden-section search between the neighbours of the best one (G from
+    Ab's eigendecomposition when its eigenvectors are well conditioned, else by solves).
 
     Ab : (N, N) stable;  Bb, C : (N,);  D : scalar or None (0);  n_points : int >= 8
     returns float >= 0. A grid misses peaks narrower than 2 pi / n_points: for poles
     within 1 / n_points of the unit circle, raise n_points.
     """
     Ab, Bb, C = _siso(Ab, Bb, C)
+    D = _feedthrough("D", D)
+    if D.ndim:
+        raise ValueError(f"D: expected a scalar (one SISO system), got shape {D.shape}")
     n_points = integer("n_points", n_points, minimum=8)
     affordable("n_points", n_points * Ab.shape[0] ** 2)
+    gain_at = _gain_function(Ab, Bb, C, D)
     omega = -np.pi + 2 * np.pi * np.arange(n_points) / n_points
-    gain = np.abs(frequency_response(Ab, Bb, C, D, omega))
+    gain = gain_at(omega)
     i = int(np.argmax(gain))
     h = 2 * np.pi / n_points
     lo, hi = omega[i] - h, omega[i] + h
 
     def f(w):
-        return float(np.abs(frequency_response(Ab, Bb, C, D, np.array([w])))[0])
+        return float(gain_at(np.array([w]))[0])
 
     g = (np.sqrt(5) - 1) / 2
     a, b = hi - g * (hi - lo), lo + g * (hi - lo)
@@ -210,6 +216,19 @@ def hinf_norm(Ab, Bb, C, D=None, n_points=4096):
             b = lo + g * (hi - lo)
             fb = f(b)
     return max(float(gain[i]), fa, fb)
+
+
+def _gain_function(Ab, Bb, C, D):
+    """omega -> |G(e^{i omega})|. Diagonalised once when Ab's eigenvectors are well
+    conditioned (cond < 1e8): G = sum_n (C V)_n (V^{-1} Bb)_n / (1 - lambda_n e^{-i omega})
+    + D, O(N) a point; otherwise ``ssm.frequency_response``, one N x N solve a point."""
+    lam, V = np.linalg.eig(Ab)
+    if np.linalg.cond(V) < 1e8:
+        left, right = C @ V, np.linalg.solve(V, Bb)
+        d = complex(D)
+        return lambda w: np.abs((left * right / (1 - np.exp(-1j * w)[:, None] * lam)).sum(1)
+                                + d)
+    return lambda w: np.abs(frequency_response(Ab, Bb, C, D, w))
 
 
 def epsilon_rank(sigma, eps):
@@ -308,51 +327,65 @@ def hope_system(h, dt):
 
 
 def _hope_kernel_t(log_dt, h, L):
-    """``hope_kernel`` per channel in torch (differentiable): log_dt (H,), h (H, n, 2)
-    (real, imag) -> K (H, L), real, of the parameters' dtype."""
+    """The first L lags of sum_j h_j phi(q)^j exactly, per channel (differentiable):
+    the powers phi^1 .. phi^n as power series truncated at q^L, by doubling,
+
+        [phi^1 .. phi^m] -> [phi^1 .. phi^m, phi^m (phi^1 .. phi^m)]   (mod q^L)
+        phi(q) = (q - r) / (1 - r q) = -r + sum_{k>=1} (1 - r^2) r^{k-1} q^k
+
+    each product an FFT convolution of length 2L (nothing folds: the truncation is
+    exact), then K = sum_j h_j phi^j. ``hope_kernel`` samples the same system at 2L
+    nodes instead and folds the lags >= 2L.
+
+    log_dt : (H,);  h : (H, n) real  ->  K : (H, L), of the parameters' dtype."""
     dt = torch.exp(log_dt)[:, None]                               # (H, 1)
-    M = 2 * L
-    half = math.pi * torch.arange(M, dtype=log_dt.dtype, device=log_dt.device) / M
-    theta = 2 * torch.atan2(torch.sin(half).expand(dt.shape[0], M), dt * torch.cos(half))
-    n = h.shape[1]
-    j = torch.arange(1, n + 1, dtype=log_dt.dtype, device=log_dt.device)
-    zinv = torch.polar(torch.ones_like(theta)[..., None], -theta[..., None] * j)  # (H, M, n)
-    G = (zinv * torch.view_as_complex(h.contiguous())[:, None, :]).sum(-1)
-    return torch.fft.ifft(G).real[:, :L]
+    r = (1 - dt) / (1 + dt)
+    k = torch.arange(L, dtype=log_dt.dtype, device=log_dt.device)
+    phi = torch.where(k == 0, -r, (1 - r ** 2) * r ** (k - 1).clamp(min=0))  # (H, L)
+    powers = phi[:, None, :]                                      # (H, m, L): phi^1..phi^m
+    while powers.shape[1] < h.shape[1]:
+        top = torch.fft.rfft(powers[:, -1], n=2 * L)[:, None]     # phi^m
+        more = torch.fft.irfft(torch.fft.rfft(powers, n=2 * L) * top, n=2 * L)[..., :L]
+        powers = torch.cat([powers, more], 1)
+    return torch.einsum("hn,hnl->hl", h, powers[:, :h.shape[1]])
 
 
 class HOPELayer(_SSMLayer):
-    """HOPE (Yu, Mahoney & Erichson 2025): per channel h an LTI system given by its
-    Markov parameters h in C^n (its Hankel matrix) and a step dt, instead of (A, B, C);
-    a drop-in for ``seqlearn.s4.S4DLayer`` (same arguments, shapes and forward):
+    """HOPE (Yu, Mahoney & Erichson 2025): per channel an LTI system given by its Markov
+    parameters h (its Hankel matrix) and a step dt, instead of (A, B, C); a drop-in for
+    ``seqlearn.s4.S4DLayer`` (same arguments, shapes and forward):
 
-        K[h] = hope_kernel(h_h, dt_h, L),  y = Linear(dropout(GELU(K * u + D u)))
-        n = d_state // 2 complex Markov parameters (as many real numbers as S4D's C),
-        h ~ CN(0, 1 / n) (so sum |h_j|^2 ~ 1),  log dt ~ U(log dt_min, log dt_max)
+        K[c] = the first L lags of sum_{j=1}^{n} h_{c,j} phi_c(q)^j  (``_hope_kernel_t``:
+        exact; ``hope_kernel`` is the paper's sampled version of the same system),
+        y = Linear(dropout(GELU(K * u + D u)))
+        n = d_state real Markov parameters per channel (as many numbers as S4D's C),
+        h ~ N(0, 1 / n) (so sum h_j^2 ~ 1),  log dt ~ U(log dt_min, log dt_max)
 
+    Real h: the paper's h is complex, but with a real kernel only Re h counts (the warped
+    nodes come in conjugate pairs, so Im h only adds an imaginary part that Re drops).
     forward: u (batch, L, H) -> (batch, L, H).  step: the n + 1-state recurrence of
-    ``hope_system`` (exact; forward's kernel differs from it only by the folded lags
-    >= 2L, see ``hope_kernel``).
-    d_model : H >= 1;  d_state : int >= 2;  dt_min <= dt_max : > 0;  dropout : in [0, 1)
+    ``hope_system``, equal to forward.
+    d_model : H >= 1;  d_state : int >= 1;  dt_min <= dt_max : > 0;  dropout : in [0, 1)
+    NaN or inf in data (the input u, u_t, the state) pass through to the outputs.
     """
 
     def __init__(self, d_model, d_state=64, dt_min=1e-3, dt_max=1e-1, dropout=0.0):
-        d_state = integer("d_state", d_state, minimum=2)
+        d_state = integer("d_state", d_state)
         _dt_range(dt_min, dt_max)
         super().__init__(d_model, dropout)
         affordable("d_state", self.H * d_state)
-        n = d_state // 2
         self.log_dt = nn.Parameter(_log_dt(self.H, dt_min, dt_max))
-        self.h = nn.Parameter(torch.randn(self.H, n, 2) * math.sqrt(0.5 / n))
+        self.h = nn.Parameter(torch.randn(self.H, d_state) / math.sqrt(d_state))
 
     @property
     def C(self):
-        """The output rows (H, n + 1, 2) of the recurrence: (0, h_1 .. h_n) (the step
-        state has n + 1 complex entries per channel)."""
-        return torch.cat([torch.zeros_like(self.h[:, :1]), self.h], 1)
+        """The output rows (H, n + 1, 2) (real, imag) of the recurrence, (0, h_1 .. h_n):
+        the step state has n + 1 complex entries per channel, as ``S4DLayer``'s has N."""
+        C = torch.cat([torch.zeros_like(self.h[:, :1]), self.h], 1)
+        return torch.stack([C, torch.zeros_like(C)], -1)
 
     def _affordable(self, name, L):
-        affordable(name, 2 * self.H * self.h.shape[1] * L)
+        affordable(name, 4 * self.H * L)
 
     def _kernel(self, L):
         return _hope_kernel_t(self.log_dt, self.h, L)

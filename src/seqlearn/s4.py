@@ -53,8 +53,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqlearn._checks import (affordable, finite, flag, integer, layer_input, numeric_array,
-                               option, positive, token_ids, torch_tensor)
+from seqlearn._checks import (affordable, finite, flag, integer, layer_input, number,
+                               numeric_array, option, positive, token_ids, torch_tensor)
 from seqlearn.discretize import discretize_diag
 from seqlearn.hippo import hippo_matrix
 
@@ -224,6 +224,26 @@ def s4d_lin_init(N, alpha=1.0):
     n = np.arange(affordable("N", integer("N", N)))
     alpha = positive("alpha", alpha)
     return -0.5 + 1j * alpha * np.pi * n
+
+
+def sobolev_filter(G, s, beta):
+    """The Sobolev-norm filter of the transfer function (chapter 8; Yu et al. 2025,
+    "Tuning frequency bias"): ``(1 + |s|)^beta G(i s)``. beta > 0 weights high
+    frequencies more (less frequency bias, and the gradient kernel of Im a_j decays
+    like |s - Im a_j|^{-2 + beta}); beta < 0 weights low frequencies more.
+
+    G : complex array (...), samples of G(i s);  s : real array broadcastable with G,
+        the frequencies;  beta : float (0: no filter)
+    returns complex array, the broadcast shape
+    """
+    G = finite("G", numeric_array("G", G, allow_complex=True))
+    s = finite("s", numeric_array("s", s))
+    beta = number("beta", beta)
+    try:
+        return (1 + np.abs(s)) ** beta * G
+    except ValueError:
+        raise ValueError(f"s: expected a shape broadcastable with G {G.shape}, got "
+                         f"{s.shape}") from None
 
 
 def nyquist_margin(A_im, dt):
@@ -588,7 +608,7 @@ class SequenceClassifier(nn.Module):
         # the layers' own arguments, checked here too: with n_layers = 0 no layer sees them
         _dropout_arg(dropout)
         _dt_range(dt_min, dt_max)
-        d_state = integer("d_state", d_state, minimum=1 if layer == "s4" else 2,
+        d_state = integer("d_state", d_state, minimum=2 if layer == "s4d" else 1,
                           maximum=MAX_EIG_SIZE if layer == "s4" else None)
         affordable("vocab_or_input_dim", V * d_model)
         affordable("n_classes", n_classes * d_model)

@@ -268,11 +268,11 @@ def first_token_classification(n_samples, length, n_classes=4, n_noise=8, rng=0)
 IGNORE = -100
 
 
-def _generator(rng):
+def _generator(rng, name="rng"):
     if isinstance(rng, np.random.Generator):
         return rng
     if isinstance(rng, bool) or not isinstance(rng, (int, np.integer)) or rng < 0:
-        raise ValueError(f"rng: expected a numpy Generator or a non-negative integer seed, "
+        raise ValueError(f"{name}: expected a numpy Generator or a non-negative integer seed, "
                          f"got {rng!r}")
     return np.random.default_rng(int(rng))
 
@@ -392,7 +392,10 @@ def noise_padded_patterns(n_samples, pad, n_classes=8, pattern_length=16, noise=
     noise = number("noise", noise, 0)
     length = pattern_length + pad
     affordable("n_samples", n_samples * length, what="numbers (n_samples (pattern + pad))")
-    templates = _generator(template_seed).choice([-1.0, 1.0], (n_classes, pattern_length))
+    affordable("n_classes", n_classes * pattern_length,
+               what="template numbers (n_classes pattern_length)")
+    templates = _generator(template_seed, "template_seed").choice([-1.0, 1.0],
+                                                                  (n_classes, pattern_length))
     rng = _generator(rng)
     y = rng.integers(0, n_classes, n_samples)
     x = rng.standard_normal((n_samples, length))
