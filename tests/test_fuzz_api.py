@@ -459,6 +459,7 @@ EXAMPLES = {
     "hankel.HOPELayer.forward": lambda: ((_t(2, 6, 3, dtype=torch.float32),), {}),
     "hankel.HOPELayer.ssm_forward": lambda: ((_t(2, 6, 3, dtype=torch.float32),), {}),
     "hankel.s4d_channel_system": lambda: ((_layer(s4.S4DLayer), 1), {}),
+    "hankel.s4d_system": lambda: ((s4.s4d_lin_init(3), 0.1), {"C": np.ones(3) + 1j}),
     "hankel.reduced_kernels": lambda: ((_layer(s4.S4DLayer), 2, 6), {}),
     "s4.nyquist_margin": lambda: ((np.pi * np.arange(4.0), 0.1), {}),
     "s4.sobolev_filter": lambda: ((np.array([1.0, 2j]), np.array([0.0, 3.0]), 0.5), {}),

@@ -288,3 +288,22 @@ def test_sobolev_filter_reweights_by_frequency():
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=f"^{name}:"):
         call()
+
+
+def test_s4d_system_kernel_is_s4d_kernel_and_the_layers():
+    A = s4.s4d_lin_init(6)
+    c = np.arange(6) + 1j
+    Ab, Bb, C = hankel.s4d_system(A, 0.05, c)
+    np.testing.assert_allclose(ssm.ssm_kernel(Ab, Bb, C, 50).real,
+                               s4.s4d_kernel(A, np.ones(6), c, 0.05, 50, conj_pairs=True),
+                               atol=1e-12)
+    torch.manual_seed(0)
+    layer = s4.S4DLayer(2, d_state=12).double()
+    for ch in range(2):
+        sys_ = hankel.s4d_channel_system(layer, ch)
+        np.testing.assert_allclose(ssm.ssm_kernel(*sys_, 40).real,
+                                   layer.kernel(40)[ch].detach().numpy(), atol=1e-12)
+    with pytest.raises(ValueError, match="^C:"):
+        hankel.s4d_system(A, 0.05, np.ones(5))
+    with pytest.raises(ValueError, match="^layer:"):
+        hankel.s4d_channel_system(torch.nn.Linear(2, 2), 0)

@@ -405,13 +405,37 @@ class HOPELayer(_SSMLayer):
 
 
 # ---------------------------------------------------------------- trained layers
-def s4d_channel_system(layer, channel):
-    """The discrete system of one channel of a ``seqlearn.s4.S4DLayer`` as a complex
-    diagonal system with both modes of each conjugate pair, so that its kernel
-    C Ab^k Bb = 2 Re sum_n C_n Bb_n Ab_n^k is the layer's (real) kernel:
+def s4d_system(A_diag, dt, C=None):
+    """The real discrete system of one S4D channel (ZOH, B = 1) as a complex diagonal
+    system with both modes of each conjugate pair, so that its kernel
+    C Ab^k Bb = 2 Re sum_n C_n Bb_n Ab_n^k is ``seqlearn.s4.s4d_kernel(..., conj_pairs=True)``:
 
         Ab = diag(a, conj a),  Bb = (b, conj b),  C = (c, conj c),
-        a = exp(dt A_n),  b = (exp(dt A_n) - 1) / A_n  (ZOH, B = 1),  c = C_n
+        (a, b) = discretize_diag(A_diag, 1, dt, "zoh"),  c = C (ones if None)
+
+    A_diag : (N2,) the modes kept (e.g. ``s4.s4d_lin_init``);  dt : float > 0
+    C : (N2,) complex or None (ones)
+    returns Ab : (2 N2, 2 N2), Bb, C : (2 N2,) complex128
+    """
+    from seqlearn.discretize import discretize_diag
+
+    A_diag = numeric_array("A_diag", A_diag, allow_complex=True)
+    if A_diag.ndim != 1 or A_diag.shape[0] == 0:
+        raise ValueError(f"A_diag: expected the modes of one channel, shape (N2,), got "
+                         f"shape {A_diag.shape}")
+    affordable("A_diag", 2 * A_diag.shape[0], MAX_STATES, "states")
+    c = np.ones(A_diag.shape[0]) if C is None else numeric_array("C", C, allow_complex=True)
+    if c.shape != A_diag.shape:
+        raise ValueError(f"C: expected shape {A_diag.shape} to match A_diag, got {c.shape}")
+    finite("C", c)
+    a, b = discretize_diag(A_diag, np.ones(A_diag.shape[0]), dt, "zoh")
+    a, b, c = (np.asarray(v, dtype=np.complex128) for v in (a, b, c))
+    return np.diag(np.r_[a, a.conj()]), np.r_[b, b.conj()], np.r_[c, c.conj()]
+
+
+def s4d_channel_system(layer, channel):
+    """``s4d_system`` of one channel of a trained ``seqlearn.s4.S4DLayer``: its
+    A = -exp(log_A_re) + i A_im, dt = exp(log_dt) and C, in float64.
 
     layer : an S4DLayer;  channel : int in [0, H)
     returns Ab : (d, d), Bb, C : (d,) complex128, d = 2 (d_state // 2)
@@ -422,9 +446,11 @@ def s4d_channel_system(layer, channel):
         raise ValueError(f"layer: expected a seqlearn.s4.S4DLayer, got {type(layer).__name__}")
     channel = integer("channel", channel, minimum=0, maximum=layer.H - 1)
     with torch.no_grad():
-        Ab, Bb = (t[channel].cpu().numpy().astype(np.complex128) for t in layer._discrete())
+        A = (-torch.exp(layer.log_A_re[channel].double())
+             + 1j * layer.A_im[channel].double()).cpu().numpy()
+        dt = float(torch.exp(layer.log_dt[channel].double()))
         c = torch.view_as_complex(layer.C[channel].double().contiguous()).cpu().numpy()
-    return np.diag(np.r_[Ab, Ab.conj()]), np.r_[Bb, Bb.conj()], np.r_[c, c.conj()]
+    return s4d_system(A, dt, c)
 
 
 def reduced_kernels(layer, k, L):
