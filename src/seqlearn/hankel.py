@@ -50,7 +50,7 @@ from torch import nn
 
 from seqlearn._checks import affordable, finite, integer, number, numeric_array, positive
 from seqlearn.s4 import _dt_range, _log_dt, _SSMLayer
-from seqlearn.ssm import _feedthrough, _system, frequency_response
+from seqlearn.ssm import _feedthrough, _system, frequency_response, ssm_kernel
 
 MAX_STATES = 2_000
 """The largest N the N x N Gramian products may use (more takes minutes)."""
@@ -476,13 +476,6 @@ def reduced_kernels(layer, k, L):
         if k >= len(sigma) or not sigma[k - 1] > 1e-14 * sigma[0]:
             out.append(own[h].cpu().numpy())
             continue
-        out.append(_kernel_real(*balanced_truncation(Ab, Bb, C, k), L))
+        # a real system reduced in complex arithmetic: the imaginary part is rounding
+        out.append(ssm_kernel(*balanced_truncation(Ab, Bb, C, k), L).real)
     return torch.tensor(np.array(out), dtype=own.dtype, device=own.device)
-
-
-def _kernel_real(Ar, Br, Cr, L):
-    """Re C Ar^j Br, j < L (a reduced real system computed in complex arithmetic: the
-    imaginary part is rounding)."""
-    from seqlearn.ssm import ssm_kernel
-
-    return ssm_kernel(Ar, Br, Cr, L).real
