@@ -125,17 +125,36 @@ def gramians(Ab, Bb, C):
     return (P + P.conj().T) / 2, (Q + Q.conj().T) / 2
 
 
-def _psd_sqrt_factor(X):
-    """F with X = F F^*, for a Hermitian PSD X (eigenvalues below 0 from rounding -> 0);
-    unlike Cholesky it accepts the singular Gramians of redundant states."""
-    lam, U = np.linalg.eigh(X)
-    return U * np.sqrt(np.clip(lam, 0, None))
+def _stein_factor(M, w):
+    """F (N, N) with F F^* = sum_k M^k w w^* (M^*)^k (a Gramian), summed on the factor:
+
+        F_0 = w,   F_{j+1} = [F_j, M_j F_j],   M_{j+1} = M_j^2
+
+    so that F_j F_j^* sums the first 2^j terms (Smith's doubling, on a square root). Each
+    step is compressed back to N columns by a QR factorization, [F, M F]^* = Q R, so
+    [F, M F] [F, M F]^* = R^* R and F <- R^*. The Gramian is never formed: its small
+    eigenvalues are squares of the factor's small singular values, and squaring is
+    where eigenvalues of P lose eps ||P|| absolutely (a Hankel singular value sigma then
+    loses ~eps sigma_1^2 / sigma relatively). M : (N, N) stable; w : (N,)."""
+    N = M.shape[0]
+    F, Mj = w[:, None].copy(), M.copy()
+    for _ in range(_DOUBLINGS):
+        step = Mj @ F
+        F = np.hstack([F, step])
+        if F.shape[1] > N:
+            F = np.linalg.qr(F.conj().T, mode="r").conj().T                   # (N, N)
+        if np.linalg.norm(step) <= 1e-17 * np.linalg.norm(F):
+            return F
+        Mj = Mj @ Mj
+    raise ValueError(f"Ab: expected a system whose Gramian sum converges in 2^{_DOUBLINGS} "
+                     f"terms, got max |eig(Ab)| = {np.abs(np.linalg.eigvals(M)).max():.17g}")
 
 
 def _balanced_svd(Ab, Bb, C):
-    """The square-root method: P = Fp Fp^*, Q = Fq Fq^*, Fq^* Fp = W diag(sigma) V^*."""
-    P, Q = gramians(Ab, Bb, C)
-    Fp, Fq = _psd_sqrt_factor(P), _psd_sqrt_factor(Q)
+    """The square-root method: P = Fp Fp^*, Q = Fq Fq^* (factors summed directly,
+    ``_stein_factor``), Fq^* Fp = W diag(sigma) V^*."""
+    Ab, Bb, C = _siso(Ab, Bb, C)
+    Fp, Fq = _stein_factor(Ab, Bb), _stein_factor(Ab.conj().T, C.conj())
     W, sigma, Vh = np.linalg.svd(Fq.conj().T @ Fp)
     return Fp, Fq, W, sigma, Vh
 

@@ -94,11 +94,18 @@ def _hsv_hidden(rng):
             for _ in range(2)]
 
 
+def _psd_sqrt_factor(X):
+    """F with X = F F^*, for a Hermitian PSD X (eigenvalues below 0 from rounding -> 0);
+    unlike Cholesky it accepts a singular Gramian."""
+    lam, U = np.linalg.eigh(X)
+    return U * np.sqrt(np.clip(lam, 0, None))
+
+
 def _hsv(P, Q):
-    """The square-root method: P = Fp Fp^*, Q = Fq Fq^*, sigma = singular values of
-    Fq^* Fp (the square roots of the eigenvalues of P Q, descending)."""
-    Fp = hankel._psd_sqrt_factor(np.asarray(P))
-    Fq = hankel._psd_sqrt_factor(np.asarray(Q))
+    """The square-root method from given Gramians: P = Fp Fp^*, Q = Fq Fq^*, sigma =
+    singular values of Fq^* Fp (the square roots of the eigenvalues of P Q, descending)."""
+    Fp = _psd_sqrt_factor(np.asarray(P))
+    Fq = _psd_sqrt_factor(np.asarray(Q))
     return np.linalg.svd(Fq.conj().T @ Fp, compute_uv=False)
 
 
