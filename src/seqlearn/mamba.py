@@ -29,12 +29,16 @@ Backends of ``selective_scan`` (one API, one set of tests comparing them):
                        (a1, b1) o (a2, b2) = (a1 a2, a2 b1 + b2); the state is carried from
                        chunk to chunk. Only products of Ab's (in (0, 1]) are formed, never a
                        division by them, so nothing overflows for long L.
-    "torch_recurrence" the training path (MambaBlock's default): Ab_t and Bb_t u_t computed for
+    "torch_recurrence" the torch training path (MambaBlock's "auto" on a GPU or without Numba): Ab_t and Bb_t u_t computed for
                        all t at once, then only the recurrence h_t = Ab_t h_{t-1} + Bb_t u_t
                        as a loop, the whole scan one autograd node (``ScanRecurrence``)
                        whose backward is written by hand: the same recurrence run backwards
                        in time. A handful of large operations instead of L small ones; on a
                        CPU the fastest torch backend at the shapes of benchmarks/scan.py.
+    "numba"            the training path on a CPU (MambaBlock's default, "auto", where Numba is
+                       installed): the same loop compiled by Numba (``seqlearn.mamba_numba``),
+                       SIMD over channels, parallel over (batch, block of channels), with a
+                       backward that recomputes the states chunk by chunk. CPU tensors only.
     "triton"           the fused Triton kernels (``seqlearn.mamba_triton``, v2 "tiled"): one
                        program per (batch, block of channels) loads time tiles contiguous
                        along L, scans each in parallel (tl.associative_scan with ``combine``)
@@ -67,7 +71,7 @@ from seqlearn._checks import (affordable, integer, layer_input, numeric_array, p
                               token_ids, torch_tensor)
 from seqlearn.attention import CausalSelfAttention, sinusoidal_positions
 
-BACKENDS = ("numpy", "torch_sequential", "torch", "torch_recurrence", "triton")
+BACKENDS = ("numpy", "torch_sequential", "torch", "torch_recurrence", "numba", "triton")
 MIXERS = ("mamba", "s4d", "attention", "mamba2", "h3")
 DEFAULT_CHUNK = 256
 
@@ -200,6 +204,15 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     else:
         _check_torch_args(args)
     _check_shapes(**args)
+    if backend == "numba":
+        from seqlearn import mamba_numba  # imported late: compiling costs seconds once
+        if not mamba_numba.AVAILABLE:
+            raise ValueError(f"backend: {mamba_numba.MISSING}; use 'torch_recurrence'")
+        if args["u"].device.type != "cpu":
+            raise ValueError(f"u: expected CPU tensors for backend 'numba', got device "
+                             f"{args['u'].device} (use 'torch_recurrence' or 'triton')")
+        y, h = mamba_numba._scan_numba(**args, delta_softplus=delta_softplus)
+        return (y, h) if return_last_state else y
     if backend == "triton":
         from seqlearn import mamba_triton  # imported late: it may set TRITON_INTERPRET
         y, h = mamba_triton.selective_scan_triton(**args, delta_softplus=delta_softplus)
@@ -506,6 +519,23 @@ def selective_scan_step(state, u_t, delta_t, A, B_t, C_t, D=None, z_t=None, delt
 
 
 # ---------------------------------------------------------------- the Mamba block
+BLOCK_BACKENDS = ("auto",) + BACKENDS[1:]      # a block trains: every backend but "numpy"
+
+
+def _resolve_backend(backend, device):
+    """The ``selective_scan`` backend a block runs: ``backend`` itself, or for "auto"
+    "numba" (compiled, on a CPU, where Numba is installed) else "torch_recurrence"."""
+    if backend != "auto":
+        return backend
+    if torch.device(device).type != "cpu":
+        return "torch_recurrence"
+    from seqlearn import mamba_numba
+    if mamba_numba.AVAILABLE:
+        return "numba"
+    mamba_numba._warn_missing_once()
+    return "torch_recurrence"
+
+
 def inverse_softplus(x):
     """softplus^{-1}(x) = x + log(1 - exp(-x)) for x > 0 (a float tensor in, tensor out)."""
     torch_tensor("x", x, nonempty=False)
@@ -544,11 +574,13 @@ class MambaBlock(nn.Module):
 
     A = -exp(A_log), A_log = log(1 .. d_state) per channel (S4D-Real); D = 1; the Delta
     bias is softplus^{-1} of Delta ~ LogUniform(dt_min, dt_max) (floored at dt_init_floor).
-    backend : the ``selective_scan`` backend for ``forward`` (``step`` is always one step).
+    backend : the ``selective_scan`` backend for ``forward`` (``step`` is always one step),
+        or "auto" (default): "numba" for CPU tensors where Numba is installed, else
+        "torch_recurrence" (with one warning on a CPU that Numba is missing).
     """
 
     def __init__(self, d_model, d_state=16, d_conv=4, expand=2, dt_rank=None, dt_min=1e-3,
-                 dt_max=1e-1, dt_init_floor=1e-4, backend="torch_recurrence"):
+                 dt_max=1e-1, dt_init_floor=1e-4, backend="auto"):
         super().__init__()
         self.d_model = integer("d_model", d_model)
         self.d_state = integer("d_state", d_state)
@@ -566,8 +598,8 @@ class MambaBlock(nn.Module):
         di, n = self.d_inner, self.d_state
         affordable("d_model", di * (3 * self.d_model + self.d_conv + 3 * self.dt_rank + 3 * n),
                    what="parameters")
-        if not isinstance(backend, str) or backend not in BACKENDS or backend == "numpy":
-            raise ValueError(f"backend: expected one of {BACKENDS[1:]}, got {backend!r}")
+        if not isinstance(backend, str) or backend not in BLOCK_BACKENDS:
+            raise ValueError(f"backend: expected one of {BLOCK_BACKENDS}, got {backend!r}")
         self.backend = backend
         di, n, R = self.d_inner, self.d_state, self.dt_rank
         self.in_proj = nn.Linear(self.d_model, 2 * di, bias=False)
@@ -619,7 +651,7 @@ class MambaBlock(nn.Module):
         y = selective_scan(u, delta.transpose(1, 2), -torch.exp(self.A_log),
                            B.transpose(1, 2), C.transpose(1, 2), self.D, z,
                            delta_bias=self.dt_proj.bias, delta_softplus=True,
-                           backend=self.backend)
+                           backend=_resolve_backend(self.backend, x.device))
         return self.out_proj(y.transpose(1, 2))
 
     def initial_state(self, batch):
@@ -666,7 +698,7 @@ class MambaLM(nn.Module):
     """
 
     def __init__(self, vocab, d_model, n_layers, d_state=16, mixer="mamba",
-                 backend="torch_recurrence",
+                 backend="auto",
                  **block_kwargs):
         super().__init__()
         vocab = integer("vocab", vocab)
