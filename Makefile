@@ -46,12 +46,14 @@ test: $(SETUP)
 
 # nbval over the notebooks again, as a machine with another CPU would run them:
 # torch's non-vectorised kernels (ATEN_CPU_CAPABILITY=default), MKL's AVX2 code
-# (no AVX-512) and another thread count than `make test` (1; 2 on a 1-core
-# machine). Each changes torch's or NumPy's rounding; what nbval compares must
-# not change. NB=book/07_mamba.ipynb checks one notebook.
+# (no AVX-512), Numba's code for an AVX2 CPU (NUMBA_CPU_NAME=haswell: the compiled
+# scan's backward then sums in 8-wide lanes; compiled once, ~30 s) and another
+# thread count than `make test` (1; 2 on a 1-core machine). Each changes torch's,
+# NumPy's or the scan's rounding; what nbval compares must not change.
+# NB=book/07_mamba.ipynb checks one notebook.
 NB ?= book lectures
 OTHER_THREADS = $(shell $(PYTHON) -c "import os; print(1 if (os.cpu_count() or 1) > 1 else 2)")
-OTHER_MACHINE := ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=AVX2 \
+OTHER_MACHINE := ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=AVX2 NUMBA_CPU_NAME=haswell \
   OMP_NUM_THREADS=$(OTHER_THREADS) MKL_NUM_THREADS=$(OTHER_THREADS) OPENBLAS_NUM_THREADS=$(OTHER_THREADS)
 test-other-machine: $(SETUP)
 	$(OTHER_MACHINE) $(BIN)/python -c "import torch; print('torch kernels:', \
