@@ -670,3 +670,28 @@ def test_mamba_block_refuses_absurd_step_sizes():
         MambaBlock(4, dt_max=1e300)
     with pytest.raises(ValueError, match="^d_model: this asks for"):
         MambaBlock(10**6)
+
+
+# ---------------------------------------------------------------- parameters are finite
+@pytest.mark.parametrize("backend", ["numpy", "torch_sequential", "torch", "torch_recurrence",
+                                     "numba", "triton"])
+@pytest.mark.parametrize("name, bad", [("D", np.nan), ("D", np.inf), ("delta_bias", np.nan),
+                                       ("delta_bias", -np.inf), ("A", -np.inf)])
+def test_non_finite_parameters_are_refused_by_name(backend, name, bad):
+    """D, delta_bias and A are parameters: NaN or inf in them is refused, on every backend
+    and in the one-step form (reliability review, turn 3, finding 12); NaN in the data
+    still propagates (tests above)."""
+    args = make_inputs(1, 3, 2, 4)
+    args[name] = args[name].copy()
+    args[name].flat[0] = bad
+    if backend != "numpy":
+        args = to_torch(args, dtype=torch.float32)
+    with pytest.raises(ValueError, match=f"^{name}: expected"):
+        selective_scan(**args, backend=backend)
+    if backend in ("numpy", "torch_sequential"):
+        state = np.zeros((1, 3, 2)) if backend == "numpy" else torch.zeros(1, 3, 2)
+        first = {k: args[k][..., 0] for k in ("u", "delta", "B", "C", "z")}   # step t = 0
+        with pytest.raises(ValueError, match=f"^{name}: expected"):
+            selective_scan_step(state, first["u"], first["delta"], args["A"], first["B"],
+                                first["C"], args["D"], first["z"], args["delta_bias"],
+                                args["delta_softplus"])

@@ -19,7 +19,7 @@ Layouts are those of the reference implementation (``mamba_ssm.selective_scan_fn
     D, delta_bias : (d,)             state h : (batch, d, n)
 
 NaN or inf in the data (u, delta, B, C, z, a state) propagates to the outputs, as in torch;
-A must be finite and <= 0 (it is refused otherwise).
+the parameters A (finite, <= 0), D and delta_bias (finite) are refused otherwise.
 
 Backends of ``selective_scan`` (one API, one set of tests comparing them):
     "numpy"            the reference: a loop over t that reads like the equations (float64)
@@ -67,8 +67,8 @@ from scipy.special import expit
 from torch import nn
 from torch.nn import functional as F
 
-from seqlearn._checks import (affordable, integer, layer_input, numeric_array, positive,
-                              token_ids, torch_tensor)
+from seqlearn._checks import (affordable, finite, integer, layer_input, numeric_array,
+                              positive, token_ids, torch_tensor)
 from seqlearn.attention import CausalSelfAttention, sinusoidal_positions
 
 BACKENDS = ("numpy", "torch_sequential", "torch", "torch_recurrence", "numba", "triton")
@@ -101,11 +101,24 @@ def _expect(name, x, shape, names):
 
 
 def _check_A(A):
-    """A must be real with A <= 0 (Re A > 0 makes exp(Delta A) > 1 and the scan explode)."""
+    """A must be real and finite with A <= 0 (Re A > 0 makes exp(Delta A) > 1 and the scan
+    explode; A = -inf makes exp(Delta A) = 0 but its gradient NaN)."""
     top = float(A.detach().max()) if isinstance(A, torch.Tensor) else float(A.max())
+    low = float(A.detach().min()) if isinstance(A, torch.Tensor) else float(A.min())
     if not math.isfinite(top) or top > 0:
         raise ValueError(f"A: expected real entries <= 0 (a stable system; Mamba uses "
                          f"A = -exp(A_log)), got a largest entry {top}")
+    if not math.isfinite(low):
+        raise ValueError(f"A: expected finite entries (a parameter; Mamba uses "
+                         f"A = -exp(A_log)), got a smallest entry {low}")
+
+
+def _check_parameters(D, delta_bias):
+    """D and delta_bias are parameters: finite, unlike the data (u, delta, B, C, z), whose
+    NaN and inf propagate to the outputs."""
+    for name, value in (("D", D), ("delta_bias", delta_bias)):
+        if value is not None:
+            finite(name, value, "finite entries (a parameter: no NaN or inf)")
 
 
 _SHAPES = dict(u="(batch, d, L)", delta="(batch, d, L)", A="(d, n)", B="(batch, n, L)",
@@ -168,6 +181,7 @@ def _check_shapes(u, delta, A, B, C, D, z, delta_bias):
     if z is not None:
         _expect("z", z, (batch, d, L), "(batch, d, L)")
     _check_A(A)
+    _check_parameters(D, delta_bias)
 
 
 def _flag(name, value):
@@ -505,6 +519,7 @@ def selective_scan_step(state, u_t, delta_t, A, B_t, C_t, D=None, z_t=None, delt
         if args[name] is not None:
             _expect(name, args[name], shape, names)
     _check_A(A)
+    _check_parameters(args["D"], args["delta_bias"])
     if args["delta_bias"] is not None:
         delta_t = delta_t + args["delta_bias"]
     if delta_softplus:

@@ -40,6 +40,10 @@ SIMD widths differ, as torch's own kernels do.
 Glossary (code name -> symbol in Gu & Dao 2023): as in ``seqlearn.mamba``; ``a`` is
 Ab_t = exp(Delta_t A), ``du`` is Delta_t u_t, ``g`` is dLoss/dh_t.
 
+Threads come from Numba's own pool ("workqueue" unless NUMBA_THREADING_LAYER says
+otherwise), which serves one caller at a time: call the scan from one Python thread at
+a time (DataLoader workers are processes, and fine).
+
 If Numba is not installed, ``AVAILABLE`` is False and ``selective_scan(...,
 backend="numba")`` raises a ValueError saying so; ``MambaBlock``'s default backend
 ("auto") then falls back to "torch_recurrence" with one warning.
