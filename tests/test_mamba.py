@@ -695,3 +695,22 @@ def test_non_finite_parameters_are_refused_by_name(backend, name, bad):
             selective_scan_step(state, first["u"], first["delta"], args["A"], first["B"],
                                 first["C"], args["D"], first["z"], args["delta_bias"],
                                 args["delta_softplus"])
+
+
+@pytest.mark.parametrize("backend", ["torch_sequential", "torch", "torch_recurrence", "numba"])
+@pytest.mark.parametrize("name", ["u", "D", "B"])
+@pytest.mark.parametrize("kind", ["sparse", "meta"])
+def test_sparse_and_meta_tensors_are_refused_by_name(backend, name, kind):
+    """A sparse argument gave wrong results and a meta one torch-internal errors
+    (reliability review, turn 3, finding 10): refused by name."""
+    args = to_torch(make_inputs(1, 3, 2, 4), dtype=torch.float32)
+    args[name] = args[name].to_sparse() if kind == "sparse" else args[name].to("meta")
+    with pytest.raises(ValueError, match=f"^{name}: expected a dense tensor"):
+        selective_scan(**args, backend=backend)
+    if backend == "torch_sequential":
+        first = {k: v[..., 0] if k in ("u", "delta", "B", "C", "z") else v   # step t = 0
+                 for k, v in args.items() if k != "delta_softplus"}
+        with pytest.raises(ValueError, match=f"^{name}(_t)?: expected a dense tensor"):
+            selective_scan_step(torch.zeros(1, 3, 2), first["u"], first["delta"], first["A"],
+                                first["B"], first["C"], first["D"], first["z"],
+                                first["delta_bias"], True)

@@ -141,7 +141,9 @@ def _to_numpy_args(args):
 
 
 def _check_torch_args(args, first="u"):
-    """Every argument a torch tensor of the dtype (float32/float64) and device of ``first``."""
+    """Every argument a dense torch tensor of the dtype (float32/float64) and device of
+    ``first``, with data (sparse and meta tensors are refused by name: the kernels index
+    memory directly)."""
     _require(args)
     ref = args[first]
     if not isinstance(ref, torch.Tensor) or ref.dtype not in (torch.float32, torch.float64):
@@ -149,11 +151,17 @@ def _check_torch_args(args, first="u"):
         raise ValueError(f"{first}: expected a torch tensor of dtype torch.float32 or "
                          f"torch.float64 for a torch backend, got {got}")
     for name, value in args.items():
-        if value is None or name == first:
+        if value is None:
             continue
         if not isinstance(value, torch.Tensor):
             raise ValueError(f"{name}: expected a torch tensor (like {first}), "
                              f"got {type(value).__name__}")
+        if value.layout != torch.strided or value.is_meta:
+            kind = "a meta tensor" if value.is_meta else f"layout {value.layout}"
+            raise ValueError(f"{name}: expected a dense tensor with data (torch.strided), "
+                             f"got {kind}")
+        if name == first:
+            continue
         if value.dtype != ref.dtype:
             raise ValueError(f"{name}: expected dtype {ref.dtype} (the dtype of {first}), "
                              f"got {value.dtype}")
