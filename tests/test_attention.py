@@ -721,3 +721,14 @@ def test_causal_mask_refuses_a_huge_side_even_when_the_other_is_zero():
     with pytest.raises(ValueError, match="L_k: this asks for"):
         causal_mask(0, 10**12)
     assert causal_mask(0, 3).shape == (0, 3)
+
+
+def test_kv_cache_numbers_refuses_an_array_whose_count_overflows_int64():
+    """Reliability review, turn 3, finding 8: 10**17 tokens wrapped to a negative count in
+    an array (the scalar form, a Python int, is exact)."""
+    from seqlearn.attention import kv_cache_numbers
+    assert kv_cache_numbers(10 ** 17, 1000) == 2 * 10 ** 20
+    with pytest.raises(ValueError, match="^t: expected at most"):
+        kv_cache_numbers(np.array([10 ** 17]), 1000)
+    most = np.iinfo(np.int64).max // 2000
+    assert kv_cache_numbers(np.array([most]), 1000)[0] == 2000 * most

@@ -127,3 +127,18 @@ def test_token_ids_and_not_bool_name_the_argument():
             token_ids("ids", bad, 2, "(batch, L)", 4)
     with pytest.raises(ValueError, match="^D: expected a number"):
         not_bool("D", np.array([True]), "a number")
+
+
+def test_reversed_views_are_accepted_and_give_the_numbers_of_a_copy():
+    """Reliability review, turn 3, finding 11: a view with a negative stride (np.flip,
+    [::-1]) was refused with torch's message by the functions that hand arrays to torch."""
+    from seqlearn import s4, ssd
+    dA = -np.arange(1.0, 6.0)
+    np.testing.assert_array_equal(ssd.semiseparable_mask(dA[::-1]),
+                                  ssd.semiseparable_mask(dA[::-1].copy()))
+    rng = np.random.default_rng(0)
+    Lam, P, B, C = (-0.5 + 1j * np.arange(4.0), rng.standard_normal(4),
+                    rng.standard_normal(4), rng.standard_normal(4))
+    flipped = [x[::-1] for x in (Lam, P, P, B, C)]
+    np.testing.assert_array_equal(s4.dplr_kernel(*flipped, 0.1, 6),
+                                  s4.dplr_kernel(*[x.copy() for x in flipped], 0.1, 6))

@@ -43,7 +43,8 @@ def numeric_array(name, value, min_ndim=0, what="an array of numbers", *,
 
     keep_float32: leave float32 input in float32 (as torch does) instead of float64.
     allow_complex: accept complex input; otherwise complex raises.
-    No copy is made when the input already has the target dtype.
+    No copy is made when the input already has the target dtype, unless it is a view
+    with a negative stride (then a copy, which torch.from_numpy accepts).
     """
     if value is None:
         raise ValueError(f"{name}: expected {what}, got None")
@@ -58,6 +59,8 @@ def numeric_array(name, value, min_ndim=0, what="an array of numbers", *,
         raise ValueError(f"{name}: expected real numbers, got dtype {arr.dtype}")
     if arr.ndim < min_ndim:
         raise ValueError(f"{name}: expected {what}, got shape {arr.shape}")
+    if any(stride < 0 for stride in arr.strides):   # a reversed view (np.flip, [::-1]):
+        arr = arr.copy()                             # torch.from_numpy refuses it
     if keep_float32 and arr.dtype == np.float32:
         return arr
     return arr.astype(np.result_type(arr.dtype, np.float64), copy=False)

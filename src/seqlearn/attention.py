@@ -542,7 +542,13 @@ def kv_cache_numbers(t, d_model, n_layers=1):
     t_arr = np.asarray(t)
     if not np.issubdtype(t_arr.dtype, np.integer) or np.any(t_arr < 0):
         raise ValueError(f"t: expected non-negative integers, got {t!r:.60}")
-    return 2 * n_layers * t_arr * d_model if t_arr.ndim else 2 * n_layers * int(t) * d_model
+    if not t_arr.ndim:
+        return 2 * n_layers * int(t) * d_model          # a Python int: exact for any t
+    most = np.iinfo(np.int64).max // (2 * n_layers * d_model)
+    if t_arr.size and int(t_arr.max()) > most:          # the int64 product would wrap
+        raise ValueError(f"t: expected at most {most} tokens in an array (the count "
+                         f"2 n_layers t d_model must fit in int64), got {int(t_arr.max())}")
+    return 2 * n_layers * t_arr.astype(np.int64) * d_model
 
 
 def kv_cache_decode(x, W_q, W_k, W_v, W_o, n_heads, b_q=None, b_k=None, b_v=None, b_o=None):
