@@ -66,3 +66,23 @@ def test_perplexity_is_exp_cross_entropy_and_vocab_for_a_uniform_model():
     assert abs(charlm.perplexity(model, ids) - 9) < 1e-4
     with pytest.raises(ValueError, match="ids"):
         charlm.perplexity(model, ids[:1])
+
+
+def test_sample_edge_cases():
+    """Reliability review, turn 3, finding 13: a tiny temperature gave NaN probabilities,
+    int32 ids a dtype error in perplexity, a non-language model a torch error, and sample
+    left the model in eval mode."""
+    torch.manual_seed(0)
+    model = charlm.CharRNN(9, hidden_size=4, cell="rnn")
+    greedy = charlm.sample(model, [1, 2], 6, temperature=0.0)
+    for t in (1e-300, 1e-30):           # as cold as it gets: the greedy choice
+        g = torch.Generator().manual_seed(0)
+        assert charlm.sample(model, [1, 2], 6, temperature=t, generator=g) == greedy
+    assert model.training
+    model.eval()
+    charlm.sample(model, [1, 2], 2)
+    assert not model.training
+    ids = torch.randint(0, 9, (40,))
+    assert charlm.perplexity(model, ids.int()) == charlm.perplexity(model, ids)
+    with pytest.raises(ValueError, match="^model: expected a module whose forward"):
+        charlm.sample(torch.nn.Linear(3, 3), [1], 3)

@@ -158,10 +158,12 @@ def sample(model, prefix_ids, n, temperature=1.0, generator=None):
     """Generate ``n`` ids after ``prefix_ids`` (list of ints), one step at a time.
 
     model: a CharRNN (or a module with its forward(ids, state) -> (logits, state))
-    n: int in [0, ``MAX_STEPS``];  temperature: number >= 0. Temperature 0 picks the most
-    likely character (greedy); otherwise draws from softmax(logits / temperature) with
+    n: int in [0, ``MAX_STEPS``];  temperature: number >= 0. Temperature 0 (or one so small
+    that logits / temperature overflow) picks the most likely character (greedy); otherwise
+    draws from softmax(logits / temperature) with
     ``generator`` (a torch.Generator, or None for torch's global one). Returns the list
-    of generated ids (without the prefix).
+    of generated ids (without the prefix). The model runs in eval mode and is returned to
+    the mode it was in.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model: expected a torch.nn.Module like CharRNN, got "
@@ -170,18 +172,30 @@ def sample(model, prefix_ids, n, temperature=1.0, generator=None):
     n = integer("n", n, 0, maximum=MAX_STEPS)
     temperature = number("temperature", temperature, 0)
     _generator(generator)
+    was_training = model.training
     model.eval()
-    logits, state = model(torch.tensor([prefix_ids]))
-    out = []
-    for _ in range(n):
-        last = logits[0, -1]
-        if temperature == 0:
-            nxt = int(torch.argmax(last))
-        else:
-            probs = torch.softmax(last / temperature, dim=-1)
-            nxt = int(torch.multinomial(probs, 1, generator=generator))
-        out.append(nxt)
-        logits, state = model(torch.tensor([[nxt]]), state)
+    try:
+        try:
+            logits, state = model(torch.tensor([prefix_ids]))
+        except (TypeError, RuntimeError, ValueError) as exc:
+            raise ValueError(f"model: expected a module whose forward(ids (1, L)) returns "
+                             f"(logits, state), like CharRNN; it raised "
+                             f"{type(exc).__name__}: {str(exc)[:120]}") from exc
+        out = []
+        for _ in range(n):
+            last = logits[0, -1]
+            scaled = last / temperature if temperature > 0 else None
+            if scaled is None or not bool(torch.isfinite(scaled).all()):
+                # T = 0, or so small that logits / T overflows (1e-300 is 0 in float32):
+                # the limit of softmax(logits / T) as T -> 0, the greedy choice
+                nxt = int(torch.argmax(last))
+            else:
+                probs = torch.softmax(scaled, dim=-1)
+                nxt = int(torch.multinomial(probs, 1, generator=generator))
+            out.append(nxt)
+            logits, state = model(torch.tensor([[nxt]]), state)
+    finally:
+        model.train(was_training)
     return out
 
 
@@ -280,6 +294,7 @@ def perplexity(model, ids):
         raise ValueError(f"model: expected a torch.nn.Module like CharRNN, got "
                          f"{type(model).__name__}")
     token_ids("ids", ids, 1, "(L,)", getattr(model, "vocab_size", None))
+    ids = ids.long()                       # int32 ids are valid ids; the loss wants int64
     if len(ids) < 2:
         raise ValueError(f"ids: expected at least 2 ids (one to read, one to predict), got "
                          f"{len(ids)}")
