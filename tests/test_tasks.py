@@ -205,3 +205,21 @@ def test_huge_data_sets_are_refused_up_front():
         tasks.induction_heads(10**12)
     with pytest.raises(ValueError, match="^n_steps: expected an integer <="):
         tasks.mackey_glass(10**12)
+
+
+def test_out_of_range_parameters_are_refused_by_name():
+    """Reliability review, turn 3, finding 14: these gave NumPy, Python or torch errors."""
+    import torch
+    from seqlearn import rnn, ssd, train
+    cases = [("vocab", lambda: tasks.induction_heads(4, vocab=2 ** 64)),
+             ("n_classes", lambda: tasks.first_token_classification(4, 8, n_classes=2 ** 64)),
+             ("x0", lambda: tasks.mackey_glass(20, x0=1e300)),
+             ("forget_bias", lambda: rnn.RecurrentClassifier(3, 4, 2, cell="lstm",
+                                                              forget_bias=1e300)),
+             ("dt_min", lambda: ssd.Mamba2Block(4, head_dim=4, dt_min=1e-300)),
+             ("ignore", lambda: train.token_accuracy(torch.nn.Identity(), torch.zeros(1, 2).long(),
+                                                     torch.zeros(1, 2).long(), ignore=2 ** 64))]
+    for name, call in cases:
+        with pytest.raises(ValueError, match=f"^{name}: expected"):
+            call()
+    assert np.isfinite(tasks.mackey_glass(20, x0=1e20, n=10, discard=0)).all()

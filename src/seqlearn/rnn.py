@@ -510,6 +510,10 @@ class RecurrentClassifier(nn.Module):
         affordable("hidden_size", 4 * hidden_size * (embed_size + hidden_size + 2))
         if forget_bias is not None:
             forget_bias = number("forget_bias", forget_bias)
+            if abs(forget_bias) > float(np.finfo(np.float32).max):   # a float32 parameter
+                raise ValueError(f"forget_bias: expected a number that fits in float32 "
+                                 f"(|b| <= 3.4e38; sigma(b) is 1 from b = 17 on), got "
+                                 f"{forget_bias}")
             if cell != "lstm":
                 raise ValueError(f"forget_bias: expected None for cell {cell!r} (only the "
                                  f"LSTM has a forget gate), got {forget_bias}")

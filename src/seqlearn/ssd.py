@@ -383,6 +383,9 @@ class Mamba2Block(nn.Module):
             raise ValueError(f"n_groups: expected a divisor of heads = {self.heads}, got "
                              f"{self.n_groups}")
         dt_min, dt_max = positive("dt_min", dt_min), positive("dt_max", dt_max)
+        if dt_min < np.finfo(np.float32).tiny:   # the step bias is a float32 parameter
+            raise ValueError(f"dt_min: expected a step >= 1.2e-38 (float32's smallest normal "
+                             f"number; softplus^-1 of less is -inf), got {dt_min}")
         if not dt_min <= dt_max <= 1e3:
             raise ValueError(f"dt_max: expected a step in [dt_min = {dt_min}, 1000], got {dt_max}")
         self.conv_dim = self.d_inner + 2 * self.n_groups * self.d_state

@@ -23,6 +23,8 @@ import numpy as np
 
 from seqlearn._checks import MAX_STEPS, affordable, integer, number, numeric_array, positive, warn_once
 
+ID_MAX = int(np.iinfo(np.int64).max)   # token ids are int64: no vocabulary is larger
+
 
 def mackey_glass(n_steps, tau=17, beta=0.2, gamma=0.1, n=10, dt=1.0, x0=1.2, discard=500,
                  subsample=1, rng=None, substeps=10):
@@ -71,6 +73,9 @@ def mackey_glass(n_steps, tau=17, beta=0.2, gamma=0.1, n=10, dt=1.0, x0=1.2, dis
         x0 = x0 + rng.uniform(-0.1, 0.1)
     if n > 100:   # x^n with x ~ 1: n past a hundred only overflows
         raise ValueError(f"n: expected an exponent <= 100 (the classic is 10), got {n}")
+    if n * np.log10(x0 + 0.1) > 300:   # x0^n must stay a float64 (+ 0.1: rng's offset)
+        raise ValueError(f"x0: expected x0^n to fit in a float64, x0 < 10^(300 / n) - 0.1 = "
+                         f"{10 ** (300 / n) - 0.1:.3g} for n = {n:g}, got {x0:g}")
     h = dt / substeps
     m = round(tau / h)  # the delay in steps
     if abs(tau / h - m) > 1e-9 * max(1.0, tau / h):
@@ -251,8 +256,8 @@ def first_token_classification(n_samples, length, n_classes=4, n_noise=8, rng=0)
     n_samples = integer("n_samples", n_samples, 1)
     length = integer("length", length, 1)
     affordable("n_samples", n_samples * length, what="tokens (n_samples length)")
-    n_classes = integer("n_classes", n_classes, 2)
-    n_noise = integer("n_noise", n_noise, 1)
+    n_classes = integer("n_classes", n_classes, 2, maximum=ID_MAX)
+    n_noise = integer("n_noise", n_noise, 1, maximum=ID_MAX - n_classes)
     if not isinstance(rng, np.random.Generator):
         if isinstance(rng, bool) or not isinstance(rng, (int, np.integer)) or rng < 0:
             raise ValueError(f"rng: expected a numpy Generator or a non-negative integer seed, "
@@ -352,7 +357,7 @@ def induction_heads(n_samples, length=64, vocab=16, rng=0):
     n_samples = integer("n_samples", n_samples)
     length = integer("length", length, 3)
     affordable("n_samples", n_samples * length, what="tokens (n_samples length)")
-    vocab = integer("vocab", vocab, 2)
+    vocab = integer("vocab", vocab, 2, maximum=ID_MAX)
     rng = _generator(rng)
     x = rng.integers(1, vocab, size=(n_samples, length), dtype=np.int64)
     p = rng.integers(0, length - 2, size=n_samples)

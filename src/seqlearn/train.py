@@ -237,8 +237,10 @@ def token_accuracy(model, x, y, batch_size=256, ignore=-100):
         raise ValueError(f"x: expected a non-empty tensor of token ids (N, L), got shape "
                          f"{tuple(x.shape)}")
     _int_tensor("y", y, "of targets (N, L)")
-    if isinstance(ignore, (bool, np.bool_)) or not isinstance(ignore, (int, np.integer)):
-        raise ValueError(f"ignore: expected an integer, got {ignore!r}")
+    if isinstance(ignore, (bool, np.bool_)) or not isinstance(ignore, (int, np.integer)) \
+            or not np.iinfo(np.int64).min <= ignore <= np.iinfo(np.int64).max:
+        raise ValueError(f"ignore: expected an integer that fits in int64 (the targets' "
+                         f"dtype), got {ignore!r}")
     if tuple(x.shape) != tuple(y.shape):
         raise ValueError(f"y: expected the shape of x, {tuple(x.shape)}, got {tuple(y.shape)}")
     due = int((y != ignore).sum())
