@@ -199,3 +199,32 @@ def test_benchmark_quick_runs_and_agrees():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     assert bench.main(["--quick"]) < 1e-5
+
+
+def test_sizes_that_cannot_finish_are_refused_up_front():
+    """Reliability review, turn 3, finding 9 (the attention and scan forms): each of these
+    passed the checks and then ran out of memory or for minutes; each is refused by the
+    size of its largest tensor before anything is computed."""
+    from seqlearn import attention, mamba
+    L = 20_000                                  # L^2 = 4e8 scores or mask entries > 2e8
+    with pytest.raises(ValueError, match="^Q: this asks for"):
+        attention.scaled_dot_product_attention(np.zeros((L, 2)), np.zeros((L, 2)),
+                                               np.zeros((L, 2)))
+    with pytest.raises(ValueError, match="^X: this asks for"):
+        ssd.ssd_scan(np.zeros((1, L, 1, 1)), np.ones((1, L, 1)), np.array([-1.0]),
+                     np.zeros((1, L, 1, 1)), np.zeros((1, L, 1, 1)), backend="quadratic")
+    with pytest.raises(ValueError, match="^Q: this asks for"):
+        ssd.linear_attention(np.zeros((1, L, 2)), np.zeros((1, L, 2)), np.zeros((1, L, 2)))
+    with pytest.raises(ValueError, match="^chunk_size: this asks for"):
+        ssd.ssd_scan(*(torch.zeros(s) for s in ((1, L, 1, 1), (1, L, 1))), -torch.ones(1),
+                     *(torch.zeros(1, L, 1, 1) for _ in range(2)), chunk_size=10 ** 6)
+    block = ssd.Mamba2Block(4, head_dim=4, chunk_size=10 ** 6)
+    with pytest.raises(ValueError, match="^chunk_size: this asks for"):
+        block(torch.zeros(1, L, 4))
+    b, d, n, L = 1, 100, 100, 20_001            # b d n L = 2.0001e8 > 2e8
+    args = [torch.zeros(b, d, L), torch.ones(b, d, L), -torch.ones(d, n),
+            torch.zeros(b, n, L), torch.zeros(b, n, L)]
+    with pytest.raises(ValueError, match="^chunk_size: this asks for"):
+        mamba.selective_scan(*args, backend="torch", chunk_size=10 ** 6)
+    with pytest.raises(ValueError, match="^u: this asks for"):
+        mamba.selective_scan(*args, backend="torch_recurrence")

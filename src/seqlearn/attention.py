@@ -171,6 +171,8 @@ def scaled_dot_product_attention(Q, K, V, mask=None, causal=False, return_weight
     causal = flag("causal", causal)
     return_weights = flag("return_weights", return_weights)
     L_q, L_k = Q.shape[-2], K.shape[-2]
+    batch = np.broadcast_shapes(Q.shape[:-2], K.shape[:-2])
+    affordable("Q", int(np.prod(batch, dtype=float)) * L_q * L_k, what="scores (... L_q L_k)")
     scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1]).astype(Q.dtype)
     if mask is not None:
         mask = _mask_array(mask)

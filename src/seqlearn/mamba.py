@@ -226,6 +226,14 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     else:
         _check_torch_args(args)
     _check_shapes(**args)
+    batch, d, L = args["u"].shape
+    n = args["A"].shape[1]
+    if backend == "torch":        # its largest tensors: a chunk's (T, batch, d, n) pairs
+        affordable("chunk_size", batch * d * min(chunk_size, L) * n,
+                   what="numbers in a chunk's states (batch d min(chunk_size, L) n)")
+    elif backend == "torch_recurrence":      # it stores a and the states for all t
+        affordable("u", batch * d * L * n, what="numbers in the states (batch d L n) that "
+                   "backend 'torch_recurrence' stores")
     if backend == "numba":
         from seqlearn import mamba_numba  # imported late: compiling costs seconds once
         if not mamba_numba.AVAILABLE:

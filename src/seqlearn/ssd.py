@@ -188,6 +188,12 @@ def ssd_scan(X, dt, A, B, C, chunk_size=DEFAULT_CHUNK, backend="torch",
     args = _as_arrays(dict(X=X, dt=dt, A=A, B=B, C=C), backend == "torch", "X")
     _check_scan(**args)
     X, dt, A, B, C = (args[k] for k in ("X", "dt", "A", "B", "C"))
+    batch, L, heads = X.shape[:3]
+    if backend == "quadratic":
+        affordable("X", batch * heads * L * L, what="mask entries (batch heads L^2) of the "
+                   "quadratic form")
+    elif backend == "torch":
+        _chunk_cost(batch, heads, L, chunk_size)
     if backend == "torch":
         Y, h = _ssd_chunked(X, dt, A, B, C, chunk_size)
     elif backend == "numpy":
@@ -234,6 +240,14 @@ def _ssd_quadratic(X, dt, A, B, C):
     # the final state: h_{L-1} = sum_s L[L-1, s] dt_s x_s B_s^T
     h = np.einsum("bhs,bshp,bshn->bhpn", Lmask[:, :, -1, :], dt[..., None] * X, Bh)
     return Y, h
+
+
+def _chunk_cost(batch, heads, L, chunk_size):
+    """Refuse a chunk length whose masks, batch heads (L / Q) Q^2 numbers with
+    Q = min(chunk_size, L), could not fit: the chunked form's largest tensors."""
+    Q = min(chunk_size, L)
+    affordable("chunk_size", batch * heads * (-(-L // Q)) * Q * Q,
+               what="mask entries (batch heads chunks chunk_size^2) of the chunked form")
 
 
 def _ssd_chunked(X, dt, A, B, C, chunk_size):
@@ -342,6 +356,7 @@ def linear_attention(Q, K, V, feature_map=elu_feature_map, decay=0.0):
         raise ValueError(f"feature_map: expected (batch, L, d_k) -> (batch, L, d_phi), got "
                          f"{_shape_str(Q.shape)} -> {_shape_str(phi_Q.shape)}")
     batch, L, _ = Q.shape
+    affordable("Q", batch * L * L, what="mask entries (batch L^2) of the quadratic form")
     X = np.concatenate([V, np.ones((batch, L, 1))], axis=-1)[:, :, None]   # one head
     Y = ssd_scan(X, np.ones((batch, L, 1)), np.array([-decay]), phi_K[:, :, None],
                  phi_Q[:, :, None], backend="quadratic")[:, :, 0]
@@ -426,6 +441,7 @@ class Mamba2Block(nn.Module):
         z, xBC, dt = self._split(self.in_proj(x))
         xBC = F.silu(self.conv1d(xBC.transpose(1, 2))[..., :L].transpose(1, 2))
         xs, B, C, dt = self._ssm_inputs(xBC, dt)
+        _chunk_cost(x.shape[0], self.heads, L, self.chunk_size)
         y = _ssd_chunked(xs, dt, -torch.exp(self.A_log), B, C, self.chunk_size)[0]
         return self._finish(y, xs, z)
 
