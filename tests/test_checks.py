@@ -142,3 +142,30 @@ def test_reversed_views_are_accepted_and_give_the_numbers_of_a_copy():
     flipped = [x[::-1] for x in (Lam, P, P, B, C)]
     np.testing.assert_array_equal(s4.dplr_kernel(*flipped, 0.1, 6),
                                   s4.dplr_kernel(*[x.copy() for x in flipped], 0.1, 6))
+
+
+def test_sparse_and_meta_tensors_are_refused_by_name_across_the_package():
+    """Reliability review, turn 3, finding 10: sparse tensors gave wrong results in the
+    one-step forms (S4D/S4 ssm_step, ssd_step) and torch's own errors elsewhere; meta
+    tensors likewise. One check (``_checks.dense_tensor``) behind every tensor input."""
+    import torch
+    from seqlearn import s4, ssd
+    from seqlearn.mamba import selective_scan
+    torch.manual_seed(0)
+    layer = s4.S4DLayer(3, d_state=4)
+    u_t, state = torch.randn(2, 3), layer.initial_state(2)
+    calls = {
+        "u_t": [lambda bad: layer.ssm_step(bad(u_t), state)],
+        "state": [lambda bad: layer.ssm_step(u_t, bad(state))],
+        "x_t": [lambda bad: ssd.ssd_step(torch.zeros(1, 2, 3, 4), bad(torch.randn(1, 2, 3)),
+                                         torch.rand(1, 2), -torch.ones(2),
+                                         torch.randn(1, 1, 4), torch.randn(1, 1, 4))],
+        "u": [lambda bad: selective_scan(bad(torch.randn(1, 2, 3)), np.ones((1, 2, 3)),
+                                         -np.ones((2, 2)), np.ones((1, 2, 3)),
+                                         np.ones((1, 2, 3)))],        # a NumPy backend
+    }
+    for name, fns in calls.items():
+        for bad in (lambda t: t.to_sparse(), lambda t: t.to("meta")):
+            for fn in fns:
+                with pytest.raises(ValueError, match=f"^{name}: expected a dense tensor"):
+                    fn(bad)

@@ -110,9 +110,24 @@ MAX_STEPS = 10**7
 """The most steps a Python-level loop may be asked for: more is refused up front."""
 
 
+def dense_tensor(name, value):
+    """``value`` unless it is a sparse or meta torch tensor, refused by name: the course's
+    functions read a tensor's entries directly, and torch's sparse and meta tensors give
+    them wrong results or torch's own errors."""
+    import torch
+
+    if value.layout != torch.strided or value.is_meta:
+        kind = "a meta tensor" if value.is_meta else f"layout {value.layout}"
+        raise ValueError(f"{name}: expected a dense tensor with data (torch.strided), "
+                         f"got {kind}")
+    return value
+
+
 def _from_torch(name, value):
-    """A torch tensor as a NumPy array (refused if it requires grad); anything else as is."""
+    """A torch tensor as a NumPy array (refused if it requires grad, is sparse or has no
+    data); anything else as is."""
     if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+        dense_tensor(name, value)
         if getattr(value, "requires_grad", False):
             raise ValueError(f"{name}: expected an array, got a torch tensor that requires "
                              "grad (a NumPy function cannot return its gradient: pass "
@@ -224,6 +239,7 @@ def torch_tensor(name, value, ndim=None, dtype=None, axes=None, nonempty=True):
     wanted = axes or (f"{ndim} axes" if ndim is not None else "a tensor")
     if not isinstance(value, torch.Tensor):
         raise ValueError(f"{name}: expected a torch tensor {wanted}, got {type(value).__name__}")
+    dense_tensor(name, value)
     if ndim is not None and value.ndim != ndim:
         raise ValueError(f"{name}: expected a tensor {wanted}, got shape {tuple(value.shape)}")
     if nonempty and value.numel() == 0:

@@ -67,8 +67,8 @@ from scipy.special import expit
 from torch import nn
 from torch.nn import functional as F
 
-from seqlearn._checks import (affordable, finite, integer, layer_input, numeric_array,
-                              positive, token_ids, torch_tensor)
+from seqlearn._checks import (affordable, dense_tensor, finite, integer, layer_input,
+                              numeric_array, positive, token_ids, torch_tensor)
 from seqlearn.attention import CausalSelfAttention, sinusoidal_positions
 
 BACKENDS = ("numpy", "torch_sequential", "torch", "torch_recurrence", "numba", "triton")
@@ -156,10 +156,7 @@ def _check_torch_args(args, first="u"):
         if not isinstance(value, torch.Tensor):
             raise ValueError(f"{name}: expected a torch tensor (like {first}), "
                              f"got {type(value).__name__}")
-        if value.layout != torch.strided or value.is_meta:
-            kind = "a meta tensor" if value.is_meta else f"layout {value.layout}"
-            raise ValueError(f"{name}: expected a dense tensor with data (torch.strided), "
-                             f"got {kind}")
+        dense_tensor(name, value)
         if name == first:
             continue
         if value.dtype != ref.dtype:

@@ -53,8 +53,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqlearn._checks import (affordable, finite, flag, integer, layer_input, number,
-                               numeric_array, option, positive, token_ids, torch_tensor)
+from seqlearn._checks import (affordable, dense_tensor, finite, flag, integer, layer_input,
+                               number, numeric_array, option, positive, token_ids,
+                               torch_tensor)
 from seqlearn.discretize import discretize_diag
 from seqlearn.hippo import hippo_matrix
 
@@ -451,6 +452,8 @@ class _SSMLayer(nn.Module):
         self._check("u_t", u_t, "(batch, H)")
         shape = (u_t.shape[0], self.H, self.C.shape[1])
         dtype = torch.complex128 if self.C.dtype == torch.float64 else torch.complex64
+        if isinstance(state, torch.Tensor):
+            dense_tensor("state", state)
         if (not isinstance(state, torch.Tensor) or tuple(state.shape) != shape
                 or state.dtype != dtype or state.device != u_t.device):
             got = (f"{state.dtype} of shape {tuple(state.shape)}"

@@ -51,8 +51,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqlearn._checks import (affordable, finite, function, integer, layer_input,
-                              numeric_array, option, positive)
+from seqlearn._checks import (affordable, dense_tensor, finite, function, integer,
+                              layer_input, numeric_array, option, positive)
 from seqlearn.attention import elu_feature_map
 from seqlearn.mamba import RMSNorm, _block_state, _shape_str, inverse_softplus
 
@@ -74,6 +74,7 @@ def _as_arrays(args, is_torch, first):
         if not isinstance(value, torch.Tensor):
             raise ValueError(f"{name}: expected a torch tensor (like {first}), "
                              f"got {type(value).__name__}")
+        dense_tensor(name, value)
         if value.dtype != ref.dtype or value.device != ref.device:
             raise ValueError(f"{name}: expected dtype {ref.dtype} on {ref.device} (like "
                              f"{first}), got {value.dtype} on {value.device}")
