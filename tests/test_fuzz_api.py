@@ -287,6 +287,7 @@ EXAMPLES = {
     "mamba.MambaLM.initial_state": lambda: ((2,), {}),
     "mamba.MambaLM.step": lambda: ((torch.tensor([1, 2]), _lm().initial_state(2)), {}),
     # mamba_triton
+    "mamba_numba.exp_f32": lambda: ((np.linspace(-3.0, 0.0, 5),), {}),
     "mamba_triton.selective_scan_triton": _triton_args,
     "mamba_triton.aot_compile": None,       # needs TRITON_INTERPRET=0: tests/test_mamba_triton.py
     "mamba_triton.resource_usage": None,    # reads a compiled cubin: tests/test_mamba_triton.py

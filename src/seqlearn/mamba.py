@@ -100,25 +100,17 @@ def _expect(name, x, shape, names):
                          f"got {_shape_str(x.shape)}")
 
 
-def _check_A(A):
-    """A must be real and finite with A <= 0 (Re A > 0 makes exp(Delta A) > 1 and the scan
-    explode; A = -inf makes exp(Delta A) = 0 but its gradient NaN)."""
-    top = float(A.detach().max()) if isinstance(A, torch.Tensor) else float(A.max())
-    low = float(A.detach().min()) if isinstance(A, torch.Tensor) else float(A.min())
-    if not math.isfinite(top) or top > 0:
-        raise ValueError(f"A: expected real entries <= 0 (a stable system; Mamba uses "
-                         f"A = -exp(A_log)), got a largest entry {top}")
-    if not math.isfinite(low):
-        raise ValueError(f"A: expected finite entries (a parameter; Mamba uses "
-                         f"A = -exp(A_log)), got a smallest entry {low}")
-
-
-def _check_parameters(D, delta_bias):
-    """D and delta_bias are parameters: finite, unlike the data (u, delta, B, C, z), whose
-    NaN and inf propagate to the outputs."""
-    for name, value in (("D", D), ("delta_bias", delta_bias)):
+def _check_parameters(A, D, delta_bias):
+    """The parameters A, D and delta_bias finite (NaN or inf in the data, u, delta, B, C,
+    z, propagate to the outputs; in a parameter they are refused), and A <= 0 (Re A > 0
+    makes exp(Delta A) > 1 and the scan explode)."""
+    for name, value in (("A", A), ("D", D), ("delta_bias", delta_bias)):
         if value is not None:
             finite(name, value, "finite entries (a parameter: no NaN or inf)")
+    top = float(A.detach().max()) if isinstance(A, torch.Tensor) else float(A.max())
+    if top > 0:
+        raise ValueError(f"A: expected real entries <= 0 (a stable system; Mamba uses "
+                         f"A = -exp(A_log)), got a largest entry {top}")
 
 
 _SHAPES = dict(u="(batch, d, L)", delta="(batch, d, L)", A="(d, n)", B="(batch, n, L)",
@@ -185,8 +177,7 @@ def _check_shapes(u, delta, A, B, C, D, z, delta_bias):
         _expect("delta_bias", delta_bias, (d,), "(d,)")
     if z is not None:
         _expect("z", z, (batch, d, L), "(batch, d, L)")
-    _check_A(A)
-    _check_parameters(D, delta_bias)
+    _check_parameters(A, D, delta_bias)
 
 
 def _flag(name, value):
@@ -531,8 +522,7 @@ def selective_scan_step(state, u_t, delta_t, A, B_t, C_t, D=None, z_t=None, delt
                                ("z_t", (batch, d), "(batch, d)")):
         if args[name] is not None:
             _expect(name, args[name], shape, names)
-    _check_A(A)
-    _check_parameters(args["D"], args["delta_bias"])
+    _check_parameters(A, args["D"], args["delta_bias"])
     if args["delta_bias"] is not None:
         delta_t = delta_t + args["delta_bias"]
     if delta_softplus:

@@ -56,6 +56,8 @@ import warnings
 import numpy as np
 import torch
 
+from seqlearn._checks import numeric_array
+
 try:
     import numba
     from llvmlite import ir
@@ -149,11 +151,14 @@ if AVAILABLE:
             return builder.bitcast(builder.shl(v, ir.Constant(i32, 23)), ir.FloatType())
         return types.float32(bits), codegen
 
-    def _exp(x):            # the dispatch below picks _exp_f32 or math.exp by dtype
-        raise NotImplementedError
+    def _exp(x):
+        """exp(x). In compiled code the overload below picks ``_exp_f32`` for float32 and
+        ``math.exp`` for float64; called from Python it is ``math.exp``."""
+        return math.exp(x)
 
     def _log1p(x):
-        raise NotImplementedError
+        """log(1 + x), dispatched by dtype like ``_exp``."""
+        return math.log1p(x)
 
     @overload(_exp, inline="always")
     def _exp_overload(x):
@@ -404,6 +409,31 @@ class ScanNumba(torch.autograd.Function):
         return (du, ddelta, dA.sum(0).T, dB.sum(0), dC.sum(0),
                 None if D is None else dD.sum(0), dz if z is not None else None,
                 None if delta_bias is None else dbias.sum(0), None, None)
+
+
+def _exp_loop(x, out):
+    """out[i] = exp(x[i]) for 1-D float32 arrays, by the scan's own exponential."""
+    for i in range(x.shape[0]):
+        out[i] = _exp(x[i])
+
+
+if AVAILABLE:
+    _exp_loop = njit(cache=True)(_exp_loop)
+
+
+def exp_f32(x):
+    """exp(x) by the compiled scan's own float32 exponential (``_exp_f32``), elementwise,
+    for a reader or a test to compare with np.exp: x array-like of real numbers, any
+    shape -> a float32 ndarray of that shape. NaN stays NaN; below -88 it is 0, above
+    about 88.72 inf. Refused (ValueError) where Numba is missing."""
+    if not AVAILABLE:
+        raise ValueError(f"x: cannot be computed here: {MISSING}")
+    x = numeric_array("x", x, keep_float32=True).astype(np.float32)
+    out = np.empty_like(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", numba.core.errors.NumbaIRAssumptionWarning)
+        _exp_loop(x.reshape(-1), out.reshape(-1))
+    return out
 
 
 def _scan_numba(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
