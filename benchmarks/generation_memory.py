@@ -68,7 +68,7 @@ def main():
     import numpy as np
     import torch
     from seqlearn.attention import KVCache, kv_cache_numbers
-    from seqlearn.mamba import MambaLM
+    from seqlearn.models import MambaLM
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

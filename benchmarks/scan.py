@@ -163,7 +163,8 @@ def main():
     except Exception as exc:  # triton missing
         mamba_triton = exc
     from seqlearn import mamba_numba
-    from seqlearn.mamba import MambaLM, selective_scan
+    from seqlearn.mamba import selective_scan
+    from seqlearn.models import MambaLM
 
     warnings.simplefilter("ignore")
 

@@ -20,7 +20,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from seqlearn import mamba, tasks, train
+from seqlearn import models, tasks, train
 
 
 def main():
@@ -52,7 +52,7 @@ def main():
         "test": tasks.selective_copying(args.test_samples, args.test_length, (5, 10), 30,
                                         rng=3)}
     data = {k: tuple(torch.tensor(v, device=dev) for v in xy) for k, xy in data.items()}
-    model = mamba.MambaLM(30, args.d_model, args.layers, d_state=args.d_state,
+    model = models.MambaLM(30, args.d_model, args.layers, d_state=args.d_state,
                           mixer=args.mixer).to(dev)
     n_params = sum(q.numel() for q in model.parameters())
     print(f"{args.mixer}: {n_params:,} parameters on {dev}")

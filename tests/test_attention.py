@@ -17,7 +17,7 @@ from seqlearn.attention import (CausalSelfAttention, KVCache, causal_mask, elu_f
                                 linear_attention_step, merge_heads, multi_head_attention,
                                 scaled_dot_product_attention, sinusoidal_positions, softmax,
                                 split_heads)
-from seqlearn.mamba import MambaLM
+from seqlearn.models import MambaLM
 
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-10)}
 

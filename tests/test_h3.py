@@ -40,7 +40,7 @@ def test_step_equals_forward():
 
 
 def test_lm_h3_mixer_and_errors():
-    from seqlearn.mamba import MambaLM
+    from seqlearn.models import MambaLM
     lm = MambaLM(10, 4, 1, d_state=4, mixer="h3")
     assert lm(torch.tensor([[1, 2, 3]])).shape == (1, 3, 10)
     with pytest.raises(ValueError, match="^u:"):

@@ -10,7 +10,7 @@ import scipy.linalg as sl
 import torch
 from hypothesis import given, settings, strategies as st
 
-from seqlearn import hankel, s4, ssm
+from seqlearn import hankel, models, s4, ssm
 
 
 def _random_stable(rng, N, rho=0.9, complex_=False):
@@ -229,7 +229,7 @@ def test_hope_kernel_gradcheck():
 
 def test_hope_is_a_drop_in_for_the_classifier():
     torch.manual_seed(2)
-    model = s4.SequenceClassifier(1, 8, 2, 3, layer="hope", tokens=False, d_state=8)
+    model = models.SequenceClassifier(1, 8, 2, 3, layer="hope", tokens=False, d_state=8)
     assert model(torch.randn(4, 20, 1)).shape == (4, 3)
     assert isinstance(model.layers[0], hankel.HOPELayer)
 

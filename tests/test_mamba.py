@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqlearn.mamba import (MambaBlock, MambaLM, RMSNorm, associative_scan, combine,
+from seqlearn.models import MambaLM
+from seqlearn.mamba import (MambaBlock, RMSNorm, associative_scan, combine,
                             inverse_softplus, scan_numpy, scan_torch_parallel,
                             scan_torch_sequential, selective_scan, selective_scan_step)
 
@@ -592,15 +593,15 @@ def test_mamba_block_and_lm_refuse_bad_input():
     model = MambaLM(10, 8, 1, d_state=4)
     for ids in (torch.tensor([[0, 10]]), torch.tensor([[-1, 2]]), torch.zeros(1, 3),
                 torch.zeros(3, dtype=torch.long), [[1, 2]]):
-        with pytest.raises(ValueError, match="^ids:"):
+        with pytest.raises(ValueError, match="^x:"):     # SequenceModel.forward(x)
             model(ids)
     state = model.initial_state(1)
     for ids_t in (torch.tensor([10]), torch.tensor([0.0]), torch.tensor([[1]])):
-        with pytest.raises(ValueError, match="^ids_t:"):
+        with pytest.raises(ValueError, match="^x_t:"):
             model.step(ids_t, state)
     for kwargs, name in [(dict(vocab=0, d_model=8, n_layers=1), "vocab"),
-                         (dict(vocab=5, d_model=8, n_layers=0), "n_layers"),
-                         (dict(vocab=5, d_model=8, n_layers=1, mixer="s4"), "mixer")]:
+                         (dict(vocab=5, d_model=8, n_layers=-1), "n_layers"),
+                         (dict(vocab=5, d_model=8, n_layers=1, mixer="s6"), "mixer")]:
         with pytest.raises(ValueError, match=f"^{name}:"):
             MambaLM(**kwargs)
 

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqlearn import mamba_numba
-from seqlearn.mamba import MambaBlock, MambaLM, _resolve_backend, selective_scan
+from seqlearn.mamba import MambaBlock, _resolve_backend, selective_scan
+from seqlearn.models import MambaLM
 
 pytestmark = pytest.mark.skipif(not mamba_numba.AVAILABLE, reason="numba is not installed")
 
@@ -224,7 +225,7 @@ def test_a_cpu_without_numba_falls_back_with_one_warning():
 import sys, warnings
 sys.modules["numba"] = None          # import numba -> ImportError
 import torch
-from seqlearn import mamba, mamba_numba
+from seqlearn import mamba, mamba_numba, models
 assert not mamba_numba.AVAILABLE
 try:
     mamba.selective_scan(*[torch.ones(1, 2, 3)] * 2, -torch.ones(2, 2), torch.ones(1, 2, 3),
@@ -233,7 +234,7 @@ try:
 except ValueError as e:
     assert "numba" in str(e) and "pip install" in str(e), e
 torch.manual_seed(0)
-lm = mamba.MambaLM(8, 8, 1, d_state=4)
+lm = models.MambaLM(8, 8, 1, d_state=4)
 ids = torch.randint(0, 8, (2, 5))
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")

@@ -7,7 +7,8 @@ import torch
 
 from seqlearn.discretize import discretize, discretize_diag
 from seqlearn.hippo import hippo_matrix
-from seqlearn.s4 import (S4DLayer, S4Layer, SequenceClassifier, cauchy, dplr_kernel, nplr,
+from seqlearn.models import SequenceClassifier
+from seqlearn.s4 import (S4DLayer, S4Layer, cauchy, dplr_kernel, nplr,
                          s4d_inv_init, s4d_kernel, s4d_kernel_torch, s4d_lin_init)
 from seqlearn.ssm import scan, ssm_kernel
 

@@ -151,7 +151,7 @@ def test_ssd_step_is_one_token_of_the_scan():
 
 
 def test_lm_with_mamba2_mixer_steps():
-    from seqlearn.mamba import MambaLM
+    from seqlearn.models import MambaLM
     torch.manual_seed(0)
     lm = MambaLM(10, 8, 2, d_state=4, mixer="mamba2", head_dim=4, chunk_size=4).double()
     ids = torch.randint(0, 10, (2, 9))

@@ -801,6 +801,52 @@ class CausalSelfAttention(torch.nn.Module):
         return self._weights_and_values(x)[0]
 
 
+class CausalLinearAttention(torch.nn.Module):
+    """Causal linear attention (Katharopoulos et al. 2020) as a trainable torch layer, no
+    biases: x (batch, L, d_model) -> (batch, L, d_model), per head (d_head = d_model / n_heads)
+
+        y_i = phi(q_i)^T S_i / (phi(q_i)^T z_i),  S_i = sum_{j<=i} phi(k_j) v_j^T,
+        z_i = sum_{j<=i} phi(k_j),  phi = elu + 1   (``linear_attention_parallel``)
+
+    computed in chunks of ``chunk`` positions: inside a chunk the masked product
+    (phi(Q) phi(K)^T * mask) V, across chunks the running S and z, so memory is
+    O(L chunk + d_head^2) per head and not the O(L d_head^2) of every S_i stored.
+    Projections as ``CausalSelfAttention`` (``W_qkv``, ``W_o``).
+    """
+
+    def __init__(self, d_model, n_heads=2, chunk=64):
+        super().__init__()
+        self.d_model = integer("d_model", d_model)
+        self.n_heads = integer("n_heads", n_heads)
+        self.chunk = integer("chunk", chunk, maximum=10**5)
+        affordable("d_model", 4 * d_model ** 2, what="weights (4 d_model^2)")
+        if d_model % n_heads:
+            raise ValueError(f"n_heads: expected a divisor of d_model = {d_model}, got {n_heads}")
+        self.W_qkv = torch.nn.Linear(d_model, 3 * d_model, bias=False)
+        self.W_o = torch.nn.Linear(d_model, d_model, bias=False)
+
+    def forward(self, x):
+        """x (batch, L, d_model) -> y (batch, L, d_model)."""
+        layer_input("x", x, "(batch, L, d_model)", self.d_model, self.W_o.weight)
+        batch, L, d = x.shape
+        q, k, v = (t.reshape(batch, L, self.n_heads, -1).transpose(1, 2)  # (b, h, L, d_head)
+                   for t in self.W_qkv(x).chunk(3, dim=-1))
+        q, k = torch.nn.functional.elu(q) + 1, torch.nn.functional.elu(k) + 1
+        S = q.new_zeros(batch, self.n_heads, q.shape[-1], v.shape[-1])   # sum phi(k) v^T
+        z = q.new_zeros(batch, self.n_heads, q.shape[-1])                # sum phi(k)
+        out = []
+        for s in range(0, L, self.chunk):
+            qc, kc, vc = (t[:, :, s:s + self.chunk] for t in (q, k, v))
+            w = (qc @ kc.transpose(-1, -2)).tril()                       # (b, h, c, c)
+            num = w @ vc + qc @ S
+            den = w.sum(-1) + (qc * z[:, :, None]).sum(-1)
+            out.append(num / den[..., None])
+            S = S + kc.transpose(-1, -2) @ vc
+            z = z + kc.sum(-2)
+        y = torch.cat(out, dim=2)
+        return self.W_o(y.transpose(1, 2).reshape(batch, L, d))
+
+
 class TransformerBlock(torch.nn.Module):
     """A pre-norm causal Transformer block, x (batch, L, d_model) -> (batch, L, d_model):
 

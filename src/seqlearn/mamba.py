@@ -67,123 +67,14 @@ from scipy.special import expit
 from torch import nn
 from torch.nn import functional as F
 
-from seqlearn._checks import (affordable, dense_tensor, finite, integer, layer_input,
-                              numeric_array, positive, token_ids, torch_tensor)
-from seqlearn.attention import CausalSelfAttention, sinusoidal_positions
+from seqlearn._checks import (affordable, integer, layer_input,
+                              numeric_array, positive, torch_tensor)
+from seqlearn.scan_checks import (_block_state, _check_parameters, _check_shapes,  # noqa: F401
+                                  _check_torch_args, _expect, _flag, _require, _shape_str,
+                                  _to_numpy_args)
 
 BACKENDS = ("numpy", "torch_sequential", "torch", "torch_recurrence", "numba", "triton")
-MIXERS = ("mamba", "s4d", "attention", "mamba2", "h3")
 DEFAULT_CHUNK = 256
-
-
-# ---------------------------------------------------------------- validation
-def _shape_str(shape):
-    return "(" + ", ".join(str(s) for s in shape) + ")"
-
-
-def _block_state(state, conv_shape, ssm_shape, dtype):
-    """A block's ``step`` state, checked: (conv_state conv_shape, ssm_state ssm_shape), both
-    torch tensors of ``dtype`` (as from the block's ``initial_state``). Returns the pair."""
-    shapes = (tuple(conv_shape), tuple(ssm_shape))
-    if (not isinstance(state, (tuple, list)) or len(state) != 2
-            or any(not isinstance(s, torch.Tensor) or tuple(s.shape) != shape
-                   or s.dtype != dtype for s, shape in zip(state, shapes))):
-        raise ValueError(f"state: expected (conv_state {_shape_str(shapes[0])}, ssm_state "
-                         f"{_shape_str(shapes[1])}) as from initial_state({shapes[0][0]}), "
-                         f"got {type(state).__name__}")
-    return state
-
-
-def _expect(name, x, shape, names):
-    if tuple(x.shape) != tuple(shape):
-        raise ValueError(f"{name}: expected shape {names} = {_shape_str(shape)}, "
-                         f"got {_shape_str(x.shape)}")
-
-
-def _check_parameters(A, D, delta_bias):
-    """The parameters A, D and delta_bias finite (NaN or inf in the data, u, delta, B, C,
-    z, propagate to the outputs; in a parameter they are refused), and A <= 0 (Re A > 0
-    makes exp(Delta A) > 1 and the scan explode)."""
-    for name, value in (("A", A), ("D", D), ("delta_bias", delta_bias)):
-        if value is not None:
-            finite(name, value, "finite entries (a parameter: no NaN or inf)")
-    top = float(A.detach().max()) if isinstance(A, torch.Tensor) else float(A.max())
-    if top > 0:
-        raise ValueError(f"A: expected real entries <= 0 (a stable system; Mamba uses "
-                         f"A = -exp(A_log)), got a largest entry {top}")
-
-
-_SHAPES = dict(u="(batch, d, L)", delta="(batch, d, L)", A="(d, n)", B="(batch, n, L)",
-               C="(batch, n, L)", state="(batch, d, n)", u_t="(batch, d)", delta_t="(batch, d)",
-               B_t="(batch, n)", C_t="(batch, n)")
-
-
-def _require(args):
-    """Refuse None for the arguments that have no default (the ones in ``_SHAPES``)."""
-    for name, value in args.items():
-        if value is None and name in _SHAPES:
-            raise ValueError(f"{name}: expected an array {_SHAPES[name]}, got None")
-
-
-def _to_numpy_args(args):
-    """Every argument as a float64 array (array-likes and tensors without grad), or None."""
-    _require(args)
-    return {name: None if value is None else numeric_array(name, value)
-            for name, value in args.items()}
-
-
-def _check_torch_args(args, first="u"):
-    """Every argument a dense torch tensor of the dtype (float32/float64) and device of
-    ``first``, with data (sparse and meta tensors are refused by name: the kernels index
-    memory directly)."""
-    _require(args)
-    ref = args[first]
-    if not isinstance(ref, torch.Tensor) or ref.dtype not in (torch.float32, torch.float64):
-        got = ref.dtype if isinstance(ref, torch.Tensor) else type(ref).__name__
-        raise ValueError(f"{first}: expected a torch tensor of dtype torch.float32 or "
-                         f"torch.float64 for a torch backend, got {got}")
-    for name, value in args.items():
-        if value is None:
-            continue
-        if not isinstance(value, torch.Tensor):
-            raise ValueError(f"{name}: expected a torch tensor (like {first}), "
-                             f"got {type(value).__name__}")
-        dense_tensor(name, value)
-        if name == first:
-            continue
-        if value.dtype != ref.dtype:
-            raise ValueError(f"{name}: expected dtype {ref.dtype} (the dtype of {first}), "
-                             f"got {value.dtype}")
-        if value.device != ref.device:
-            raise ValueError(f"{name}: expected device {ref.device} (the device of {first}), "
-                             f"got {value.device}")
-
-
-def _check_shapes(u, delta, A, B, C, D, z, delta_bias):
-    if u.ndim != 3:
-        raise ValueError(f"u: expected 3 axes (batch, d, L), got shape {_shape_str(u.shape)}")
-    batch, d, L = u.shape
-    if batch < 1 or d < 1 or L < 1:
-        raise ValueError(f"u: expected a non-empty (batch, d, L), got {_shape_str(u.shape)}")
-    if A.ndim != 2 or A.shape[0] != d or A.shape[1] < 1:
-        raise ValueError(f"A: expected shape (d, n) = ({d}, n), got {_shape_str(A.shape)}")
-    n = A.shape[1]
-    _expect("delta", delta, (batch, d, L), "(batch, d, L)")
-    _expect("B", B, (batch, n, L), "(batch, n, L)")
-    _expect("C", C, (batch, n, L), "(batch, n, L)")
-    if D is not None:
-        _expect("D", D, (d,), "(d,)")
-    if delta_bias is not None:
-        _expect("delta_bias", delta_bias, (d,), "(d,)")
-    if z is not None:
-        _expect("z", z, (batch, d, L), "(batch, d, L)")
-    _check_parameters(A, D, delta_bias)
-
-
-def _flag(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}: expected True or False, got {value!r}")
-    return bool(value)
 
 
 # ---------------------------------------------------------------- the selective scan
@@ -595,11 +486,17 @@ class MambaBlock(nn.Module):
     backend : the ``selective_scan`` backend for ``forward`` (``step`` is always one step),
         or "auto" (default): "numba" for CPU tensors where Numba is installed, else
         "torch_recurrence" (with one warning on a CPU that Numba is missing).
+    selective : True (Mamba). False: the LTI ablation of the same block, whose Delta, B
+        and C do not depend on the input: x_proj reads a learned vector p (d_inner,) in
+        place of u_t, the same at every step (delta_low, B, C = x_proj(p)), so the scan is
+        a time-invariant SSM; the conv, the gate z and every other weight are unchanged
+        (chapter 7's block-matched comparison; p ~ N(0, 1), one parameter vector more).
     """
 
     def __init__(self, d_model, d_state=16, d_conv=4, expand=2, dt_rank=None, dt_min=1e-3,
-                 dt_max=1e-1, dt_init_floor=1e-4, backend="auto"):
+                 dt_max=1e-1, dt_init_floor=1e-4, backend="auto", selective=True):
         super().__init__()
+        self.selective = _flag("selective", selective)
         self.d_model = integer("d_model", d_model)
         self.d_state = integer("d_state", d_state)
         self.d_conv = integer("d_conv", d_conv)
@@ -632,6 +529,8 @@ class MambaBlock(nn.Module):
                                   .repeat(di, 1))
         self.D = nn.Parameter(torch.ones(di))
         self.out_proj = nn.Linear(di, self.d_model, bias=False)
+        if not self.selective:
+            self.lti_input = nn.Parameter(torch.randn(di))
 
     def _check(self, name, x, ndim):
         layer_input(name, x, "(batch, L, d_model)" if ndim == 3 else "(batch, d_model)",
@@ -642,7 +541,7 @@ class MambaBlock(nn.Module):
         B, C (..., d_state)."""
         axes = "(batch, d_inner)" if getattr(u, "ndim", None) == 2 else "(batch, L, d_inner)"
         layer_input("u", u, axes, self.d_inner, self.A_log)
-        x_dbl = self.x_proj(u)
+        x_dbl = self.x_proj(u if self.selective else self.lti_input.expand_as(u))
         delta_low, B, C = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         return delta_low @ self.dt_proj.weight.T, B, C
 
@@ -698,99 +597,3 @@ class MambaBlock(nn.Module):
         y, h = selective_scan_step(h, x, delta, -torch.exp(self.A_log), B, C, self.D, z,
                                    delta_bias=self.dt_proj.bias, delta_softplus=True)
         return self.out_proj(y), (conv_state, h)
-
-
-class MambaLM(nn.Module):
-    """A small language model: ids (batch, L) -> logits (batch, L, vocab).
-
-        h = embed(ids);  n_layers x [h = h + mixer(RMSNorm(h))];  logits = RMSNorm(h) E^T
-
-    with the head tied to the embedding E. mixer = "mamba" (``MambaBlock``), "s4d"
-    (``seqlearn.s4.S4DLayer``, the LTI baseline of chapter 6), "attention"
-    (``seqlearn.attention.CausalSelfAttention``, chapter 2's softmax attention, n_heads
-    heads), "mamba2" (``seqlearn.ssd.Mamba2Block``, chapter 9) or "h3"
-    (``seqlearn.h3.H3Layer``, chapter 9); the attention model adds ``sinusoidal_positions`` to the embedding, since
-    attention alone does not know the order of its inputs. Same backbone for all.
-    ``step`` runs one token with a constant-size state and equals ``forward`` token by token
-    (not for attention, whose state, the KV cache, grows with t: chapter 2).
-    """
-
-    def __init__(self, vocab, d_model, n_layers, d_state=16, mixer="mamba",
-                 backend="auto",
-                 **block_kwargs):
-        super().__init__()
-        vocab = integer("vocab", vocab)
-        d_model = integer("d_model", d_model)
-        n_layers = integer("n_layers", n_layers, maximum=1000)
-        affordable("vocab", vocab * d_model, what="embedding numbers (vocab d_model)")
-        if not isinstance(mixer, str) or mixer not in MIXERS:
-            raise ValueError(f"mixer: expected one of {MIXERS}, got {mixer!r}")
-        self.vocab, self.mixer = vocab, mixer
-        self.embed = nn.Embedding(vocab, d_model)
-        if mixer == "mamba":
-            make = lambda: MambaBlock(d_model, d_state, backend=backend,  # noqa: E731
-                                      **block_kwargs)
-        elif mixer == "attention":
-            if d_model % 2:
-                raise ValueError(f"d_model: expected an even number for mixer='attention' "
-                                 f"(sinusoidal positions), got {d_model}")
-            make = lambda: CausalSelfAttention(d_model, **block_kwargs)  # noqa: E731
-        elif mixer == "mamba2":
-            from seqlearn.ssd import Mamba2Block  # imported late: ssd imports this module
-            make = lambda: Mamba2Block(d_model, d_state, **block_kwargs)  # noqa: E731
-        elif mixer == "h3":
-            from seqlearn.h3 import H3Layer
-            make = lambda: H3Layer(d_model, d_state=d_state, **block_kwargs)  # noqa: E731
-        else:
-            from seqlearn.s4 import S4DLayer
-            make = lambda: S4DLayer(d_model, d_state=d_state, **block_kwargs)  # noqa: E731
-        self.layers = nn.ModuleList(make() for _ in range(n_layers))
-        self.norms = nn.ModuleList(RMSNorm(d_model) for _ in range(n_layers))
-        self.norm_f = RMSNorm(d_model)
-
-    def forward(self, ids):
-        """ids (batch, L) -> logits (batch, L, vocab)."""
-        token_ids("ids", ids, 2, "(batch, L)", self.vocab)
-        h = self.embed(ids)
-        if self.mixer == "attention":
-            h = h + torch.as_tensor(sinusoidal_positions(ids.shape[1], h.shape[-1]),
-                                    dtype=h.dtype, device=h.device)
-        for layer, norm in zip(self.layers, self.norms):
-            h = h + layer(norm(h))
-        return self.norm_f(h) @ self.embed.weight.T
-
-    def step_sizes(self, ids):
-        """Each Mamba layer's Delta for ids (batch, L): a list of n_layers tensors
-        (batch, d_inner, L), computed on the same inputs as ``forward`` (mixer "mamba" only)."""
-        if self.mixer != "mamba":
-            raise ValueError(f"mixer: step sizes exist for mixer='mamba' only, got {self.mixer!r}")
-        token_ids("ids", ids, 2, "(batch, L)", self.vocab)
-        h, out = self.embed(ids), []
-        for layer, norm in zip(self.layers, self.norms):
-            out.append(layer.step_sizes(norm(h)))
-            h = h + layer(norm(h))
-        return out
-
-    def initial_state(self, batch):
-        """One state per layer (constant size, whatever the length generated)."""
-        if self.mixer == "attention":
-            raise ValueError("mixer: 'attention' has no constant-size state (its KV cache "
-                             "grows with every token, chapter 2); use forward")
-        return [layer.initial_state(batch) for layer in self.layers]
-
-    def step(self, ids_t, state):
-        """ids_t (batch,) -> (logits (batch, vocab), new state)."""
-        if self.mixer == "attention":
-            raise ValueError("mixer: 'attention' has no constant-size state (its KV cache "
-                             "grows with every token, chapter 2); use forward")
-        token_ids("ids_t", ids_t, 1, "(batch,)", self.vocab)
-        if not isinstance(state, (list, tuple)) or len(state) != len(self.layers):
-            raise ValueError(f"state: expected a list of {len(self.layers)} layer states, as "
-                             f"from initial_state(batch), got {type(state).__name__}")
-        h = self.embed(ids_t)
-        new = []
-        for layer, norm, s in zip(self.layers, self.norms, state):
-            out, s = layer.step(norm(h), s)
-            h = h + out
-            new.append(s)
-        return self.norm_f(h) @ self.embed.weight.T, new

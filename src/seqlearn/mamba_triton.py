@@ -88,6 +88,8 @@ if not torch.cuda.is_available():
 import triton  # noqa: E402  (after TRITON_INTERPRET is set)
 import triton.language as tl  # noqa: E402
 
+from seqlearn import scan_checks  # noqa: E402  (the checks of selective_scan, one definition)
+
 KERNELS = ("tiled", "sequential")
 CHUNK = 32        # v1 (sequential): steps between saved states (backward recomputation)
 BLOCK_D = 32      # v1: channels per program (at most; fewer when d is small)
@@ -540,12 +542,11 @@ def selective_scan_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None,
     block_d : channels per program, a power of two; default TILE_D (8) for "tiled",
         BLOCK_D (32) for "sequential".
     """
-    from seqlearn import mamba  # the checks of selective_scan, one definition of each
 
     args = dict(u=u, delta=delta, A=A, B=B, C=C, D=D, z=z, delta_bias=delta_bias)
-    mamba._check_torch_args(args)
-    mamba._check_shapes(**args)
-    delta_softplus = mamba._flag("delta_softplus", delta_softplus)
+    scan_checks._check_torch_args(args)
+    scan_checks._check_shapes(**args)
+    delta_softplus = scan_checks._flag("delta_softplus", delta_softplus)
     if not isinstance(kernel, str) or kernel not in KERNELS:
         raise ValueError(f"kernel: expected one of {KERNELS}, got {kernel!r}")
     tiled = kernel == "tiled"

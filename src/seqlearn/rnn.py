@@ -42,14 +42,16 @@ Glossary (code name -> symbol):
 
 import math
 import warnings
+from functools import partial
 
 import numpy as np
 import torch
 from scipy.special import expit as sigmoid
 from torch import nn
 
-from seqlearn._checks import (MAX_STEPS, affordable, finite, flag, function, integer, number,
-                               numeric_array, option, token_ids, torch_tensor)
+from seqlearn._checks import (MAX_STEPS, affordable, finite, flag, function, integer,
+                               layer_input, number, numeric_array, option, token_ids,
+                               torch_tensor)
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 NAMES = ("W_ih", "W_hh", "b_ih", "b_hh")
@@ -535,6 +537,94 @@ class RecurrentClassifier(nn.Module):
                              f"model's), got one on {ids.device}")
         hs, _ = self.cell(self.embed(ids))
         return self.head(hs[:, -1])
+
+
+# ------------------------------------------- a recurrent layer as a token mixer
+
+RECURRENT_INITS = {"rnn": ("identity", "orthogonal", "pytorch"),
+                   "lstm": ("chrono", "forget_bias_1", "pytorch"),
+                   "gru": ("chrono", "pytorch")}
+"""The initialisations ``RecurrentMixer`` knows per cell; the first is its default."""
+
+
+def chrono_bias(hidden_size, t_max, generator=None):
+    """The chrono initialisation of a gate bias (Tallec & Ollivier 2018, eq. 16):
+
+        b_f = log(U(1, t_max - 1)),  so that 1 / (1 - sigma(b_f)) ~ U(2, t_max):
+
+    the gate keeps its cell for between 2 and t_max steps at the start, spread over the
+    units, the range of dependencies the task may need (t_max = its length).
+
+    hidden_size : int >= 1;  t_max : int in [2, 10**7] (steps);  generator : a torch.Generator or None
+    returns b_f (hidden_size,) float32, in [0, log(t_max - 1)]
+    """
+    hidden_size = integer("hidden_size", hidden_size, maximum=10**7)
+    t_max = integer("t_max", t_max, 2, maximum=MAX_STEPS)
+    u = torch.rand(hidden_size, generator=generator)
+    return torch.log1p(u * (t_max - 2))        # log(1 + U(0, t_max - 2)) = log U(1, t_max - 1)
+
+
+class RecurrentMixer(nn.Module):
+    """One torch RNN, LSTM or GRU layer as a token mixer, x (batch, L, d) -> h (batch, L, d),
+    with its field's standard initialisation (``RECURRENT_INITS``, the first by default):
+
+      rnn  "identity": W_hh = I, biases 0, ReLU (Le, Jaitly & Hinton 2015, the IRNN);
+           "orthogonal": W_hh orthogonal (``torch.nn.init.orthogonal_``), biases 0, tanh
+           (Saxe et al. 2014; Henaff et al. 2016); "pytorch": U(-1/sqrt(d), 1/sqrt(d)), tanh
+      lstm "chrono": forget bias b_f = ``chrono_bias``(d, max_len), input bias b_i = -b_f
+           (Tallec & Ollivier 2018), needs max_len; "forget_bias_1": b_f = 1 (Gers et al.
+           2000; Jozefowicz et al. 2015); "pytorch"
+      gru  "chrono": the update gate z (h' = (1 - z) n + z h, PyTorch's convention) keeps
+           the state as the LSTM's forget gate does, so b_z = ``chrono_bias``(d, max_len)
+           (the same derivation); "pytorch"
+
+    The bias of a gate is split over PyTorch's b_ih and b_hh: the value goes in b_ih, b_hh
+    is 0 for that gate. Input weights keep PyTorch's U(-1/sqrt(d), 1/sqrt(d)).
+    kind : "rnn", "lstm" or "gru";  d_model : d >= 1;  init : one of RECURRENT_INITS[kind]
+    (None: its default);  max_len : the longest dependency in steps (chrono's t_max), or None
+    (then an LSTM takes "forget_bias_1" and a GRU "pytorch" by default)
+    """
+
+    def __init__(self, kind, d_model, init=None, max_len=None):
+        super().__init__()
+        option("kind", kind, tuple(RECURRENT_INITS))
+        self.d_model = d = integer("d_model", d_model, maximum=10**5)
+        affordable("d_model", 4 * d * (2 * d + 2), what="parameters")
+        if max_len is not None:
+            max_len = integer("max_len", max_len, 2, maximum=MAX_STEPS)
+        if init is None:
+            init = RECURRENT_INITS[kind][0]
+            if init == "chrono" and max_len is None:
+                init = "forget_bias_1" if kind == "lstm" else "pytorch"
+        option("init", init, RECURRENT_INITS[kind])
+        if init == "chrono" and max_len is None:
+            raise ValueError("max_len: expected the longest dependency in steps (chrono's "
+                             "t_max, e.g. the sequence length) for init='chrono', got None")
+        self.kind, self.init = kind, init
+        relu = kind == "rnn" and init == "identity"
+        self.cell = ({"rnn": partial(nn.RNN, nonlinearity="relu" if relu else "tanh"),
+                      "lstm": nn.LSTM, "gru": nn.GRU}[kind])(d, d, batch_first=True)
+        with torch.no_grad():
+            b_ih, b_hh, W_hh = self.cell.bias_ih_l0, self.cell.bias_hh_l0, self.cell.weight_hh_l0
+            if init == "identity":
+                W_hh.copy_(torch.eye(d))
+                b_ih.zero_(), b_hh.zero_()
+            elif init == "orthogonal":
+                nn.init.orthogonal_(W_hh)
+                b_ih.zero_(), b_hh.zero_()
+            elif init == "forget_bias_1":            # gates i, f, g, o
+                b_ih[d:2 * d].fill_(1.0), b_hh[d:2 * d].zero_()
+            elif init == "chrono" and kind == "lstm":
+                b_f = chrono_bias(d, max_len)
+                b_ih[d:2 * d].copy_(b_f), b_hh[d:2 * d].zero_()
+                b_ih[:d].copy_(-b_f), b_hh[:d].zero_()
+            elif init == "chrono":                   # gru, gates r, z, n
+                b_ih[d:2 * d].copy_(chrono_bias(d, max_len)), b_hh[d:2 * d].zero_()
+
+    def forward(self, x):
+        """x (batch, L, d_model) -> the hidden states h (batch, L, d_model), h_0 = 0."""
+        layer_input("x", x, "(batch, L, d_model)", self.d_model, self.cell.weight_hh_l0)
+        return self.cell(x)[0]
 
 
 # ------------------------------------------- the linear RNN and its gradients

@@ -54,8 +54,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from seqlearn._checks import (affordable, dense_tensor, finite, flag, integer, layer_input,
-                               number, numeric_array, option, positive, token_ids,
-                               torch_tensor)
+                               number, numeric_array, option, positive, torch_tensor)
 from seqlearn.discretize import discretize_diag
 from seqlearn.hippo import hippo_matrix
 
@@ -575,88 +574,3 @@ class S4Layer(_SSMLayer):
         x = torch.einsum("hnm,bhm->bhn", Ab, state) + Bb * u_t[..., None]
         return (C * x).sum(-1).real + self.D * u_t, x
 
-
-READOUTS = ("last", "mean")
-LAYERS = {"s4d": S4DLayer, "s4": S4Layer}
-
-
-class SequenceClassifier(nn.Module):
-    """Token ids (batch, L) long, or features (batch, L, input_dim) float ->
-    embedding (nn.Embedding / nn.Linear) -> n_layers x [x = LayerNorm(x + layer(x))]
-    -> readout -> Linear -> logits (batch, n_classes).
-
-    vocab_or_input_dim : int, the vocabulary (token ids) or the feature size
-    tokens : True for ids (nn.Embedding), False for features (nn.Linear)
-    layer : "s4d", "s4" or "hope" (``seqlearn.hankel.HOPELayer``, chapter 8);  n_layers : int in [0, ``MAX_LAYERS``]
-    dt_min, dt_max : the range of each layer's log-uniform initial Delta (timescales
-        1/Delta from 1/dt_max to 1/dt_min steps)
-    readout : "last" (h at the last position, what a left-to-right reader has at the end,
-        like an RNN's last state) or "mean" (h averaged over time; with n_layers = 0 it is
-        a memory-free bag of tokens, which sees every token of the input at once)
-    forward(x): ids (batch, L) int64 or int32 in [0, vocab), or features (batch, L,
-        input_dim) of the model's dtype; L >= 1.
-    """
-
-    def __init__(self, vocab_or_input_dim, d_model, n_layers, n_classes, layer="s4d",
-                 dropout=0.0, tokens=True, d_state=64, readout="last", dt_min=1e-3,
-                 dt_max=1e-1):
-        super().__init__()
-        self.readout = option("readout", readout, READOUTS)
-        V = integer("vocab_or_input_dim", vocab_or_input_dim)
-        d_model = integer("d_model", d_model)
-        n_layers = integer("n_layers", n_layers, minimum=0, maximum=MAX_LAYERS)
-        n_classes = integer("n_classes", n_classes)
-        option("layer", layer, tuple(LAYERS) + ("hope",))
-        self.tokens = flag("tokens", tokens)
-        # the layers' own arguments, checked here too: with n_layers = 0 no layer sees them
-        _dropout_arg(dropout)
-        _dt_range(dt_min, dt_max)
-        d_state = integer("d_state", d_state, minimum=2 if layer == "s4d" else 1,
-                          maximum=MAX_EIG_SIZE if layer == "s4" else None)
-        affordable("vocab_or_input_dim", V * d_model)
-        affordable("n_classes", n_classes * d_model)
-        per_layer = d_model * (d_model + 2 + (d_state if layer != "s4" else 4 * d_state))
-        affordable("n_layers", n_layers * per_layer, what="parameters")
-        self.vocab_or_input_dim = V
-        self.embed = nn.Embedding(V, d_model) if self.tokens else nn.Linear(V, d_model)
-        if layer == "hope":   # chapter 8's drop-in, imported here (it builds on this module)
-            from seqlearn.hankel import HOPELayer
-            make = HOPELayer
-        else:
-            make = LAYERS[layer]
-        self.layers = nn.ModuleList(make(d_model, d_state=d_state, dt_min=dt_min,
-                                                  dt_max=dt_max, dropout=dropout)
-                                    for _ in range(n_layers))
-        self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_layers))
-        self.head = nn.Linear(d_model, n_classes)
-
-    def _check(self, x):
-        V, weight = self.vocab_or_input_dim, self.head.weight
-        if not self.tokens:
-            torch_tensor("x", x, ndim=3, dtype=weight.dtype, axes=f"(batch, L, {V})")
-            if x.shape[2] != V:
-                raise ValueError(f"x: expected a tensor (batch, L, {V}), got shape "
-                                 f"{tuple(x.shape)}")
-        else:
-            token_ids("x", x, 2, "(batch, L)", V)
-        if x.device != weight.device:
-            raise ValueError(f"x: expected a tensor on {weight.device} (the model's), got one "
-                             f"on {x.device}")
-
-    def forward(self, x, kernels=None):
-        """x (batch, L) ids or (batch, L, input_dim) -> logits (batch, n_classes).
-
-        kernels : None, or one K (H, L) per layer (a list) to use in place of the layers'
-            own (chapter 8 runs reduced-order kernels so).
-        """
-        self._check(x)
-        if kernels is not None and (not isinstance(kernels, (list, tuple))
-                                    or len(kernels) != len(self.layers)):
-            raise ValueError(f"kernels: expected a list of {len(self.layers)} tensors (H, L), "
-                             f"one per layer, got {type(kernels).__name__}"
-                             + (f" of length {len(kernels)}"
-                                if isinstance(kernels, (list, tuple)) else ""))
-        h = self.embed(x)
-        for i, (layer, norm) in enumerate(zip(self.layers, self.norms)):
-            h = norm(h + layer(h, None if kernels is None else kernels[i]))
-        return self.head(h[:, -1] if self.readout == "last" else h.mean(1))

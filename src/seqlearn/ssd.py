@@ -54,7 +54,8 @@ from torch.nn import functional as F
 from seqlearn._checks import (affordable, dense_tensor, finite, function, integer,
                               layer_input, numeric_array, option, positive)
 from seqlearn.attention import elu_feature_map
-from seqlearn.mamba import RMSNorm, _block_state, _shape_str, inverse_softplus
+from seqlearn.mamba import RMSNorm, inverse_softplus
+from seqlearn.scan_checks import _block_state, _shape_str
 
 BACKENDS = ("numpy", "quadratic", "torch")
 DEFAULT_CHUNK = 64
