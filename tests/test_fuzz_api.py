@@ -27,6 +27,7 @@ mutates two arguments at once.
 import collections
 import importlib
 import inspect
+import json
 import os
 import pkgutil
 import re
@@ -42,8 +43,8 @@ import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import seqlearn
-from seqlearn import (attention, basis, charlm, cost, discretize, hippo, mamba, mamba_triton, models,
-                      recurrence, rnn, s4, ssm, tasks, train)
+from seqlearn import (attention, basis, charlm, cost, discretize, experiment, hippo, mamba,
+                      mamba_triton, models, recurrence, rnn, s4, ssm, tasks, train)
 
 # Book tooling, not the course's API: it reads and writes the repository's own files and is
 # tested against them (test_notebooks.py, test_plain_markdown.py, test_colab_copies.py).
@@ -187,6 +188,29 @@ def _fit_kwargs():
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     loss = lambda m, batch: torch.nn.functional.mse_loss(m(batch[0]), batch[1])  # noqa: E731
     return (model, loss, lambda step: (x, y), opt, 3), {"progress": False, "max_grad_norm": 1.0}
+
+
+def _ft_make(n, rng):
+    return tasks.first_token_classification(n, 5, 2, 3, rng=rng)
+
+
+def _ft_task():
+    return experiment.Task("t", _ft_make, 5, 2, 5, n_val=8, n_test=8)
+
+
+_FT_SPECS = {"a": {"mixer": "lstm", "d_model": 4, "n_layers": 1}}
+_FT_RUNS = [dict(model="a", lr=1e-2, seed=0, val_acc=0.5, test_acc=0.5, params=10,
+                 seconds_per_step=0.1)]
+
+
+def _ft_file():
+    """A results file of the protocol, written once per session (for experiment.load)."""
+    import tempfile
+    path = os.path.join(tempfile.gettempdir(), "seqlearn_fuzz_results.jsonl")
+    with open(path, "w") as f:
+        f.write(json.dumps({"config": {}, "config_hash": "0", "versions": {}}) + "\n")
+        f.write(json.dumps(_FT_RUNS[0]) + "\n")
+    return path
 
 
 def _triton_args():
@@ -371,6 +395,20 @@ EXAMPLES = {
     "s4.S4Layer.ssm_forward": lambda: ((_t(2, 6, 3, dtype=torch.float32),), {}),
     "models.SequenceClassifier": lambda: ((10, 4, 1, 3), {"d_state": 4}),
     "models.SequenceClassifier.forward": lambda: ((torch.tensor([[1, 2, 3], [4, 5, 6]]),), {}),
+    # the comparison protocol (issue "Fair by construction")
+    "experiment.Task": lambda: (("t", _ft_make, 5, 2, 5), {}),
+    "experiment.configuration": lambda: ((_ft_task(), _FT_SPECS, 2, [1e-2], [0], 4), {}),
+    "experiment.versions": lambda: ((), {}),
+    "experiment.build": lambda: ((_FT_SPECS["a"], _ft_task()), {}),
+    "experiment.run_one": lambda: ((_FT_SPECS["a"], _ft_task(), 1e-2, 0, 2, 4), {}),
+    "experiment.compare": lambda: ((_FT_SPECS, _ft_task(), 2, [1e-2], [0]),
+                                   {"batch_size": 4, "progress": False}),
+    "experiment.load": lambda: ((_ft_file(),), {}),
+    "experiment.stored": lambda: (("first_token_T5",), {}),
+    "experiment.summary": lambda: ((_FT_RUNS,), {}),
+    "experiment.score": lambda: ((torch.nn.Linear(3, 2), _t(4, 3, dtype=torch.float32),
+                                  torch.tensor([0, 1, 1, 0])), {}),
+    "experiment.format_table": lambda: ((experiment.summary(_FT_RUNS),), {}),
     # the thin names inherit SequenceModel's methods, fuzzed there
     "models.SequenceClassifier.features": None, "models.SequenceClassifier.embed_input": None,
     "models.SequenceClassifier.initial_state": None, "models.SequenceClassifier.step": None,
@@ -547,6 +585,9 @@ VALID = {
 }
 # Arguments passed on untouched to the caller's own function (cost.time_call's *args).
 OPAQUE = {"args"}
+# A file name: any string is one, and a mutated name would write a file where the tests run
+# (experiment.compare, experiment.load; their refusals are tested in test_experiment.py).
+OPAQUE |= {"path"}
 # Targets whose results vary between calls (timings, memory): compared by structure only.
 NONDETERMINISTIC = {"cost.time_call", "cost.peak_memory_bytes", "cost.cost_curve",
                     "cost.compare_costs", "charlm.CharRNN", "attention.CausalSelfAttention",
@@ -555,9 +596,13 @@ NONDETERMINISTIC = {"cost.time_call", "cost.peak_memory_bytes", "cost.cost_curve
                     "mamba.RMSNorm", "rnn.to_torch_nn", "charlm.sample"}
 NONDETERMINISTIC |= {"attention.TransformerBlock", "attention.TransformerLM"}  # chapter 2
 NONDETERMINISTIC |= {"rnn.RecurrentClassifier"}  # chapter 1
+NONDETERMINISTIC |= {"experiment.run_one", "experiment.compare", "experiment.build",
+                     "experiment.versions"}  # timings, random init
 NONDETERMINISTIC |= {"models.SequenceModel", "models.make_mixer", "rnn.RecurrentMixer",
                      "rnn.chrono_bias", "attention.CausalLinearAttention"}  # random init
 VALID |= {("charlm.stream_windows", "ids", "id out of range")}  # chapter 1: any id >= 0
+# a NaN logit is scored as a wrong answer and flagged (diverged = True): documented
+VALID |= {("experiment.score", "x", "NaN entry")}
 NONE_OK |= {("rnn.first_token_accuracy", "forget_bias")}  # chapter 1: PyTorch's init
 NONE_OK |= {("models.match_width", "n_classes")}  # None: a language model
 # --- chapter 8 sets (NONDETERMINISTIC, HUGE_OK, NONE_OK, VALID additions) ---

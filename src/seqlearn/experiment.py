@@ -32,15 +32,18 @@ import torch
 from tqdm.auto import tqdm
 
 import seqlearn
-from seqlearn._checks import MAX_STEPS, function, integer, number
+from seqlearn._checks import MAX_STEPS, flag, function, integer, number
 from seqlearn.models import SequenceModel, count_parameters
-from seqlearn.train import accuracy, fit, seed_everything, token_accuracy
+from seqlearn.train import fit, seed_everything
 
 VAL_SEED, TEST_SEED = 10_001, 10_002
 """The validation and test sets are drawn with these seeds, the training stream of seed
 s with (s, 0): three different streams of numpy.random.default_rng."""
 IGNORE = -100
 """A per-position target that asks for no answer (``tasks.IGNORE``)."""
+RESULTS = Path(__file__).parent / "data" / "results"
+"""The stored results of the book's comparisons (written by the scripts in experiments/,
+shipped with the package so that a chapter redraws them wherever seqlearn is installed)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,13 +66,61 @@ class Task:
     n_val: int = 512
     n_test: int = 1024
 
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name: expected a non-empty string, got {self.name!r}")
+        function("make", self.make)
+        for field in ("vocab_size", "n_classes", "length", "n_val", "n_test"):
+            integer(field, getattr(self, field), maximum=MAX_STEPS)
+        flag("per_position", self.per_position)
+        if not isinstance(self.params, dict):
+            raise ValueError(f"params: expected a dict (the generator's arguments), got "
+                             f"{type(self.params).__name__}")
+
 
 def _tensors(pair):
     return tuple(torch.as_tensor(np.asarray(a), dtype=torch.long) for a in pair)
 
 
+def _task(task):
+    if not isinstance(task, Task):
+        raise ValueError(f"task: expected a seqlearn.experiment.Task, got {type(task).__name__}")
+    return task
+
+
+def _spec(name, spec):
+    if not isinstance(spec, dict) or "mixer" not in spec:
+        raise ValueError(f"{name}: expected a dict of SequenceModel arguments with a 'mixer', "
+                         f"got {spec!r:.200}")
+    return spec
+
+
+def _grid(task, specs, steps, lrs, seeds, batch_size):
+    """The arguments of a comparison, checked: (specs, steps, lrs, seeds, batch_size)."""
+    _task(task)
+    if not isinstance(specs, dict) or not specs or not all(isinstance(k, str) for k in specs):
+        raise ValueError(f"specs: expected {{name: dict of SequenceModel arguments}}, got "
+                         f"{specs!r:.200}")
+    for spec in specs.values():
+        _spec("specs", spec)
+    steps = integer("steps", steps, maximum=MAX_STEPS)
+    batch_size = integer("batch_size", batch_size, maximum=100_000)
+    if isinstance(lrs, (str, bytes)) or not hasattr(lrs, "__iter__"):
+        raise ValueError(f"lrs: expected a list of learning rates, got {lrs!r}")
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ValueError(f"seeds: expected a list of seeds, got {seeds!r}")
+    lrs = [number("lrs", lr, 0, strict=True) for lr in lrs]
+    seeds = [integer("seeds", s, 0, maximum=2**32 - 1) for s in seeds]
+    if not lrs:
+        raise ValueError("lrs: expected at least one learning rate, got none")
+    if not seeds:
+        raise ValueError("seeds: expected at least one seed, got none")
+    return specs, steps, lrs, seeds, batch_size
+
+
 def configuration(task, specs, steps, lrs, seeds, batch_size):
     """The record of everything that decides the results, and its hash (12 hex digits)."""
+    specs, steps, lrs, seeds, batch_size = _grid(task, specs, steps, lrs, seeds, batch_size)
     config = {"task": task.name, "task_params": task.params, "length": task.length,
               "vocab_size": task.vocab_size, "n_classes": task.n_classes,
               "per_position": task.per_position, "n_val": task.n_val, "n_test": task.n_test,
@@ -90,7 +141,8 @@ def versions():
 def build(spec, task):
     """SequenceModel(**spec) with the task's sizes: vocab_size, n_classes, max_len = L, and
     readout "all" for a per-position task."""
-    spec = dict(spec)
+    spec = dict(_spec("spec", spec))
+    _task(task)
     spec.setdefault("readout", "all" if task.per_position else "last")
     return SequenceModel(vocab_size=task.vocab_size, n_classes=task.n_classes,
                          max_len=max(task.length, 2), **spec)
@@ -99,6 +151,13 @@ def build(spec, task):
 def run_one(spec, task, lr, seed, steps, batch_size, data=None):
     """Train one model once; returns its record (accuracies, parameters, time per step).
     data : (val, test) tensors, drawn once by ``compare`` and shared by every run."""
+    lr = number("lr", lr, 0, strict=True)
+    seed = integer("seed", seed, 0, maximum=2**32 - 1)
+    _, steps, (lr,), (seed,), batch_size = _grid(task, {"spec": _spec("spec", spec)}, steps,
+                                                 [lr], [seed], batch_size)
+    if data is not None and (not isinstance(data, tuple) or len(data) != 2):
+        raise ValueError(f"data: expected (val, test), two (x, y) pairs, or None, got "
+                         f"{type(data).__name__}")
     val, test = data if data is not None else (
         _tensors(task.make(task.n_val, np.random.default_rng(VAL_SEED))),
         _tensors(task.make(task.n_test, np.random.default_rng(TEST_SEED))))
@@ -120,21 +179,89 @@ def run_one(spec, task, lr, seed, steps, batch_size, data=None):
     history = fit(model, loss, batch, torch.optim.Adam(model.parameters(), lr=lr), steps,
                   max_grad_norm=1.0, progress=False)
     seconds = (time.perf_counter() - start) / steps
-    score = ((lambda x, y: token_accuracy(model, x, y, ignore=IGNORE)) if task.per_position
-             else (lambda x, y: accuracy(model, x, y)))
-    return {"lr": lr, "seed": seed, "val_acc": score(*val), "test_acc": score(*test),
+    (val_acc, val_bad), (test_acc, test_bad) = (score(model, *val, task.per_position),
+                                                score(model, *test, task.per_position))
+    tail = history["loss"][-max(1, steps // 10):]
+    return {"lr": lr, "seed": seed, "val_acc": val_acc, "test_acc": test_acc,
             "params": count_parameters(model), "seconds_per_step": seconds,
-            "final_loss": float(np.mean(history["loss"][-max(1, steps // 10):]))}
+            "final_loss": float(np.mean(tail)),
+            "diverged": bool(val_bad or test_bad or not np.all(np.isfinite(tail)))}
+
+
+def score(model, x, y, per_position=False, batch_size=256):
+    """(accuracy, diverged): the fraction of answers (rows, or targets != IGNORE) whose
+    argmax is right, an answer with a NaN or inf logit counting as wrong; diverged is True
+    when any logit is not finite (a run whose weights blew up scores what it gets right).
+    Run in eval mode under torch.no_grad().
+
+    model : a torch.nn.Module, x (N, L) -> logits (N, n_classes) or (N, L, n_classes);
+    x : a tensor (N, ...) of its inputs;  y : an int tensor (N,) or (N, L) of labels
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    per_position = flag("per_position", per_position)
+    batch_size = integer("batch_size", batch_size, maximum=10**6)
+    if not isinstance(x, torch.Tensor) or x.ndim < 1 or len(x) == 0:
+        raise ValueError(f"x: expected a non-empty tensor (N, ...), got {type(x).__name__}")
+    if (not isinstance(y, torch.Tensor) or y.dtype.is_floating_point or y.is_complex()
+            or y.dtype == torch.bool or y.ndim != (2 if per_position else 1) or len(y) != len(x)):
+        raise ValueError(f"y: expected an int tensor of {len(x)} labels "
+                         f"({'(N, L)' if per_position else '(N,)'}), got "
+                         f"{getattr(y, 'dtype', type(y).__name__)} of shape "
+                         f"{tuple(getattr(y, 'shape', ()))}")
+    was = model.training
+    model.eval()
+    right = due = 0
+    bad = False
+    try:
+        with torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                try:
+                    out = model(x[i:i + batch_size])
+                except (RuntimeError, TypeError, IndexError) as e:
+                    raise ValueError(f"x: expected inputs the model takes, got "
+                                     f"{x.dtype} of shape {tuple(x.shape)} ({e})") from None
+                target = y[i:i + batch_size]
+                labels = target[target != IGNORE] if per_position else target
+                if labels.numel() and (int(labels.min()) < 0
+                                       or int(labels.max()) >= out.shape[-1]):
+                    raise ValueError(f"y: expected labels in [0, {out.shape[-1]}) (the "
+                                     f"model's classes), got {int(labels.min())} to "
+                                     f"{int(labels.max())}")
+                finite = torch.isfinite(out).all(-1)
+                bad |= not bool(finite.all())
+                ok = (out.argmax(-1) == target) & finite
+                mask = target != IGNORE if per_position else torch.ones_like(target, dtype=bool)
+                right += int((ok & mask).sum())
+                due += int(mask.sum())
+    finally:
+        model.train(was)
+    return right / max(due, 1), bad
 
 
 def load(path):
     """(header, runs) from a results file: the header has the configuration, its hash and
     the versions; runs are the records, one per (model, lr, seed)."""
-    lines = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    if not lines or "config" not in lines[0]:
+    if not isinstance(path, (str, Path)) or not Path(path).is_file():
+        raise ValueError(f"path: expected the name of a results file, got {path!r}")
+    try:
+        lines = [json.loads(line) for line in Path(path).read_text().splitlines()
+                 if line.strip()]
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"path: expected a file of JSON lines, got {path} ({e})") from None
+    if not lines or not isinstance(lines[0], dict) or "config" not in lines[0]:
         raise ValueError(f"path: expected a results file whose first line is its header, "
                          f"got {path}")
     return lines[0], lines[1:]
+
+
+def stored(name):
+    """(header, runs) of the stored comparison ``name`` (``RESULTS / f"{name}.jsonl"``)."""
+    if not isinstance(name, str) or not (RESULTS / f"{name}.jsonl").is_file():
+        have = sorted(p.stem for p in RESULTS.glob("*.jsonl"))
+        raise ValueError(f"name: expected the name of a stored comparison, one of {have}, "
+                         f"got {name!r}")
+    return load(RESULTS / f"{name}.jsonl")
 
 
 def compare(specs, task, steps, lrs, seeds, batch_size=32, path=None, progress=True):
@@ -147,20 +274,10 @@ def compare(specs, task, steps, lrs, seeds, batch_size=32, path=None, progress=T
     returns a list of records {"model", "lr", "seed", "val_acc", "test_acc", "params",
     "seconds_per_step", "final_loss"}; ``summary`` turns them into the table.
     """
-    if not isinstance(task, Task):
-        raise ValueError(f"task: expected a seqlearn.experiment.Task, got {type(task).__name__}")
-    function("task.make", task.make)
-    if not isinstance(specs, dict) or not specs or not all(
-            isinstance(k, str) and isinstance(v, dict) and "mixer" in v for k, v in specs.items()):
-        raise ValueError("specs: expected {name: dict of SequenceModel arguments with a "
-                         f"'mixer'}}, got {specs!r:.200}")
-    steps = integer("steps", steps, maximum=MAX_STEPS)
-    batch_size = integer("batch_size", batch_size, maximum=100_000)
-    lrs = [number("lrs", lr, 0, strict=True) for lr in lrs]
-    seeds = [integer("seeds", s, 0) for s in seeds]
-    if not lrs or not seeds:
-        raise ValueError(f"lrs: expected at least one learning rate and one seed, got "
-                         f"{len(lrs)} rates and {len(seeds)} seeds")
+    specs, steps, lrs, seeds, batch_size = _grid(task, specs, steps, lrs, seeds, batch_size)
+    progress = flag("progress", progress)
+    if path is not None and not isinstance(path, (str, Path)):
+        raise ValueError(f"path: expected a file name or None, got {type(path).__name__}")
     config, digest = configuration(task, specs, steps, lrs, seeds, batch_size)
     done = {}
     if path is not None:
@@ -197,6 +314,11 @@ def summary(runs):
     """Per model: the learning rate with the best mean validation accuracy over seeds,
     and at that rate the test accuracies (mean, min, max, per seed), parameters and
     seconds per step. Returns {model: dict}, in the order the models first appear."""
+    keys = {"model", "lr", "seed", "val_acc", "test_acc", "params", "seconds_per_step"}
+    if not isinstance(runs, (list, tuple)) or not runs or not all(
+            isinstance(r, dict) and keys <= set(r) for r in runs):
+        raise ValueError(f"runs: expected a non-empty list of run records with {sorted(keys)} "
+                         f"(from compare or load), got {runs!r:.200}")
     table = {}
     for name in dict.fromkeys(r["model"] for r in runs):
         mine = [r for r in runs if r["model"] == name]
@@ -216,6 +338,10 @@ def summary(runs):
 
 def format_table(table):
     """The summary as aligned text: model, parameters, best lr, test mean [min, max]."""
+    keys = {"params", "lr", "mean", "min", "max"}
+    if not isinstance(table, dict) or not all(isinstance(t, dict) and keys <= set(t)
+                                              for t in table.values()):
+        raise ValueError(f"table: expected the dict of summary(runs), got {table!r:.200}")
     rows = [f"{'model':24s}{'params':>9s}{'lr':>8s}   test accuracy: mean [min, max] over seeds"]
     for name, t in table.items():
         rows.append(f"{name:24s}{t['params']:9,d}{t['lr']:8.0e}   {100 * t['mean']:5.1f} % "

@@ -548,7 +548,8 @@ RECURRENT_INITS = {"rnn": ("identity", "orthogonal", "pytorch"),
 
 
 def chrono_bias(hidden_size, t_max, generator=None):
-    """The chrono initialisation of a gate bias (Tallec & Ollivier 2018, eq. 16):
+    """The chrono initialisation of a gate bias (Tallec & Ollivier 2018, "Can recurrent
+    neural networks warp time?", given there for the LSTM and the GRU):
 
         b_f = log(U(1, t_max - 1)),  so that 1 / (1 - sigma(b_f)) ~ U(2, t_max):
 
@@ -574,9 +575,9 @@ class RecurrentMixer(nn.Module):
       lstm "chrono": forget bias b_f = ``chrono_bias``(d, max_len), input bias b_i = -b_f
            (Tallec & Ollivier 2018), needs max_len; "forget_bias_1": b_f = 1 (Gers et al.
            2000; Jozefowicz et al. 2015); "pytorch"
-      gru  "chrono": the update gate z (h' = (1 - z) n + z h, PyTorch's convention) keeps
-           the state as the LSTM's forget gate does, so b_z = ``chrono_bias``(d, max_len)
-           (the same derivation); "pytorch"
+      gru  "chrono": b_z = ``chrono_bias``(d, max_len) on the update gate z, which keeps
+           the state as the LSTM's forget gate does (h' = (1 - z) n + z h, PyTorch's
+           convention; Tallec & Ollivier 2018); "pytorch"
 
     The bias of a gate is split over PyTorch's b_ih and b_hh: the value goes in b_ih, b_hh
     is 0 for that gate. Input weights keep PyTorch's U(-1/sqrt(d), 1/sqrt(d)).

@@ -1,0 +1,145 @@
+"""seqlearn.experiment: the protocol (same steps, examples and learning-rate grid for every
+model, the rate chosen on validation data, resumable results) and the stored results of
+experiments/ made with the configuration at HEAD."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from seqlearn import experiment, tasks
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _task(length=6):
+    return experiment.Task(
+        name="first_token", length=length, vocab_size=6, n_classes=2, n_val=64, n_test=64,
+        make=lambda n, rng: tasks.first_token_classification(n, length, 2, 4, rng=rng))
+
+
+SPECS = {"lstm": dict(mixer="lstm", d_model=8, n_layers=1),
+         "bag": dict(mixer="rnn", d_model=8, n_layers=0, readout="mean")}
+
+
+def test_compare_runs_the_grid_and_resumes(tmp_path, monkeypatch):
+    path = tmp_path / "r.jsonl"
+    runs = experiment.compare(SPECS, _task(), 3, [1e-2, 3e-2], [0, 1], batch_size=8,
+                              path=path, progress=False)
+    assert len(runs) == 2 * 2 * 2
+    assert {(r["model"], r["lr"], r["seed"]) for r in runs} == {
+        (m, lr, s) for m in SPECS for lr in (1e-2, 3e-2) for s in (0, 1)}
+    header, stored = experiment.load(path)
+    assert header["config_hash"] == experiment.configuration(
+        _task(), SPECS, 3, [1e-2, 3e-2], [0, 1], 8)[1]
+    assert stored == runs
+    # resumed: nothing is trained again
+    monkeypatch.setattr(experiment, "run_one", lambda *a, **k: pytest.fail("retrained"))
+    again = experiment.compare(SPECS, _task(), 3, [1e-2, 3e-2], [0, 1], batch_size=8,
+                               path=path, progress=False)
+    assert again == runs
+    # another configuration is refused, by name
+    with pytest.raises(ValueError, match="^path:"):
+        experiment.compare(SPECS, _task(), 4, [1e-2, 3e-2], [0, 1], batch_size=8, path=path,
+                           progress=False)
+
+
+def test_an_interrupted_grid_runs_only_what_is_missing(tmp_path, monkeypatch):
+    path = tmp_path / "r.jsonl"
+    experiment.compare(SPECS, _task(), 2, [1e-2], [0, 1], batch_size=8, path=path,
+                       progress=False)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1]) + "\n")          # the last run lost
+    calls = []
+    real = experiment.run_one
+    monkeypatch.setattr(experiment, "run_one", lambda *a, **k: calls.append(a) or real(*a, **k))
+    experiment.compare(SPECS, _task(), 2, [1e-2], [0, 1], batch_size=8, path=path,
+                       progress=False)
+    assert len(calls) == 1 and len(experiment.load(path)[1]) == 4
+
+
+def test_a_run_is_repeatable():
+    """Same spec, task, rate and seed: the same training data and initial weights, so the
+    same accuracies and loss (the protocol's runs are comparable across models)."""
+    a = experiment.run_one(SPECS["lstm"], _task(), 1e-2, 3, 4, 8)
+    b = experiment.run_one(SPECS["lstm"], _task(), 1e-2, 3, 4, 8)
+    for key in ("val_acc", "test_acc", "final_loss", "params"):
+        assert a[key] == b[key]
+
+
+def test_a_diverged_model_scores_what_it_gets_right_and_is_flagged():
+    """score: rows whose logits hold NaN or inf count as wrong (never as right, which a
+    NaN's argmax of 0 would make them for class 0), and the run is flagged."""
+    class Half(torch.nn.Module):
+        def forward(self, x):
+            out = torch.nn.functional.one_hot(x[:, 0], 2).float()
+            out[::2] = float("nan")          # every other row blew up
+            return out
+    x = torch.tensor([[0], [1], [0], [1]])
+    assert experiment.score(Half(), x, torch.tensor([0, 1, 0, 1])) == (0.5, True)
+    assert experiment.score(lambda_model(), x, torch.tensor([0, 1, 0, 1])) == (1.0, False)
+
+
+def lambda_model():
+    class OneHot(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.one_hot(x[:, 0], 2).float()
+    return OneHot()
+
+
+def test_summary_chooses_the_rate_on_validation_not_on_test():
+    runs = [dict(model="m", lr=lr, seed=s, val_acc=val, test_acc=test, params=10,
+                 seconds_per_step=0.1)
+            for lr, val, test in ((1e-3, 0.9, 0.5), (1e-2, 0.6, 1.0)) for s in (0, 1, 2)]
+    t = experiment.summary(runs)["m"]
+    assert t["lr"] == 1e-3 and t["mean"] == 0.5 and t["test"] == [0.5] * 3
+    assert "50.0 %" in experiment.format_table(experiment.summary(runs))
+
+
+def test_the_memory_free_baseline_gives_the_first_token_away():
+    """The bag of tokens sees the class token among the noise (a token the noise never
+    takes), so it solves the first-token task: the task tests carrying, not seeing."""
+    runs = experiment.compare({"bag": SPECS["bag"]}, _task(), 60, [3e-2], [0], batch_size=16,
+                              progress=False)
+    assert runs[0]["test_acc"] > 0.9
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stored_first_token_results_are_this_configurations():
+    """Each stored file was made by experiments/first_token.py as it is now (its header's
+    hash is the configuration's), and holds every run of the grid. If this fails, rerun
+    ``.venv/bin/python experiments/first_token.py`` (a few minutes on 2 cores)."""
+    script = _script("first_token")
+    for length in script.LENGTHS:
+        header, runs = experiment.load(script.path(length))
+        assert header["config_hash"] == script.configuration(length)[1], length
+        assert len(runs) == len(script.SPECS) * len(script.LRS) * len(script.SEEDS)
+        assert all(0 <= r["test_acc"] <= 1 for r in runs)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="^task:"):
+        experiment.compare(SPECS, "first_token", 3, [1e-2], [0])
+    with pytest.raises(ValueError, match="^specs:"):
+        experiment.compare({"x": dict(d_model=8)}, _task(), 3, [1e-2], [0])
+    with pytest.raises(ValueError, match="^lrs:"):
+        experiment.compare(SPECS, _task(), 3, [], [0])
+    with pytest.raises(ValueError, match="^seeds:"):
+        experiment.compare(SPECS, _task(), 3, [1e-2], [-1])
+    with pytest.raises(ValueError, match="^make:"):
+        experiment.Task("t", None, 2, 2, 4)
+    with pytest.raises(ValueError, match="^path:"):
+        experiment.load("no such file.jsonl")
+    with pytest.raises(ValueError, match="^runs:"):
+        experiment.summary([{"model": "m"}])
+    json.dumps(experiment.versions())          # versions are plain JSON
+    assert np.isfinite(experiment.versions()["threads"])
