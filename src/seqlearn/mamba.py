@@ -69,7 +69,7 @@ from torch.nn import functional as F
 
 from seqlearn._checks import (affordable, integer, layer_input,
                               numeric_array, positive, torch_tensor)
-from seqlearn.scan_checks import (_block_state, _check_parameters, _check_shapes,  # noqa: F401
+from seqlearn._scan_checks import (_block_state, _check_parameters, _check_shapes,  # noqa: F401
                                   _check_torch_args, _expect, _flag, _require, _shape_str,
                                   _to_numpy_args)
 

@@ -88,7 +88,7 @@ if not torch.cuda.is_available():
 import triton  # noqa: E402  (after TRITON_INTERPRET is set)
 import triton.language as tl  # noqa: E402
 
-from seqlearn import scan_checks  # noqa: E402  (the checks of selective_scan, one definition)
+from seqlearn import _scan_checks as scan_checks  # noqa: E402  (one definition of each check)
 
 KERNELS = ("tiled", "sequential")
 CHUNK = 32        # v1 (sequential): steps between saved states (backward recomputation)

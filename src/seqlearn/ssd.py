@@ -55,7 +55,7 @@ from seqlearn._checks import (affordable, dense_tensor, finite, function, intege
                               layer_input, numeric_array, option, positive)
 from seqlearn.attention import elu_feature_map
 from seqlearn.mamba import RMSNorm, inverse_softplus
-from seqlearn.scan_checks import _block_state, _shape_str
+from seqlearn._scan_checks import _block_state, _shape_str
 
 BACKENDS = ("numpy", "quadratic", "torch")
 DEFAULT_CHUNK = 64
