@@ -761,15 +761,11 @@ def sinusoidal_positions(L, d_model):
     return P
 
 
-class CausalSelfAttention(torch.nn.Module):
-    """``multi_head_attention(x, ..., causal=True)`` as a trainable torch layer, no biases:
-    x (batch, L, d_model) -> (batch, L, d_model). ``W_qkv.weight`` is [W_q; W_k; W_v] and
-    ``W_o.weight`` is W_o, as in ``torch.nn.MultiheadAttention``. Written out (no fused
-    kernel) so that its output is the same on every CPU. Chapter 7 uses it as a mixer of
-    ``seqlearn.mamba.MambaLM`` (mixer="attention", with ``sinusoidal_positions``).
-    """
+class _HeadProjections(torch.nn.Module):
+    """The projections of a multi-head attention layer, no biases: ``W_qkv.weight`` is
+    [W_q; W_k; W_v] (3 d_model, d_model), ``W_o.weight`` is W_o (d_model, d_model)."""
 
-    def __init__(self, d_model, n_heads=2):
+    def __init__(self, d_model, n_heads):
         super().__init__()
         self.d_model = integer("d_model", d_model)
         self.n_heads = integer("n_heads", n_heads)
@@ -779,10 +775,27 @@ class CausalSelfAttention(torch.nn.Module):
         self.W_qkv = torch.nn.Linear(d_model, 3 * d_model, bias=False)
         self.W_o = torch.nn.Linear(d_model, d_model, bias=False)
 
+    def _heads(self, x):
+        """q, k, v, each (batch, n_heads, L, d_head), from x (batch, L, d_model)."""
+        batch, L, _ = x.shape
+        return (t.reshape(batch, L, self.n_heads, -1).transpose(1, 2)
+                for t in self.W_qkv(x).chunk(3, dim=-1))
+
+
+class CausalSelfAttention(_HeadProjections):
+    """``multi_head_attention(x, ..., causal=True)`` as a trainable torch layer, no biases:
+    x (batch, L, d_model) -> (batch, L, d_model). ``W_qkv.weight`` is [W_q; W_k; W_v] and
+    ``W_o.weight`` is W_o, as in ``torch.nn.MultiheadAttention``. Written out (no fused
+    kernel) so that its output is the same on every CPU. Chapter 7 uses it as a mixer of
+    ``seqlearn.mamba.MambaLM`` (mixer="attention", with ``sinusoidal_positions``).
+    """
+
+    def __init__(self, d_model, n_heads=2):
+        super().__init__(d_model, n_heads)
+
     def _weights_and_values(self, x):
         batch, L, d = x.shape
-        q, k, v = (t.reshape(batch, L, self.n_heads, -1).transpose(1, 2)  # (b, h, L, d_head)
-                   for t in self.W_qkv(x).chunk(3, dim=-1))
+        q, k, v = self._heads(x)                                          # (b, h, L, d_head)
         scores = q @ k.transpose(-1, -2) / math.sqrt(d // self.n_heads)   # (b, h, L, L)
         future = torch.ones(L, L, dtype=torch.bool, device=x.device).triu(1)
         return torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1), v
@@ -801,7 +814,7 @@ class CausalSelfAttention(torch.nn.Module):
         return self._weights_and_values(x)[0]
 
 
-class CausalLinearAttention(torch.nn.Module):
+class CausalLinearAttention(_HeadProjections):
     """Causal linear attention (Katharopoulos et al. 2020) as a trainable torch layer, no
     biases: x (batch, L, d_model) -> (batch, L, d_model), per head (d_head = d_model / n_heads)
 
@@ -815,22 +828,15 @@ class CausalLinearAttention(torch.nn.Module):
     """
 
     def __init__(self, d_model, n_heads=2, chunk=64):
-        super().__init__()
-        self.d_model = integer("d_model", d_model)
-        self.n_heads = integer("n_heads", n_heads)
-        self.chunk = integer("chunk", chunk, maximum=10**5)
-        affordable("d_model", 4 * d_model ** 2, what="weights (4 d_model^2)")
-        if d_model % n_heads:
-            raise ValueError(f"n_heads: expected a divisor of d_model = {d_model}, got {n_heads}")
-        self.W_qkv = torch.nn.Linear(d_model, 3 * d_model, bias=False)
-        self.W_o = torch.nn.Linear(d_model, d_model, bias=False)
+        chunk = integer("chunk", chunk, maximum=10**5)
+        super().__init__(d_model, n_heads)
+        self.chunk = chunk
 
     def forward(self, x):
         """x (batch, L, d_model) -> y (batch, L, d_model)."""
         layer_input("x", x, "(batch, L, d_model)", self.d_model, self.W_o.weight)
         batch, L, d = x.shape
-        q, k, v = (t.reshape(batch, L, self.n_heads, -1).transpose(1, 2)  # (b, h, L, d_head)
-                   for t in self.W_qkv(x).chunk(3, dim=-1))
+        q, k, v = self._heads(x)                                          # (b, h, L, d_head)
         q, k = torch.nn.functional.elu(q) + 1, torch.nn.functional.elu(k) + 1
         S = q.new_zeros(batch, self.n_heads, q.shape[-1], v.shape[-1])   # sum phi(k) v^T
         z = q.new_zeros(batch, self.n_heads, q.shape[-1])                # sum phi(k)
