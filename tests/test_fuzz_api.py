@@ -468,10 +468,6 @@ EXAMPLES = {
     "diagrams.timeline": lambda: ((), {}),
     "diagrams.recurrence_and_convolution": lambda: ((), {}),
     # --- chapter 1 examples (rnn, charlm, diagrams of chapter 1) ---
-    "rnn.RecurrentClassifier": lambda: ((10, 8, 3), {"cell": "lstm", "forget_bias": 1.0}),
-    "rnn.RecurrentClassifier.forward": lambda: ((torch.tensor([[1, 2, 3]]),), {}),
-    "rnn.first_token_accuracy": lambda: (("lstm", 3, 0), {"steps": 2, "n_test": 8,
-                                                          "hidden_size": 4}),
     "rnn.esn_generate": lambda: ((rnn.fit_esn(np.sin(np.arange(120) * 0.2)[:-1],
                                               np.sin(np.arange(120) * 0.2)[1:],
                                               n_reservoir=20, washout=10),
@@ -595,7 +591,6 @@ NONDETERMINISTIC = {"cost.time_call", "cost.peak_memory_bytes", "cost.cost_curve
                     "rnn.TorchGRU", "s4.S4DLayer", "s4.S4Layer", "models.SequenceClassifier",
                     "mamba.RMSNorm", "rnn.to_torch_nn", "charlm.sample"}
 NONDETERMINISTIC |= {"attention.TransformerBlock", "attention.TransformerLM"}  # chapter 2
-NONDETERMINISTIC |= {"rnn.RecurrentClassifier"}  # chapter 1
 NONDETERMINISTIC |= {"experiment.run_one", "experiment.compare", "experiment.build",
                      "experiment.versions"}  # timings, random init
 NONDETERMINISTIC |= {"models.SequenceModel", "models.make_mixer", "rnn.RecurrentMixer",
@@ -603,7 +598,6 @@ NONDETERMINISTIC |= {"models.SequenceModel", "models.make_mixer", "rnn.Recurrent
 VALID |= {("charlm.stream_windows", "ids", "id out of range")}  # chapter 1: any id >= 0
 # a NaN logit is scored as a wrong answer and flagged (diverged = True): documented
 VALID |= {("experiment.score", "x", "NaN entry")}
-NONE_OK |= {("rnn.first_token_accuracy", "forget_bias")}  # chapter 1: PyTorch's init
 NONE_OK |= {("models.match_width", "n_classes")}  # None: a language model
 # --- chapter 8 sets (NONDETERMINISTIC, HUGE_OK, NONE_OK, VALID additions) ---
 NONDETERMINISTIC |= {"hankel.HOPELayer"}  # chapter 8: random init (as s4.S4DLayer)

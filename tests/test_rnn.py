@@ -648,31 +648,28 @@ def test_gru_reset_after_is_torch_and_refuses_a_non_bool():
         rnn.gru_step(x, h, *(p[n] for n in rnn.NAMES), reset_after="yes")
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_recurrent_classifier_reads_the_last_state(cell):
-    """logits = W_hy h_L + b_y, with h_L from seqlearn's NumPy forward of the same weights."""
+@pytest.mark.parametrize("kind, init", [("rnn", "identity"), ("rnn", "orthogonal"),
+                                        ("lstm", "chrono"), ("gru", "chrono")])
+def test_recurrent_mixer_is_the_numpy_forward_of_its_weights(kind, init):
+    """RecurrentMixer's states are seqlearn's NumPy forward (tanh cells) of the same weights;
+    the identity-initialised Elman RNN is the ReLU cell h_t = max(0, W_ih x_t + b_ih + h_{t-1})."""
     torch.manual_seed(0)
-    model = rnn.RecurrentClassifier(6, 5, 3, cell=cell, embed_size=4,
-                                    forget_bias=2.0 if cell == "lstm" else None).double()
-    ids = torch.tensor([[0, 3, 5, 1], [2, 2, 4, 0]])
-    e = model.embed.weight.detach().numpy()[ids.numpy()]
-    params = {n: getattr(model.cell, t).detach().numpy() for n, t in zip(
+    mixer = rnn.RecurrentMixer(kind, 5, init=init, max_len=20).double()
+    x = torch.randn(2, 7, 5, dtype=torch.float64)
+    params = {n: getattr(mixer.cell, t).detach().numpy() for n, t in zip(
         rnn.NAMES, ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"))}
-    if cell == "lstm":
-        H = 5
-        assert np.all(params["b_hh"][H:2 * H] == 2.0) and np.all(params["b_ih"][H:2 * H] == 0)
-        _, (h_last, _) = rnn.lstm_forward(e, None, None, params)
+    if init == "identity":
+        h, expected = np.zeros((2, 5)), []
+        for t in range(7):
+            h = np.maximum(0, x[:, t].numpy() @ params["W_ih"].T + params["b_ih"] + h)
+            expected.append(h)
+        expected = np.stack(expected, axis=1)
+    elif kind == "lstm":
+        expected = rnn.lstm_forward(x.numpy(), None, None, params)[0]
     else:
-        _, h_last = (rnn.gru_forward if cell == "gru" else rnn.rnn_forward)(e, None, params)
-    expected = h_last @ model.head.weight.detach().numpy().T + model.head.bias.detach().numpy()
-    np.testing.assert_allclose(model(ids).detach().numpy(), expected, atol=1e-10)
-
-
-def test_recurrent_classifier_refuses_forget_bias_without_a_forget_gate():
-    with pytest.raises(ValueError, match="forget_bias"):
-        rnn.RecurrentClassifier(6, 5, 3, cell="gru", forget_bias=1.0)
-    with pytest.raises(ValueError, match="ids"):
-        rnn.RecurrentClassifier(6, 5, 3)(torch.tensor([[6]]))
+        expected = (rnn.gru_forward if kind == "gru" else rnn.rnn_forward)(
+            x.numpy(), None, params)[0]
+    np.testing.assert_allclose(mixer(x).detach().numpy(), expected, atol=1e-12)
 
 
 def test_esn_generate_feeds_its_predictions_back():

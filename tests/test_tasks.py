@@ -214,8 +214,7 @@ def test_out_of_range_parameters_are_refused_by_name():
     cases = [("vocab", lambda: tasks.induction_heads(4, vocab=2 ** 64)),
              ("n_classes", lambda: tasks.first_token_classification(4, 8, n_classes=2 ** 64)),
              ("x0", lambda: tasks.mackey_glass(20, x0=1e300)),
-             ("forget_bias", lambda: rnn.RecurrentClassifier(3, 4, 2, cell="lstm",
-                                                              forget_bias=1e300)),
+             ("max_len", lambda: rnn.RecurrentMixer("lstm", 4, max_len=2 ** 64)),
              ("dt_min", lambda: ssd.Mamba2Block(4, head_dim=4, dt_min=1e-300)),
              ("ignore", lambda: train.token_accuracy(torch.nn.Identity(), torch.zeros(1, 2).long(),
                                                      torch.zeros(1, 2).long(), ignore=2 ** 64))]

@@ -8,7 +8,8 @@ through time for the linear RNN, and the echo state network.
           z = sigma(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
           n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn))
           h_t = (1 - z) * n + z * h_{t-1}      (reset_after=False: Cho et al.'s W_hn (r * h_{t-1}))
-    classifier   logits = W_hy h_L + b_y over a torch.nn cell (RecurrentClassifier)
+    mixer        one torch.nn cell as a token mixer, with its field's initialisation
+                 (RecurrentMixer: identity Elman RNN, chrono LSTM and GRU)
     linear RNN   h_t = W h_{t-1} + U x_t,   BPTT: delta_T = dL/dh_T,  delta_{t-1} = W^T delta_t
     ESN   x_t = (1 - alpha) x_{t-1} + alpha tanh(W_in [1; u_t] + W x_{t-1})
           y_t = W_out [1; u_t; x_t],      W_out = Y X^T (X X^T + beta I)^{-1}
@@ -49,9 +50,8 @@ import torch
 from scipy.special import expit as sigmoid
 from torch import nn
 
-from seqlearn._checks import (MAX_STEPS, affordable, finite, flag, function, integer,
-                               layer_input, number, numeric_array, option, token_ids,
-                               torch_tensor)
+from seqlearn._checks import (MAX_STEPS, affordable, finite, flag, integer, layer_input,
+                               number, numeric_array, option, torch_tensor)
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 NAMES = ("W_ih", "W_hh", "b_ih", "b_hh")
@@ -483,62 +483,6 @@ def to_torch_nn(module):
     return load_into(target, {name: getattr(module, name).detach() for name in NAMES})
 
 
-class RecurrentClassifier(nn.Module):
-    """Embedding -> one torch.nn RNN, LSTM or GRU layer -> linear readout of the last state.
-
-        e_t = E[x_t],   h_t = cell(e_t, h_{t-1}), h_0 = 0,   logits = W_hy h_L + b_y
-
-    The three cells share the embedding, the hidden size and the readout, so a
-    comparison between them changes only the recurrence (chapter 1's gate experiment).
-
-    RecurrentClassifier(vocab_size, hidden_size, n_classes, cell="gru", embed_size=16,
-        forget_bias=None): sizes ints >= 1 (n_classes >= 2); cell "rnn", "lstm" or "gru";
-        forget_bias: None (PyTorch's init) or a finite number, for the LSTM only: the
-        forget gate's bias starts at this value (b_hf = forget_bias, b_if = 0), so that
-        f = sigma(forget_bias) at the start (Gers et al. 2000 suggest a positive value)
-    forward(ids (batch, L) int64 in [0, vocab_size)) -> logits (batch, n_classes)
-    """
-
-    def __init__(self, vocab_size, hidden_size, n_classes, cell="gru", embed_size=16,
-                 forget_bias=None):
-        super().__init__()
-        option("cell", cell, ["gru", "lstm", "rnn"])
-        vocab_size = integer("vocab_size", vocab_size)
-        hidden_size = integer("hidden_size", hidden_size)
-        n_classes = integer("n_classes", n_classes, 2)
-        embed_size = integer("embed_size", embed_size)
-        affordable("vocab_size", vocab_size * embed_size)
-        affordable("n_classes", n_classes * (hidden_size + 1))
-        affordable("hidden_size", 4 * hidden_size * (embed_size + hidden_size + 2))
-        if forget_bias is not None:
-            forget_bias = number("forget_bias", forget_bias)
-            if abs(forget_bias) > float(np.finfo(np.float32).max):   # a float32 parameter
-                raise ValueError(f"forget_bias: expected a number that fits in float32 "
-                                 f"(|b| <= 3.4e38; sigma(b) is 1 from b = 17 on), got "
-                                 f"{forget_bias}")
-            if cell != "lstm":
-                raise ValueError(f"forget_bias: expected None for cell {cell!r} (only the "
-                                 f"LSTM has a forget gate), got {forget_bias}")
-        self.vocab_size, self.hidden_size, self.kind = vocab_size, hidden_size, cell
-        self.embed = nn.Embedding(vocab_size, embed_size)
-        self.cell = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](
-            embed_size, hidden_size, batch_first=True)
-        self.head = nn.Linear(hidden_size, n_classes)
-        if forget_bias is not None:
-            H = hidden_size
-            with torch.no_grad():
-                self.cell.bias_ih_l0[H:2 * H].zero_()
-                self.cell.bias_hh_l0[H:2 * H].fill_(forget_bias)
-
-    def forward(self, ids):
-        token_ids("ids", ids, 2, "(batch, L)", self.vocab_size)
-        if ids.device != self.head.weight.device:
-            raise ValueError(f"ids: expected a tensor on {self.head.weight.device} (the "
-                             f"model's), got one on {ids.device}")
-        hs, _ = self.cell(self.embed(ids))
-        return self.head(hs[:, -1])
-
-
 # ------------------------------------------- a recurrent layer as a token mixer
 
 RECURRENT_INITS = {"rnn": ("identity", "orthogonal", "pytorch"),
@@ -961,55 +905,3 @@ def esn_generate(model, u, n_steps):
         u_t = y
         x = esn_states(u_t[None], W_in, W, alpha, x0=x)[0]    # one step of the same update
     return out[:, 0] if model.get("squeeze") else out
-
-
-def first_token_accuracy(cell, length, seed, hidden_size=32, steps=150, batch_size=32,
-                         lr=0.01, n_classes=4, n_noise=8, forget_bias=3.0, n_test=512):
-    """Train a ``RecurrentClassifier`` on ``tasks.first_token_classification``; its accuracy.
-
-    The label is the first of ``length`` tokens, the rest noise (chance = 1 / n_classes).
-    Adam at ``lr``, ``steps`` batches of ``batch_size`` fresh sequences drawn with
-    ``np.random.default_rng(seed)``, the gradient clipped at norm 1, after
-    ``train.seed_everything(seed)``; the accuracy is on ``n_test`` sequences drawn with
-    seed 1000 (the same for every training seed). The LSTM's forget gate bias starts at
-    ``forget_bias`` (None: PyTorch's init); the RNN and the GRU keep PyTorch's init.
-
-    cell : "rnn", "lstm" or "gru";  length : int >= 1;  seed : int >= 0
-    returns float in [0, 1], the held-out accuracy
-    """
-    from seqlearn import tasks
-    from seqlearn.train import accuracy, fit, seed_everything
-
-    option("cell", cell, ["gru", "lstm", "rnn"])
-    length = integer("length", length)
-    seed = integer("seed", seed, 0)
-    hidden_size = integer("hidden_size", hidden_size)
-    steps = integer("steps", steps, maximum=MAX_STEPS)
-    batch_size = integer("batch_size", batch_size)
-    n_test = integer("n_test", n_test)
-    n_classes = integer("n_classes", n_classes, 2)
-    n_noise = integer("n_noise", n_noise)
-    lr = number("lr", lr, 0, strict=True)
-    if forget_bias is not None:
-        forget_bias = number("forget_bias", forget_bias)
-    affordable("n_classes", n_classes * (hidden_size + 1))
-    affordable("n_noise", (n_classes + n_noise) * 16)
-    affordable("steps", steps * batch_size * length, what="tokens (steps batch_size length)")
-    affordable("n_test", n_test * length)
-    seed_everything(seed)
-    model = RecurrentClassifier(n_classes + n_noise, hidden_size, n_classes, cell=cell,
-                                forget_bias=forget_bias if cell == "lstm" else None)
-    g = np.random.default_rng(seed)
-
-    def batch(step):
-        return tuple(torch.tensor(a) for a in tasks.first_token_classification(
-            batch_size, length, n_classes, n_noise, rng=g))
-
-    def loss(model, batch):
-        return nn.functional.cross_entropy(model(batch[0]), batch[1])
-
-    fit(model, loss, batch, torch.optim.Adam(model.parameters(), lr=lr), steps,
-        max_grad_norm=1.0, progress=False)
-    x_test, y_test = (torch.tensor(a) for a in tasks.first_token_classification(
-        n_test, length, n_classes, n_noise, rng=1000))
-    return accuracy(model, x_test, y_test)
