@@ -425,6 +425,7 @@ EXAMPLES = {
     "models.SequenceModel.step_sizes": None,
     "models.make_mixer": lambda: (("s4d", 4), {"d_state": 4}),
     "models.gpt2_init_": lambda: ((torch.nn.Linear(3, 2), 2), {}),
+    "attention.feed_forward": lambda: ((4,), {"d_ff": 8}),
     "models.count_parameters": lambda: ((torch.nn.Linear(3, 2),), {}),
     "models.match_width": lambda: (("gru", 500), {"n_layers": 1, "vocab_size": 5,
                                                   "n_classes": 2, "largest": 64}),
@@ -591,6 +592,7 @@ NONDETERMINISTIC = {"cost.time_call", "cost.peak_memory_bytes", "cost.cost_curve
                     "rnn.TorchGRU", "s4.S4DLayer", "s4.S4Layer", "models.SequenceClassifier",
                     "mamba.RMSNorm", "rnn.to_torch_nn", "charlm.sample"}
 NONDETERMINISTIC |= {"attention.TransformerBlock", "attention.TransformerLM"}  # chapter 2
+NONDETERMINISTIC |= {"attention.feed_forward"}  # random init
 NONDETERMINISTIC |= {"experiment.run_one", "experiment.compare", "experiment.build",
                      "experiment.versions"}  # timings, random init
 NONDETERMINISTIC |= {"models.SequenceModel", "models.make_mixer", "rnn.RecurrentMixer",

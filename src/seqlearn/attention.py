@@ -853,6 +853,17 @@ class CausalLinearAttention(_HeadProjections):
         return self.W_o(y.transpose(1, 2).reshape(batch, L, d))
 
 
+def feed_forward(d_model, d_ff=None):
+    """The Transformer's position-wise MLP (Vaswani et al. 2017), a torch module
+    (..., d_model) -> (..., d_model):  MLP(u) = W_2 gelu(W_1 u + b_1) + b_2,  d_ff = 4 d_model
+    by default. Index 2 is W_2, the projection back into the residual stream."""
+    d_model = integer("d_model", d_model)
+    d_ff = 4 * d_model if d_ff is None else integer("d_ff", d_ff)
+    affordable("d_ff", 2 * d_model * d_ff, what="MLP weights (2 d_model d_ff)")
+    return torch.nn.Sequential(torch.nn.Linear(d_model, d_ff), torch.nn.GELU(),
+                               torch.nn.Linear(d_ff, d_model))
+
+
 class TransformerBlock(torch.nn.Module):
     """A pre-norm causal Transformer block, x (batch, L, d_model) -> (batch, L, d_model):
 
@@ -869,12 +880,11 @@ class TransformerBlock(torch.nn.Module):
         super().__init__()
         d_model = integer("d_model", d_model)
         d_ff = 4 * d_model if d_ff is None else integer("d_ff", d_ff)
-        affordable("d_ff", 2 * d_model * d_ff, what="MLP weights (2 d_model d_ff)")
+        affordable("d_ff", 2 * d_model * d_ff, what="MLP weights (2 d_model d_ff)")  # first
         self.norm1 = torch.nn.LayerNorm(d_model)
         self.attn = CausalSelfAttention(d_model, n_heads)
         self.norm2 = torch.nn.LayerNorm(d_model)
-        self.mlp = torch.nn.Sequential(torch.nn.Linear(d_model, d_ff), torch.nn.GELU(),
-                                       torch.nn.Linear(d_ff, d_model))
+        self.mlp = feed_forward(d_model, d_ff)
 
     def forward(self, x):
         """x (batch, L, d_model) -> (batch, L, d_model)."""

@@ -52,7 +52,8 @@ from torch import nn
 
 from seqlearn._checks import (MAX_ELEMENTS, MAX_STEPS, affordable, flag, integer, option, token_ids,
                               torch_tensor)
-from seqlearn.attention import CausalLinearAttention, CausalSelfAttention, sinusoidal_positions
+from seqlearn.attention import (CausalLinearAttention, CausalSelfAttention, feed_forward,
+                                sinusoidal_positions)
 from seqlearn.h3 import H3Layer
 from seqlearn.hankel import HOPELayer
 from seqlearn.mamba import MambaBlock, RMSNorm
@@ -100,26 +101,23 @@ def make_mixer(mixer, d_model, n_layers=1, max_len=None, **kwargs):
     return make(d_model, **kwargs)
 
 
-def _mlp(d_model):
-    """MLP(u) = W_2 gelu(W_1 u + b_1) + b_2, d_ff = 4 d_model (Vaswani et al. 2017)."""
-    return nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(),
-                         nn.Linear(4 * d_model, d_model))
-
-
-def gpt2_init_(module, n_layers):
+def gpt2_init_(module, n_layers, residual=()):
     """GPT-2's initialisation (Radford et al. 2019; as in nanoGPT), in place: every Linear
-    weight ~ N(0, 0.02^2), biases 0, and the projections that write into the residual
-    stream (attention's W_o, the MLP's last Linear) ~ N(0, (0.02 / sqrt(2 n_layers))^2),
-    so that the stream's variance does not grow with depth."""
+    weight of ``module`` ~ N(0, 0.02^2), biases 0, and the Linear layers in ``residual``
+    (those that write into the residual stream: attention's W_o, the MLP's W_2)
+    ~ N(0, (0.02 / sqrt(2 n_layers))^2), so that the stream's variance does not grow with
+    depth."""
     if not isinstance(module, nn.Module):
         raise ValueError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
     n_layers = integer("n_layers", n_layers, maximum=MAX_LAYERS)
-    residual = {id(m.W_o) for m in module.modules() if hasattr(m, "W_o")}
-    residual |= {id(m[2]) for m in module.modules()
-                 if isinstance(m, nn.Sequential) and len(m) == 3}
+    if not isinstance(residual, (list, tuple)) or not all(isinstance(m, nn.Linear)
+                                                          for m in residual):
+        raise ValueError("residual: expected the nn.Linear layers that write into the "
+                         "residual stream")
+    scaled = {id(m) for m in residual}
     for m in module.modules():
         if isinstance(m, nn.Linear):
-            std = GPT2_STD / math.sqrt(2 * n_layers) if id(m) in residual else GPT2_STD
+            std = GPT2_STD / math.sqrt(2 * n_layers) if id(m) in scaled else GPT2_STD
             nn.init.normal_(m.weight, 0.0, std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
@@ -202,12 +200,12 @@ class SequenceModel(nn.Module):
         self.layers = nn.ModuleList(make() for _ in range(n_layers))
         self.norms = nn.ModuleList(make_norm() for _ in range(n_layers))
         if self.mlp:
-            self.mlps = nn.ModuleList(_mlp(d_model) for _ in range(n_layers))
+            self.mlps = nn.ModuleList(feed_forward(d_model) for _ in range(n_layers))
             self.mlp_norms = nn.ModuleList(make_norm() for _ in range(n_layers))
         if mixer in WITH_MLP:
-            gpt2_init_(self.layers, max(n_layers, 1))
-            if self.mlp:
-                gpt2_init_(self.mlps, max(n_layers, 1))
+            blocks = nn.ModuleList([self.layers] + ([self.mlps] if self.mlp else []))
+            gpt2_init_(blocks, max(n_layers, 1), [layer.W_o for layer in self.layers]
+                       + ([mlp[2] for mlp in self.mlps] if self.mlp else []))
         self.norm_f = make_norm() if self.prenorm else None
         self.head = None if self.n_classes is None else nn.Linear(d_model, self.n_classes)
 
