@@ -16,7 +16,7 @@ import argparse
 
 import torch
 
-from seqlearn import experiment, tasks
+from seqlearn import experiment
 
 LENGTHS = (5, 15, 30, 60, 120, 250)
 N_CLASSES, N_NOISE = 4, 8
@@ -42,13 +42,7 @@ SPECS = {
 
 def task(length):
     """The first-token task of ``tasks.first_token_classification`` at length T."""
-    return experiment.Task(
-        name=f"first_token_T{length}",
-        make=lambda n, rng: tasks.first_token_classification(n, length, N_CLASSES, N_NOISE,
-                                                             rng=rng),
-        vocab_size=N_CLASSES + N_NOISE, n_classes=N_CLASSES, length=length,
-        params={"generator": "tasks.first_token_classification", "length": length,
-                "n_classes": N_CLASSES, "n_noise": N_NOISE})
+    return experiment.first_token_task(length, N_CLASSES, N_NOISE)
 
 
 def path(length):

@@ -16,9 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _task(length=6):
-    return experiment.Task(
-        name="first_token", length=length, vocab_size=6, n_classes=2, n_val=64, n_test=64,
-        make=lambda n, rng: tasks.first_token_classification(n, length, 2, 4, rng=rng))
+    return experiment.first_token_task(length, n_classes=2, n_noise=4)
 
 
 SPECS = {"lstm": dict(mixer="lstm", d_model=8, n_layers=1),

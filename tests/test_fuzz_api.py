@@ -399,6 +399,7 @@ EXAMPLES = {
     "experiment.Task": lambda: (("t", _ft_make, 5, 2, 5), {}),
     "experiment.configuration": lambda: ((_ft_task(), _FT_SPECS, 2, [1e-2], [0], 4), {}),
     "experiment.versions": lambda: ((), {}),
+    "experiment.first_token_task": lambda: ((5,), {"n_classes": 2, "n_noise": 3}),
     "experiment.build": lambda: ((_FT_SPECS["a"], _ft_task()), {}),
     "experiment.run_one": lambda: ((_FT_SPECS["a"], _ft_task(), 1e-2, 0, 2, 4), {}),
     "experiment.compare": lambda: ((_FT_SPECS, _ft_task(), 2, [1e-2], [0]),

@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 import seqlearn
+from seqlearn import tasks
 from seqlearn._checks import MAX_STEPS, flag, function, integer, number
 from seqlearn.models import SequenceModel, count_parameters
 from seqlearn.train import fit, seed_everything
@@ -76,6 +77,21 @@ class Task:
         if not isinstance(self.params, dict):
             raise ValueError(f"params: expected a dict (the generator's arguments), got "
                              f"{type(self.params).__name__}")
+
+
+def first_token_task(length, n_classes=4, n_noise=8):
+    """Chapter 1's task as a Task: ``tasks.first_token_classification`` at length T, the
+    label the first token (chance 1 / n_classes), vocabulary n_classes + n_noise."""
+    length = integer("length", length, maximum=MAX_STEPS)
+    n_classes = integer("n_classes", n_classes, 2, maximum=10**6)
+    n_noise = integer("n_noise", n_noise, maximum=10**6)
+    return Task(
+        name=f"first_token_T{length}",
+        make=lambda n, rng: tasks.first_token_classification(n, length, n_classes, n_noise,
+                                                             rng=rng),
+        vocab_size=n_classes + n_noise, n_classes=n_classes, length=length,
+        params={"generator": "tasks.first_token_classification", "length": length,
+                "n_classes": n_classes, "n_noise": n_noise})
 
 
 def _tensors(pair):
@@ -151,10 +167,12 @@ def build(spec, task):
 def run_one(spec, task, lr, seed, steps, batch_size, data=None):
     """Train one model once; returns its record (accuracies, parameters, time per step).
     data : (val, test) tensors, drawn once by ``compare`` and shared by every run."""
+    _task(task)
+    _spec("spec", spec)
     lr = number("lr", lr, 0, strict=True)
     seed = integer("seed", seed, 0, maximum=2**32 - 1)
-    _, steps, (lr,), (seed,), batch_size = _grid(task, {"spec": _spec("spec", spec)}, steps,
-                                                 [lr], [seed], batch_size)
+    steps = integer("steps", steps, maximum=MAX_STEPS)
+    batch_size = integer("batch_size", batch_size, maximum=100_000)
     if data is not None and (not isinstance(data, tuple) or len(data) != 2):
         raise ValueError(f"data: expected (val, test), two (x, y) pairs, or None, got "
                          f"{type(data).__name__}")
