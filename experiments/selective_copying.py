@@ -1,8 +1,8 @@
-"""Selective copying at the full configuration of seed 001 (chapter 7 trains a reduced one).
+"""Selective copying at a full-size configuration (chapter 7 trains a reduced one).
 
-Seed 001 (a student reproduction of Gu & Dao 2023): vocabulary 30, training sequences of
-length 64 with 3-5 markers, 10,000 training samples, a Mamba of ~1M parameters, 30 epochs
-(reported ~96.31 % accuracy); test on 5,000 sequences of length 128 with 5-10 markers.
+The default: vocabulary 30, training sequences of length 64 with 3-5 markers, 10,000
+training samples, a Mamba of ~1M parameters, 30 epochs; test on 5,000 sequences of length
+128 with 5-10 markers.
 
     python experiments/selective_copying.py                     # Mamba, the full configuration
     python experiments/selective_copying.py --mixer s4d         # the LTI baseline, same backbone

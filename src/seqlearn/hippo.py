@@ -43,9 +43,9 @@ need no such step: their ODEs hold exactly for every f (L_n' = -sum_{k<n} L_k, a
 x P_n'(x) stays in the span of P_0 .. P_n). For fout an even N would leave the top cosine
 without its sine, and A would have the eigenvalue 0 (the mode sqrt2 e_0 - e_{N-1}).
 
-Signs and orientation against the HiPPO paper and the lecture notes: they write
+Signs and orientation against the HiPPO paper (Gu et al. 2020): it writes
 c' = -A c + B f and c' = -(1/t) A c + (1/t) B f with a POSITIVE A; here A = -A_paper
-(LegS: A_paper[n,k] = r_n r_k (n > k), n + 1 (n = k); LagT: A_paper = tril(ones)). Their
+(LegS: A_paper[n,k] = r_n r_k (n > k), n + 1 (n = k); LagT: A_paper = tril(ones)). Its
 LegT, A_paper[n,k] = (2n+1)/theta times (-1)^(n-k) (n >= k) or 1 (n <= k),
 B_paper[n] = (2n+1)(-1)^n / theta (the LMU's form), is ours for the unnormalised P_n and
 the delay (t - s) / theta, i.e. the basis flipped in time: with R = diag(r_n) and
@@ -68,7 +68,7 @@ backward Euler) the input of step k is u_k = (1 - alpha) f_{k-1} + alpha f_k (1/
               GBT with alpha > 0: (I - A) c_1 = c_0 + B f_1 (the explicit part vanishes
               and alpha dt / t = 1), computed so, not with the huge h_1 of a tiny alpha
 
-Forward Euler for LegS is then the recurrence of the lecture notes, sign reconciled:
+Forward Euler for LegS is then the HiPPO paper's LegS recurrence, sign reconciled:
 
     c_{k+1} = (1 - A_paper / k) c_k + (1/k) B f_k = (I + A / k) c_k + (1/k) B f_k,  k >= 1
 
