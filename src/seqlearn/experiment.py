@@ -9,6 +9,7 @@ comparison is fair by construction (the chapters' experiments and chapter 10's a
         accuracy on the validation set and on the test set (fixed, drawn apart from training)
     per model: lr* = the lr with the best validation accuracy (mean over seeds);
                the test accuracy at lr*, mean, min and max over seeds, is the result
+               (and at each longer test length, for a test of length generalisation)
 
 Every model gets the same number of steps and examples and the same learning-rate grid;
 the rate is chosen on validation data, never on the test set. Each run is appended to a
@@ -55,7 +56,10 @@ class Task:
     per-position targets with IGNORE where no answer is due), rng a numpy Generator;
     vocab_size, n_classes : ints;  length : L;  per_position : y is (n, L);
     params : the generator's arguments (for the configuration record);
-    n_val, n_test : the sizes of the validation and test sets.
+    n_val, n_test : the sizes of the validation and test sets;
+    test_lengths : longer lengths to test at as well (length generalisation, chapter 7):
+        then make(n, rng, length=L') draws the test set at L' (the same n_test examples,
+        drawn with the test seed), and each run reports its accuracy at every L'.
     """
     name: str
     make: object
@@ -66,6 +70,7 @@ class Task:
     params: dict = dataclasses.field(default_factory=dict)
     n_val: int = 512
     n_test: int = 1024
+    test_lengths: tuple = ()
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -77,6 +82,11 @@ class Task:
         if not isinstance(self.params, dict):
             raise ValueError(f"params: expected a dict (the generator's arguments), got "
                              f"{type(self.params).__name__}")
+        if not isinstance(self.test_lengths, tuple):
+            raise ValueError(f"test_lengths: expected a tuple of lengths, got "
+                             f"{type(self.test_lengths).__name__}")
+        for length in self.test_lengths:
+            integer("test_lengths", length, maximum=MAX_STEPS)
 
 
 def first_token_task(length, n_classes=4, n_noise=8):
@@ -92,6 +102,65 @@ def first_token_task(length, n_classes=4, n_noise=8):
         vocab_size=n_classes + n_noise, n_classes=n_classes, length=length,
         params={"generator": "tasks.first_token_classification", "length": length,
                 "n_classes": n_classes, "n_noise": n_noise})
+
+
+def _lengths(test_lengths):
+    if isinstance(test_lengths, (str, bytes)) or not hasattr(test_lengths, "__iter__"):
+        raise ValueError(f"test_lengths: expected a list of lengths, got {test_lengths!r:.100}")
+    return tuple(integer("test_lengths", L, maximum=MAX_STEPS) for L in test_lengths)
+
+
+def selective_copying_task(length=64, n_tokens=4, vocab=16, test_lengths=()):
+    """Chapter 7's selective copying as a per-position Task: ``tasks.selective_copying``
+    with n_tokens content tokens to copy (always n_tokens, at every length), vocabulary
+    ``vocab`` (content ids 2 .. vocab - 1: chance 1 / (vocab - 2)); trained at ``length``,
+    tested also at each of ``test_lengths`` (the same number of tokens, more blanks)."""
+    length = integer("length", length, maximum=MAX_STEPS)
+    n_tokens = integer("n_tokens", n_tokens, maximum=MAX_STEPS)
+    vocab = integer("vocab", vocab, 3, maximum=10**6)
+    test_lengths = _lengths(test_lengths)
+
+    def make(n, rng, length=length):
+        return tasks.selective_copying(n, length, (n_tokens, n_tokens), vocab, rng=rng)
+    return Task(name=f"selective_copying_L{length}", make=make, vocab_size=vocab,
+                n_classes=vocab, length=length, per_position=True, test_lengths=test_lengths,
+                params={"generator": "tasks.selective_copying", "length": length,
+                        "n_tokens": n_tokens, "vocab": vocab})
+
+
+def induction_heads_task(length=64, vocab=16, test_lengths=()):
+    """Chapter 7's induction heads as a per-position Task: ``tasks.induction_heads`` (one
+    answer, at the last position; chance 1 / (vocab - 1)); trained at ``length``, tested
+    also at each of ``test_lengths``."""
+    length = integer("length", length, maximum=MAX_STEPS)
+    vocab = integer("vocab", vocab, 2, maximum=10**6)
+    test_lengths = _lengths(test_lengths)
+
+    def make(n, rng, length=length):
+        return tasks.induction_heads(n, length, vocab, rng=rng)
+    return Task(name=f"induction_heads_L{length}", make=make, vocab_size=vocab,
+                n_classes=vocab, length=length, per_position=True, test_lengths=test_lengths,
+                params={"generator": "tasks.induction_heads", "length": length,
+                        "vocab": vocab})
+
+
+def mqar_task(length=64, n_pairs=4, n_keys=16, n_values=16, test_lengths=()):
+    """Chapter 9's multi-query associative recall as a per-position Task: ``tasks.mqar``
+    (an answer at each of the n_pairs queries; chance 1 / n_values), vocabulary
+    n_keys + n_values + 1; trained at ``length``, tested also at each of ``test_lengths``."""
+    length = integer("length", length, maximum=MAX_STEPS)
+    n_pairs = integer("n_pairs", n_pairs, maximum=10**6)
+    n_keys = integer("n_keys", n_keys, maximum=10**6)
+    n_values = integer("n_values", n_values, maximum=10**6)
+    test_lengths = _lengths(test_lengths)
+    vocab = n_keys + n_values + 1
+
+    def make(n, rng, length=length):
+        return tasks.mqar(n, length, n_pairs, n_keys, n_values, rng=rng)
+    return Task(name=f"mqar_L{length}", make=make, vocab_size=vocab, n_classes=vocab,
+                length=length, per_position=True, test_lengths=test_lengths,
+                params={"generator": "tasks.mqar", "length": length, "n_pairs": n_pairs,
+                        "n_keys": n_keys, "n_values": n_values})
 
 
 def _tensors(pair):
@@ -143,6 +212,8 @@ def configuration(task, specs, steps, lrs, seeds, batch_size):
               "models": specs, "steps": steps, "lrs": list(lrs), "seeds": list(seeds),
               "batch_size": batch_size, "optimizer": "Adam", "max_grad_norm": 1.0,
               "val_seed": VAL_SEED, "test_seed": TEST_SEED}
+    if task.test_lengths:         # (absent otherwise: the hashes of earlier files stand)
+        config["test_lengths"] = list(task.test_lengths)
     text = json.dumps(config, sort_keys=True, default=str)
     return config, hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -164,21 +235,31 @@ def build(spec, task):
                          max_len=max(task.length, 2), **spec)
 
 
-def run_one(spec, task, lr, seed, steps, batch_size, data=None):
-    """Train one model once; returns its record (accuracies, parameters, time per step).
-    data : (val, test) tensors, drawn once by ``compare`` and shared by every run."""
+def _held_out(task):
+    """(val, test, {L': test set at L'}): the fixed sets every run of a task is scored on."""
+    return (_tensors(task.make(task.n_val, np.random.default_rng(VAL_SEED))),
+            _tensors(task.make(task.n_test, np.random.default_rng(TEST_SEED))),
+            {L: _tensors(task.make(task.n_test, np.random.default_rng(TEST_SEED), length=L))
+             for L in task.test_lengths})
+
+
+def run_one(spec, task, lr, seed, steps, batch_size, data=None, return_model=False):
+    """Train one model once; returns its record (accuracies, parameters, time per step, and
+    with ``task.test_lengths`` the test accuracy at each of them, "test_by_length").
+    data : the held-out sets (val, test, {L': test}), drawn once by ``compare`` and shared
+    by every run, or None to draw them here;  return_model : also return the trained
+    model, (record, model), for a chapter that looks inside it."""
     _task(task)
     _spec("spec", spec)
     lr = number("lr", lr, 0, strict=True)
     seed = integer("seed", seed, 0, maximum=2**32 - 1)
     steps = integer("steps", steps, maximum=MAX_STEPS)
     batch_size = integer("batch_size", batch_size, maximum=100_000)
-    if data is not None and (not isinstance(data, tuple) or len(data) != 2):
-        raise ValueError(f"data: expected (val, test), two (x, y) pairs, or None, got "
-                         f"{type(data).__name__}")
-    val, test = data if data is not None else (
-        _tensors(task.make(task.n_val, np.random.default_rng(VAL_SEED))),
-        _tensors(task.make(task.n_test, np.random.default_rng(TEST_SEED))))
+    return_model = flag("return_model", return_model)
+    if data is not None and (not isinstance(data, tuple) or len(data) != 3):
+        raise ValueError(f"data: expected (val, test, {{length: test}}) (x, y) pairs, or None, "
+                         f"got {type(data).__name__}")
+    val, test, longer = data if data is not None else _held_out(task)
     seed_everything(seed)
     model = build(spec, task)
     stream = np.random.default_rng([seed, 0])
@@ -199,11 +280,17 @@ def run_one(spec, task, lr, seed, steps, batch_size, data=None):
     seconds = (time.perf_counter() - start) / steps
     (val_acc, val_bad), (test_acc, test_bad) = (score(model, *val, task.per_position),
                                                 score(model, *test, task.per_position))
+    by_length = {L: score(model, *longer[L], task.per_position, batch_size=64)
+                 for L in task.test_lengths}
     tail = history["loss"][-max(1, steps // 10):]
-    return {"lr": lr, "seed": seed, "val_acc": val_acc, "test_acc": test_acc,
-            "params": count_parameters(model), "seconds_per_step": seconds,
-            "final_loss": float(np.mean(tail)),
-            "diverged": bool(val_bad or test_bad or not np.all(np.isfinite(tail)))}
+    record = {"lr": lr, "seed": seed, "val_acc": val_acc, "test_acc": test_acc,
+              "params": count_parameters(model), "seconds_per_step": seconds,
+              "final_loss": float(np.mean(tail)),
+              "diverged": bool(val_bad or test_bad or any(bad for _, bad in by_length.values())
+                               or not np.all(np.isfinite(tail)))}
+    if by_length:
+        record["test_by_length"] = {str(L): acc for L, (acc, _) in by_length.items()}
+    return (record, model) if return_model else record
 
 
 def score(model, x, y, per_position=False, batch_size=256):
@@ -282,42 +369,55 @@ def stored(name):
     return load(RESULTS / f"{name}.jsonl")
 
 
-def compare(specs, task, steps, lrs, seeds, batch_size=32, path=None, progress=True):
+def compare(specs, task, steps, lrs, seeds, batch_size=32, path=None, progress=True,
+            only=None):
     """Train every model spec at every learning rate with every seed; returns the runs.
 
     specs : {name: SequenceModel arguments (mixer, d_model, n_layers, ...)};  task : Task;
     steps : int (the same for every model);  lrs : >= 1 learning rates;  seeds : >= 1 ints
     path : a JSON-lines file: runs already in it (same configuration) are skipped, new
-        ones appended as they finish; None keeps nothing
+        ones appended as they finish; None keeps nothing. The file is read again before
+        each run, so two processes may share one grid (each with its own ``only``).
+    only : None (every model), or the names of the models to train now (the others'
+        runs are returned if the file has them); the configuration is the whole grid's
     returns a list of records {"model", "lr", "seed", "val_acc", "test_acc", "params",
     "seconds_per_step", "final_loss"}; ``summary`` turns them into the table.
     """
     specs, steps, lrs, seeds, batch_size = _grid(task, specs, steps, lrs, seeds, batch_size)
     progress = flag("progress", progress)
+    if only is not None and (isinstance(only, str) or not hasattr(only, "__iter__")
+                             or not set(only) <= set(specs)):
+        raise ValueError(f"only: expected None or a list of model names from specs "
+                         f"({sorted(specs)}), got {only!r:.200}")
     if path is not None and not isinstance(path, (str, Path)):
         raise ValueError(f"path: expected a file name or None, got {type(path).__name__}")
     config, digest = configuration(task, specs, steps, lrs, seeds, batch_size)
-    done = {}
     if path is not None:
         path = Path(path)
         if path.exists() and path.stat().st_size:
-            header, runs = load(path)
+            header, _ = load(path)
             if header["config_hash"] != digest:
                 raise ValueError(f"path: {path} holds results of another configuration "
                                  f"({header['config_hash']}, this one is {digest}); remove "
                                  f"it or write to another file")
-            done = {(r["model"], r["lr"], r["seed"]): r for r in runs}
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"config": config, "config_hash": digest,
                                         "versions": versions()}, default=str) + "\n")
-    data = (_tensors(task.make(task.n_val, np.random.default_rng(VAL_SEED))),
-            _tensors(task.make(task.n_test, np.random.default_rng(TEST_SEED))))
+
+    def finished():
+        return {} if path is None else {(r["model"], r["lr"], r["seed"]): r
+                                        for r in load(path)[1]}
+
+    data = _held_out(task)
     grid = [(name, lr, seed) for name in specs for lr in lrs for seed in seeds]
     out = []
     for name, lr, seed in tqdm(grid, desc=task.name, disable=not progress, mininterval=1.0):
+        done = finished()
         if (name, lr, seed) in done:
             out.append(done[(name, lr, seed)])
+            continue
+        if only is not None and name not in only:
             continue
         record = {"model": name, **run_one(specs[name], task, lr, seed, steps, batch_size,
                                            data)}
@@ -325,13 +425,16 @@ def compare(specs, task, steps, lrs, seeds, batch_size=32, path=None, progress=T
         if path is not None:
             with path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
+    if path is not None:            # with the runs another process added meanwhile
+        done = finished()
+        out = [done[key] for key in grid if key in done]
     return out
 
 
 def summary(runs):
     """Per model: the learning rate with the best mean validation accuracy over seeds,
-    and at that rate the test accuracies (mean, min, max, per seed), parameters and
-    seconds per step. Returns {model: dict}, in the order the models first appear."""
+    and at that rate the test accuracies (mean, min, max, per seed; "by_length": {L':
+    per seed} for a task with test lengths), parameters and seconds per step. Returns {model: dict}, in the order the models first appear."""
     keys = {"model", "lr", "seed", "val_acc", "test_acc", "params", "seconds_per_step"}
     if not isinstance(runs, (list, tuple)) or not runs or not all(
             isinstance(r, dict) and keys <= set(r) for r in runs):
@@ -350,18 +453,26 @@ def summary(runs):
                        "min": min(test), "max": max(test),
                        "val": float(np.mean([r["val_acc"] for r in best])),
                        "params": best[0]["params"],
+                       "by_length": {int(L): [r["test_by_length"][L] for r in best]
+                                     for L in best[0].get("test_by_length", {})},
                        "seconds_per_step": float(np.mean([r["seconds_per_step"] for r in best]))}
     return table
 
 
 def format_table(table):
-    """The summary as aligned text: model, parameters, best lr, test mean [min, max]."""
+    """The summary as aligned text: model, parameters, best lr, test mean [min, max]
+    (and the mean at each longer test length, where the task has them)."""
     keys = {"params", "lr", "mean", "min", "max"}
     if not isinstance(table, dict) or not all(isinstance(t, dict) and keys <= set(t)
                                               for t in table.values()):
         raise ValueError(f"table: expected the dict of summary(runs), got {table!r:.200}")
-    rows = [f"{'model':24s}{'params':>9s}{'lr':>8s}   test accuracy: mean [min, max] over seeds"]
+    lengths = list(next(iter(table.values())).get("by_length", {})) if table else []
+    rows = [f"{'model':24s}{'params':>9s}{'lr':>8s}   test accuracy: mean [min, max] over seeds"
+            + "".join(f"{'at ' + str(L):>10s}" for L in lengths)]
     for name, t in table.items():
-        rows.append(f"{name:24s}{t['params']:9,d}{t['lr']:8.0e}   {100 * t['mean']:5.1f} % "
-                    f"[{100 * t['min']:5.1f}, {100 * t['max']:5.1f}]")
+        test = (f"{100 * t['mean']:5.1f} % [{100 * t['min']:5.1f}, {100 * t['max']:5.1f}]"
+                .ljust(43 if lengths else 0))
+        rows.append(f"{name:24s}{t['params']:9,d}{t['lr']:8.0e}   {test}"
+                    + "".join(f"{100 * np.mean(t['by_length'].get(L, np.nan)):8.1f} %"
+                              for L in lengths))
     return "\n".join(rows)
