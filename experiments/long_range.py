@@ -17,7 +17,7 @@ chapter) runs at L <= 256; the memory-free bag of tokens and last token at every
 
 Writes src/seqlearn/data/results/long_range_L{L}.jsonl (``experiment.RESULTS``, one file
 per length; a finished run is skipped when the command is run again) and prints the table.
-About 45 minutes on one core (S4D at L = 1024: 0.18 s a step; the LSTM 0.03 s).
+About an hour on one core (234 runs; S4D at L = 1024: 0.13-0.18 s a step, the GRU 0.3-0.4 s).
 ``tests/test_experiment.py`` checks that each stored file was made with the configuration
 below and that the models' sizes agree within 10 %.
 """
