@@ -59,6 +59,21 @@ def test_an_interrupted_grid_runs_only_what_is_missing(tmp_path, monkeypatch):
     assert len(calls) == 1 and len(experiment.load(path)[1]) == 4
 
 
+def test_two_processes_share_a_grid_with_only(tmp_path):
+    """only: each caller trains its own rows; a run another caller appended meanwhile is
+    read back, never trained twice; the grid is returned whole once both are done."""
+    path = tmp_path / "r.jsonl"
+    first = experiment.compare(SPECS, _task(), 2, [1e-2], [0], batch_size=4, path=path,
+                               progress=False, only=["bag"])
+    assert [r["model"] for r in first] == ["bag"]
+    both = experiment.compare(SPECS, _task(), 2, [1e-2], [0], batch_size=4, path=path,
+                              progress=False, only=["lstm"])
+    assert [r["model"] for r in both] == ["lstm", "bag"] and both[1] == first[0]
+    assert len(experiment.load(path)[1]) == 2
+    with pytest.raises(ValueError, match="^only:"):
+        experiment.compare(SPECS, _task(), 2, [1e-2], [0], path=path, only=["gru"])
+
+
 def test_a_run_is_repeatable():
     """Same spec, task, rate and seed: the same training data and initial weights, so the
     same accuracies and loss (the protocol's runs are comparable across models)."""
@@ -66,6 +81,8 @@ def test_a_run_is_repeatable():
     b = experiment.run_one(SPECS["lstm"], _task(), 1e-2, 3, 4, 8)
     for key in ("val_acc", "test_acc", "final_loss", "params"):
         assert a[key] == b[key]
+    c, model = experiment.run_one(SPECS["lstm"], _task(), 1e-2, 3, 4, 8, return_model=True)
+    assert c["test_acc"] == a["test_acc"] and experiment.count_parameters(model) == a["params"]
 
 
 def test_a_diverged_model_scores_what_it_gets_right_and_is_flagged():
@@ -122,6 +139,62 @@ def test_stored_first_token_results_are_this_configurations():
         assert header["config_hash"] == script.configuration(length)[1], length
         assert len(runs) == len(script.SPECS) * len(script.LRS) * len(script.SEEDS)
         assert all(0 <= r["test_acc"] <= 1 for r in runs)
+
+
+def test_longer_test_lengths_are_scored_and_kept_apart_from_the_rate_choice():
+    """A task with test_lengths: every run is scored at each longer length on a fixed set
+    with the same number of tokens to copy; the rate is still chosen at the training length;
+    the configuration records the lengths (and a task without them hashes as before)."""
+    task = experiment.selective_copying_task(16, n_tokens=2, vocab=6, test_lengths=(32, 48))
+    x, y = task.make(5, np.random.default_rng(0), length=48)
+    assert x.shape == (5, 48) and ((y != tasks.IGNORE).sum(1) == 2).all()
+    runs = experiment.compare({"nm": dict(mixer="rnn", d_model=4, n_layers=0)}, task, 2,
+                              [1e-2, 3e-2], [0, 1], batch_size=4, progress=False)
+    assert all(set(r["test_by_length"]) == {"32", "48"} for r in runs)
+    t = experiment.summary(runs)["nm"]
+    best = [r for r in runs if r["lr"] == t["lr"]]
+    assert t["by_length"] == {L: [r["test_by_length"][str(L)] for r in best] for L in (32, 48)}
+    assert "at 48" in experiment.format_table(experiment.summary(runs))
+    config, _ = experiment.configuration(task, {"nm": dict(mixer="rnn")}, 2, [1e-2], [0], 4)
+    assert config["test_lengths"] == [32, 48]
+    assert "test_lengths" not in experiment.configuration(_task(), SPECS, 2, [1e-2], [0], 4)[0]
+    with pytest.raises(ValueError, match="^test_lengths:"):
+        experiment.Task("t", task.make, 6, 6, 16, test_lengths=[32])
+
+
+def _sizes_agree(script, specs, task):
+    """Every trained model of a stored comparison within 10 % of the first row's size."""
+    from seqlearn import models
+    counts = {k: models.count_parameters(experiment.build(v, task)) for k, v in specs.items()
+              if v["n_layers"] > 0}
+    first = next(iter(counts.values()))
+    assert all(abs(n / first - 1) <= 0.10 for n in counts.values()), counts
+
+
+def test_stored_long_range_results_are_this_configurations():
+    """Chapter 6's grid (experiments/long_range.py): each stored file made with the
+    configuration at HEAD, complete, every model within 10 % of S4D's size. If this fails,
+    rerun ``.venv/bin/python experiments/long_range.py`` (about an hour on one core)."""
+    script = _script("long_range")
+    for length in script.LENGTHS:
+        header, runs = experiment.load(script.path(length))
+        assert header["config_hash"] == script.configuration(length)[1], length
+        specs = script.specs(length)
+        assert len(runs) == len(specs) * len(script.LRS) * len(script.SEEDS)
+        _sizes_agree(script, specs, script.task(length))
+
+
+def test_stored_selection_results_are_this_configurations():
+    """Chapter 7's grids (experiments/selection.py), as above. If this fails, rerun
+    ``.venv/bin/python experiments/selection.py`` (about 20 minutes per task on one core)."""
+    script = _script("selection")
+    for name, task in script.TASKS.items():
+        header, runs = experiment.load(script.path(name))
+        assert header["config_hash"] == script.configuration(name)[1], name
+        assert len(runs) == len(script.SPECS) * len(script.LRS) * len(script.SEEDS)
+        assert all(set(r["test_by_length"]) == {str(L) for L in task.test_lengths}
+                   for r in runs)
+        _sizes_agree(script, script.SPECS, task)
 
 
 def test_bad_arguments_are_named():
