@@ -197,6 +197,18 @@ def test_stored_selection_results_are_this_configurations():
         _sizes_agree(script, script.SPECS, task)
 
 
+def test_stored_recall_results_are_this_configurations():
+    """Chapter 9's grid (experiments/recall.py), as above. If this fails, rerun
+    ``.venv/bin/python experiments/recall.py`` (about 40 minutes on one core)."""
+    script = _script("recall")
+    header, runs = experiment.load(script.path())
+    assert header["config_hash"] == script.configuration()[1]
+    assert len(runs) == len(script.SPECS) * len(script.LRS) * len(script.SEEDS)
+    assert all(set(r["test_by_length"]) == {str(L) for L in script.TASK.test_lengths}
+               for r in runs)
+    _sizes_agree(script, script.SPECS, script.TASK)
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="^task:"):
         experiment.compare(SPECS, "first_token", 3, [1e-2], [0])
