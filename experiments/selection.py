@@ -10,7 +10,8 @@ The rows, every one on the same two-layer backbone with about 18,000 parameters:
 - the Mamba block, selective, and the *same* block with Delta, B and C independent of
   the input (``mixer="mamba_lti"``): the block-matched ablation of the Mamba paper's
   Table 1;
-- S4D (LTI, chapter 6) and a Transformer (GPT-2 init, sinusoidal positions, chapter 2);
+- S4D (LTI, chapter 6), a Transformer (GPT-2 init, sinusoidal positions, chapter 2), and
+  attention alone (no MLP, wider at the same size, PyTorch's init);
 - an LSTM (chrono initialisation for the training length): an RNN's gates are selective
   too, so it tests whether the win is selection or the state space model;
 - no mixer at all (each position sees its own token): the memory-free baseline.
@@ -19,7 +20,7 @@ The rows, every one on the same two-layer backbone with about 18,000 parameters:
     .venv/bin/python experiments/selection.py --tasks induction_heads
 
 Writes src/seqlearn/data/results/{selective_copying,induction_heads}_L64.jsonl and prints
-the tables. About 20 minutes per task on one core. ``tests/test_experiment.py`` checks the
+the tables. About 20-25 minutes per task on one core. ``tests/test_experiment.py`` checks the
 stored files against this configuration and the models' sizes (within 10 %).
 """
 
@@ -43,6 +44,7 @@ SPECS = {
     "Mamba block, LTI": dict(mixer="mamba_lti", d_model=32, n_layers=2, d_state=8),
     "S4D": dict(mixer="s4d", d_model=72, n_layers=2, d_state=16),
     "Transformer": dict(mixer="transformer", d_model=26, n_layers=2, n_heads=2),
+    "attention (no MLP)": dict(mixer="attention", d_model=46, n_layers=2, n_heads=2),
     "LSTM (chrono)": dict(mixer="lstm", d_model=32, n_layers=2, init="chrono"),
     "no mixer": dict(mixer="rnn", d_model=32, n_layers=0),
 }
