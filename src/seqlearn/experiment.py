@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 import seqlearn
 from seqlearn import tasks
+from seqlearn.tasks import IGNORE
 from seqlearn._checks import MAX_STEPS, flag, function, integer, number
 from seqlearn.models import SequenceModel, count_parameters
 from seqlearn.train import fit, seed_everything
@@ -41,8 +42,6 @@ from seqlearn.train import fit, seed_everything
 VAL_SEED, TEST_SEED = 10_001, 10_002
 """The validation and test sets are drawn with these seeds, the training stream of seed
 s with (s, 0): three different streams of numpy.random.default_rng."""
-IGNORE = -100
-"""A per-position target that asks for no answer (``tasks.IGNORE``)."""
 RESULTS = Path(__file__).parent / "data" / "results"
 """The stored results of the book's comparisons (written by the scripts in experiments/,
 shipped with the package so that a chapter redraws them wherever seqlearn is installed)."""
