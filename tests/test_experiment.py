@@ -83,6 +83,11 @@ def test_a_run_is_repeatable():
         assert a[key] == b[key]
     c, model = experiment.run_one(SPECS["lstm"], _task(), 1e-2, 3, 4, 8, return_model=True)
     assert c["test_acc"] == a["test_acc"] and experiment.count_parameters(model) == a["params"]
+    # followed during training: the same run (evaluation draws nothing), and its curve
+    seen = []
+    d = experiment.run_one(SPECS["lstm"], _task(), 1e-2, 3, 4, 8, eval_every=2,
+                           eval_fn=lambda m: seen.append(1) or len(seen))
+    assert d["test_acc"] == a["test_acc"] and d["eval_step"] == [2, 4] and d["eval"] == [1, 2]
 
 
 def test_a_diverged_model_scores_what_it_gets_right_and_is_flagged():

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seqlearn import mamba
 from seqlearn.models import MambaLM
 from seqlearn.mamba import (MambaBlock, RMSNorm, associative_scan, combine,
                             inverse_softplus, scan_numpy, scan_torch_parallel,
@@ -715,3 +716,20 @@ def test_sparse_and_meta_tensors_are_refused_by_name(backend, name, kind):
             selective_scan_step(torch.zeros(1, 3, 2), first["u"], first["delta"], first["A"],
                                 first["B"], first["C"], first["D"], first["z"],
                                 first["delta_bias"], True)
+
+
+def test_written_and_kept_is_the_last_state_of_an_impulse():
+    """written_and_kept against the reference loop run on a unit impulse at t0 (B = 1):
+    the closed form and the loop agree to rounding (float64, a few ulps of each factor)."""
+    rng = np.random.default_rng(0)
+    batch, d, n, L = 3, 4, 5, 17
+    delta = rng.uniform(0.01, 0.5, (batch, d, L))
+    A = -rng.uniform(0.5, 3.0, (d, n))
+    t0 = np.array([0, 7, 16])
+    u = np.zeros((batch, d, L))
+    u[np.arange(batch), :, t0] = 1.0
+    _, h = mamba.scan_numpy(u, delta, A, np.ones((batch, n, L)), np.ones((batch, n, L)))
+    w = mamba.written_and_kept(torch.tensor(delta), torch.tensor(A), torch.tensor(t0))
+    np.testing.assert_allclose(w.numpy(), h, rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="^t0:"):
+        mamba.written_and_kept(torch.tensor(delta), torch.tensor(A), torch.tensor([0, 1, L]))

@@ -242,12 +242,15 @@ def _held_out(task):
              for L in task.test_lengths})
 
 
-def run_one(spec, task, lr, seed, steps, batch_size, data=None, return_model=False):
+def run_one(spec, task, lr, seed, steps, batch_size, data=None, return_model=False,
+            eval_fn=None, eval_every=None):
     """Train one model once; returns its record (accuracies, parameters, time per step, and
     with ``task.test_lengths`` the test accuracy at each of them, "test_by_length").
     data : the held-out sets (val, test, {L': test}), drawn once by ``compare`` and shared
     by every run, or None to draw them here;  return_model : also return the trained
-    model, (record, model), for a chapter that looks inside it."""
+    model, (record, model), for a chapter that looks inside it;  eval_fn(model) -> number,
+    eval_every : ``train.fit``'s, to follow a run during training (the record then has
+    "eval_step" and "eval"; its time per step includes the evaluations)."""
     _task(task)
     _spec("spec", spec)
     lr = number("lr", lr, 0, strict=True)
@@ -275,7 +278,7 @@ def run_one(spec, task, lr, seed, steps, batch_size, data=None, return_model=Fal
 
     start = time.perf_counter()
     history = fit(model, loss, batch, torch.optim.Adam(model.parameters(), lr=lr), steps,
-                  max_grad_norm=1.0, progress=False)
+                  eval_fn=eval_fn, eval_every=eval_every, max_grad_norm=1.0, progress=False)
     seconds = (time.perf_counter() - start) / steps
     (val_acc, val_bad), (test_acc, test_bad) = (score(model, *val, task.per_position),
                                                 score(model, *test, task.per_position))
@@ -289,6 +292,8 @@ def run_one(spec, task, lr, seed, steps, batch_size, data=None, return_model=Fal
                                or not np.all(np.isfinite(tail)))}
     if by_length:
         record["test_by_length"] = {str(L): acc for L, (acc, _) in by_length.items()}
+    if eval_fn is not None:
+        record.update(eval_step=history["eval_step"], eval=history["eval"])
     return (record, model) if return_model else record
 
 

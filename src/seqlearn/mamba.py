@@ -197,6 +197,40 @@ def scan_numpy(u, delta, A, B, C):
     return y, h
 
 
+def written_and_kept(delta, A, t0):
+    """The weight with which the input at step t0 sits in each state at the last step:
+
+        w[b, d, n] = Delta[b, d, t0] * exp(A[d, n] * sum_{t > t0} Delta[b, d, t])
+
+    what the token wrote (B-bar = Delta B, with B = u = 1) times what survived the steps
+    after it: the last state of ``scan_numpy`` for a unit impulse at t0 (chapter 7 uses it
+    to tell a state that keeps a token from one that never wrote it).
+
+    delta : tensor (batch, d, L), the final step sizes (after softplus);  A : tensor (d, n),
+    negative;  t0 : (batch,) ints in [0, L), one position per sequence
+    returns w : tensor (batch, d, n)
+    """
+    torch_tensor("delta", delta, ndim=3, axes="(batch, d, L)")
+    torch_tensor("A", A, ndim=2, dtype=delta.dtype, axes="(d, n)")
+    batch, d, L = delta.shape
+    if A.shape[0] != d:
+        raise ValueError(f"A: expected a tensor ({d}, n) (delta has d = {d}), got shape "
+                         f"{tuple(A.shape)}")
+    try:
+        t0 = torch.as_tensor(t0)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"t0: expected {batch} integer positions in [0, {L}), got "
+                         f"{type(t0).__name__}") from None
+    if t0.dtype.is_floating_point or t0.is_complex() or t0.dtype == torch.bool or t0.shape != (batch,) \
+            or int(t0.min()) < 0 or int(t0.max()) >= L:
+        raise ValueError(f"t0: expected {batch} integer positions in [0, {L}), got "
+                         f"{t0.tolist() if t0.numel() <= 8 else tuple(t0.shape)}")
+    steps = torch.arange(L, device=delta.device)
+    written = delta.gather(2, t0.view(batch, 1, 1).expand(batch, d, 1))     # (batch, d, 1)
+    after = (delta * (steps > t0[:, None]).to(delta.dtype)[:, None, :]).sum(2)  # (batch, d)
+    return written * torch.exp(A * after[:, :, None])
+
+
 def scan_torch_sequential(u, delta, A, B, C):
     """``scan_numpy`` in PyTorch (the same loop, with autograd).
 
