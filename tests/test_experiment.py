@@ -214,6 +214,49 @@ def test_stored_recall_results_are_this_configurations():
     _sizes_agree(script, script.SPECS, script.TASK)
 
 
+def test_stored_copying_results_are_this_configurations():
+    """Chapter 2's grid (experiments/copying.py), as above. If this fails, rerun
+    ``.venv/bin/python experiments/copying.py`` (about 4 minutes on one core)."""
+    script = _script("copying")
+    header, runs = experiment.load(script.PATH)
+    assert header["config_hash"] == script.configuration()[1]
+    assert len(runs) == len(script.SPECS) * len(script.LRS) * len(script.SEEDS)
+    _sizes_agree(script, script.SPECS, script.TASK)
+
+
+def test_stored_frequency_bias_results_are_this_configurations():
+    """Chapter 8's kernel fits (experiments/frequency_bias.py): the header's hash is the
+    script's configuration, every (alpha, lr, seed) is there with its whole curve. If this
+    fails, rerun ``.venv/bin/python experiments/frequency_bias.py``."""
+    script = _script("frequency_bias")
+    header, runs = experiment.load(script.PATH)
+    assert header["config_hash"] == script.configuration()[1]
+    assert sorted((r["alpha"], r["lr"], r["seed"]) for r in runs) == sorted(
+        (a, lr, s) for a in script.ALPHAS for lr in script.LRS for s in script.SEEDS)
+    assert all(r["step"][-1] == script.STEPS and len(r["error"]) == len(r["step"])
+               for r in runs)
+
+
+def test_tasks_of_features_and_validation_curves():
+    """A task of float inputs (chapter 8) runs through the protocol; eval_every gives
+    every record its validation curve and enters the configuration (absent otherwise)."""
+    task = experiment.padded_patterns_task(4, n_classes=2, pattern_length=3)
+    assert task.input_dim == 1 and task.vocab_size is None
+    spec = {"s4d": dict(mixer="s4d", d_model=4, n_layers=1, d_state=4)}
+    runs = experiment.compare(spec, task, 6, [1e-2], [0], batch_size=4, progress=False,
+                              eval_every=3)
+    assert runs[0]["eval_step"] == [3, 6] and len(runs[0]["eval"]) == 2
+    assert runs[0]["eval"][-1] == runs[0]["val_acc"]
+    config, _ = experiment.configuration(task, spec, 6, [1e-2], [0], 4, eval_every=3)
+    assert config["eval_every"] == 3 and config["input_dim"] == 1
+    assert "eval_every" not in experiment.configuration(task, spec, 6, [1e-2], [0], 4)[0]
+    assert "input_dim" not in experiment.configuration(_task(), SPECS, 2, [1e-2], [0], 4)[0]
+    with pytest.raises(ValueError, match="^vocab_size:"):
+        experiment.Task("t", task.make, 5, 2, 7, input_dim=1)
+    with pytest.raises(ValueError, match="^eval_every:"):
+        experiment.configuration(task, spec, 6, [1e-2], [0], 4, eval_every=7)
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="^task:"):
         experiment.compare(SPECS, "first_token", 3, [1e-2], [0])

@@ -414,6 +414,10 @@ EXAMPLES = {
                                    {"batch_size": 4, "progress": False}),
     "experiment.load": lambda: ((_ft_file(),), {}),
     "experiment.stored": lambda: (("first_token_T5",), {}),
+    "experiment.copying_task": lambda: ((), {"m": 3, "vocab": 6}),
+    "experiment.padded_patterns_task": lambda: ((4,), {"n_classes": 2, "pattern_length": 3}),
+    "experiment.digest": lambda: (({"a": 1},), {}),
+    "experiment.start_file": lambda: ((_ft_file(), {}, "0"), {}),
     "experiment.summary": lambda: ((_FT_RUNS,), {}),
     "experiment.score": lambda: ((torch.nn.Linear(3, 2), _t(4, 3, dtype=torch.float32),
                                   torch.tensor([0, 1, 1, 0])), {}),
@@ -422,7 +426,11 @@ EXAMPLES = {
     "models.SequenceClassifier.features": None, "models.SequenceClassifier.embed_input": None,
     "models.SequenceClassifier.initial_state": None, "models.SequenceClassifier.step": None,
     "models.SequenceClassifier.step_sizes": None, "models.MambaLM.features": None,
-    "models.MambaLM.embed_input": None,
+    "models.MambaLM.embed_input": None, "models.MambaLM.attention_weights": None,
+    "models.SequenceClassifier.attention_weights": None,
+    "models.TransformerLM.features": None, "models.TransformerLM.embed_input": None,
+    "models.TransformerLM.initial_state": None, "models.TransformerLM.step": None,
+    "models.TransformerLM.step_sizes": None,
     # the backbone (issue "Fair by construction")
     "models.SequenceModel": lambda: (("lstm", 4, 1), {"vocab_size": 10, "n_classes": 3,
                                                        "max_len": 16}),
@@ -432,6 +440,7 @@ EXAMPLES = {
     "models.SequenceModel.initial_state": None,   # the LSTM example has no step: via MambaLM
     "models.SequenceModel.step": None,
     "models.SequenceModel.step_sizes": None,
+    "models.SequenceModel.attention_weights": None,   # the LSTM example has none: via TransformerLM
     "models.make_mixer": lambda: (("s4d", 4), {"d_state": 4}),
     "models.gpt2_init_": lambda: ((torch.nn.Linear(3, 2), 2), {}),
     "attention.feed_forward": lambda: ((4,), {"d_ff": 8}),
@@ -465,6 +474,8 @@ EXAMPLES = {
     "tasks.first_token_classification": lambda: ((4, 6), {"rng": 0}),
     "tasks.selective_copying": lambda: ((4,), {"length": 16, "n_markers": (2, 3), "vocab": 10,
                                                "rng": 0}),
+    "tasks.order_free_copy_accuracy": lambda: ((8, 28), {}),
+    "tasks.two_tone_kernel": lambda: ((16,), {}),
     "tasks.induction_heads": lambda: ((4,), {"length": 16, "vocab": 8, "rng": 0}),
     # train
     "train.seed_everything": lambda: ((0,), {}),
@@ -498,9 +509,9 @@ EXAMPLES = {
     "attention.CausalSelfAttention.weights": lambda: ((_t(2, 5, 4, dtype=torch.float32),), {}),
     "attention.TransformerBlock": lambda: ((4,), {"n_heads": 2, "d_ff": 8}),
     "attention.TransformerBlock.forward": lambda: ((_t(2, 5, 4, dtype=torch.float32),), {}),
-    "attention.TransformerLM": lambda: ((5, 4), {"n_layers": 1, "n_heads": 2}),
-    "attention.TransformerLM.forward": lambda: ((torch.tensor([[1, 2, 3, 0]]),), {}),
-    "attention.TransformerLM.attention_weights": lambda: ((torch.tensor([[1, 2, 3, 0]]),), {}),
+    "models.TransformerLM": lambda: ((5, 4), {"n_layers": 1, "n_heads": 2}),
+    "models.TransformerLM.forward": lambda: ((torch.tensor([[1, 2, 3, 0]]),), {}),
+    "models.TransformerLM.attention_weights": lambda: ((torch.tensor([[1, 2, 3, 0]]),), {}),
     "diagrams.transformer_block": lambda: ((), {}),
     "diagrams.attention_lookup": lambda: ((), {}),
     # --- chapter 3 examples (basis, diagrams of chapter 3) ---
@@ -531,6 +542,8 @@ EXAMPLES = {
     "hankel.s4d_system": lambda: ((s4.s4d_lin_init(3), 0.1), {"C": np.ones(3) + 1j}),
     "hankel.reduced_kernels": lambda: ((_layer(s4.S4DLayer), 2, 6), {}),
     "s4.nyquist_margin": lambda: ((np.pi * np.arange(4.0), 0.1), {}),
+    "s4.fit_kernel": lambda: ((s4.S4DLayer(1, d_state=4).double(),
+                               torch.tensor(tasks.two_tone_kernel(8))), {"steps": 2, "lr": 1e-2}),
     "s4.sobolev_filter": lambda: ((np.array([1.0, 2j]), np.array([0.0, 3.0]), 0.5), {}),
     "tasks.noise_padded_patterns": lambda: ((4, 3), {"n_classes": 3, "pattern_length": 4,
                                                      "rng": 0}),
@@ -600,8 +613,9 @@ NONDETERMINISTIC = {"cost.time_call", "cost.peak_memory_bytes", "cost.cost_curve
                     "mamba.MambaBlock", "models.MambaLM", "rnn.TorchRNN", "rnn.TorchLSTM",
                     "rnn.TorchGRU", "s4.S4DLayer", "s4.S4Layer", "models.SequenceClassifier",
                     "mamba.RMSNorm", "rnn.to_torch_nn", "charlm.sample"}
-NONDETERMINISTIC |= {"attention.TransformerBlock", "attention.TransformerLM"}  # chapter 2
+NONDETERMINISTIC |= {"attention.TransformerBlock", "models.TransformerLM"}  # chapter 2
 NONDETERMINISTIC |= {"attention.feed_forward"}  # random init
+NONDETERMINISTIC |= {"s4.fit_kernel"}  # chapter 8: trains a layer drawn at random
 NONDETERMINISTIC |= {"experiment.run_one", "experiment.compare", "experiment.build",
                      "experiment.versions"}  # timings, random init
 NONDETERMINISTIC |= {"models.SequenceModel", "models.make_mixer", "rnn.RecurrentMixer",

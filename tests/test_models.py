@@ -274,3 +274,53 @@ def test_the_package_has_no_import_circle():
 def test_the_circle_finder_finds_a_circle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+@pytest.mark.parametrize("positions", [True, False])
+def test_transformer_lm_is_causal_and_positions_break_the_symmetry(positions):
+    torch.manual_seed(4)
+    model = models.TransformerLM(7, 8, n_layers=2, n_heads=2, positions=positions).double()
+    ids = torch.randint(0, 7, (2, 9))
+    logits = model(ids)
+    assert logits.shape == (2, 9, 7)
+    ids2 = ids.clone()
+    ids2[:, 6:] = (ids2[:, 6:] + 1) % 7
+    torch.testing.assert_close(model(ids2)[:, :6], logits[:, :6])     # no look-ahead
+    A = model.attention_weights(ids)
+    assert len(A) == 2 and A[0].shape == (2, 2, 9, 9)
+    torch.testing.assert_close(A[0].sum(-1), torch.ones(2, 2, 9, dtype=torch.float64))
+    assert float(A[1].detach().triu(1).abs().max()) == 0
+    # one layer: the last query sees the set of earlier tokens, so swapping two of them
+    # leaves its output unchanged, unless positions are added
+    one = models.TransformerLM(7, 8, n_layers=1, positions=positions).double()
+    ids = torch.tensor([[1, 2, 3, 4, 5, 6]])
+    swapped = torch.tensor([[1, 4, 3, 2, 5, 6]])
+    same = torch.allclose(one(swapped)[:, -1], one(ids)[:, -1], rtol=1e-12, atol=1e-12)
+    assert same == (not positions)
+
+
+def test_transformer_block_is_one_layer_of_the_backbone():
+    """attention.TransformerBlock, the block chapter 2 draws, is what SequenceModel runs."""
+    torch.manual_seed(5)
+    model = models.TransformerLM(7, 8, n_layers=1, n_heads=2).double()
+    block = attention.TransformerBlock(8, n_heads=2).double()
+    with torch.no_grad():
+        for mine, theirs in ((block.norm1, model.norms[0]), (block.attn, model.layers[0]),
+                             (block.norm2, model.mlp_norms[0]), (block.mlp, model.mlps[0])):
+            for p, q in zip(mine.parameters(), theirs.parameters(), strict=True):
+                p.copy_(q)
+    ids = torch.randint(0, 7, (2, 9))
+    h = model.embed_input(ids)
+    expected = model.head(model.norm_f(block(h)))
+    torch.testing.assert_close(model(ids), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_positions_default_to_the_order_blind_mixers_and_can_be_set():
+    assert models.SequenceModel("transformer", 8, 1, vocab_size=5).positions
+    assert not models.SequenceModel("transformer", 8, 1, vocab_size=5, positions=False).positions
+    assert not models.SequenceModel("lstm", 8, 1, vocab_size=5).positions
+    with pytest.raises(ValueError, match="positions"):
+        models.SequenceModel("transformer", 8, 1, vocab_size=5, positions="yes")
+    with pytest.raises(ValueError, match="mixer"):
+        models.SequenceModel("lstm", 8, 1, vocab_size=5).attention_weights(
+            torch.tensor([[1, 2]]))

@@ -222,3 +222,49 @@ def test_out_of_range_parameters_are_refused_by_name():
         with pytest.raises(ValueError, match=f"^{name}: expected"):
             call()
     assert np.isfinite(tasks.mackey_glass(20, x0=1e20, n=10, discard=0)).all()
+
+
+@pytest.mark.parametrize("m, n_symbols", [(1, 5), (3, 1), (3, 4), (4, 5), (5, 3)])
+def test_order_free_copy_accuracy_is_the_brute_force_expectation(m, n_symbols):
+    """Every one of the n_symbols^m sequences, enumerated: the mean of max count / m."""
+    import itertools
+    from collections import Counter
+    total = sum(max(Counter(seq).values())
+                for seq in itertools.product(range(n_symbols), repeat=m))
+    assert tasks.order_free_copy_accuracy(m, n_symbols) == pytest.approx(
+        total / n_symbols ** m / m, rel=1e-12)
+
+
+def test_order_free_copy_accuracy_of_chapter_2s_task_by_sampling():
+    """Chapter 2's copy task (8 tokens of 28): the exact value against 200,000 sampled
+    sequences of tasks.selective_copying; 5 standard errors (sd of max count / m <= 0.5)."""
+    m, n = 8, 200_000
+    _, y = tasks.selective_copying(n, length=2 * m, n_markers=(m, m), vocab=30, rng=3)
+    copied = y[:, m:]
+    counts = np.stack([(copied == v).sum(1) for v in range(2, 30)], 1)
+    sampled = counts.max(1).mean() / m
+    se = counts.max(1).std() / m / np.sqrt(n)
+    assert abs(tasks.order_free_copy_accuracy(m, 28) - sampled) < 5 * se
+
+
+def test_order_free_copy_accuracy_names_bad_arguments():
+    with pytest.raises(ValueError, match="m"):
+        tasks.order_free_copy_accuracy(0, 5)
+    with pytest.raises(ValueError, match="n_symbols"):
+        tasks.order_free_copy_accuracy(4, 0)
+
+
+def test_two_tone_kernel_is_its_formula_and_names_bad_arguments():
+    K = tasks.two_tone_kernel(256)
+    k = np.arange(256)
+    np.testing.assert_array_equal(K, np.exp(-k / 40) * (np.cos(0.3 * k) + np.cos(2.5 * k)))
+    spectrum = np.abs(np.fft.rfft(K, 4096))
+    w = np.linspace(0, np.pi, len(spectrum))
+    peaks = [i for i in range(1, len(w) - 1)
+             if spectrum[i] > spectrum[i - 1] and spectrum[i] > spectrum[i + 1]]
+    top = sorted(w[sorted(peaks, key=lambda i: -spectrum[i])[:2]])   # (the rest: side lobes)
+    np.testing.assert_allclose(top, [0.3, 2.5], atol=2 * np.pi / 4096)
+    with pytest.raises(ValueError, match="high"):
+        tasks.two_tone_kernel(16, high=4.0)
+    with pytest.raises(ValueError, match="decay"):
+        tasks.two_tone_kernel(16, decay=0)

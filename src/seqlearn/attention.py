@@ -62,8 +62,8 @@ from functools import partial
 import numpy as np
 import torch
 
-from seqlearn._checks import (MAX_ELEMENTS, affordable, flag, function, integer, layer_input, numeric_array,
-                              token_ids)
+from seqlearn._checks import (MAX_ELEMENTS, affordable, flag, function, integer, layer_input,
+                              numeric_array)
 
 # Attention keeps float32 in float32, as torch does (the tests compare both).
 _float_array = partial(numeric_array, keep_float32=True)
@@ -786,8 +786,8 @@ class CausalSelfAttention(_HeadProjections):
     """``multi_head_attention(x, ..., causal=True)`` as a trainable torch layer, no biases:
     x (batch, L, d_model) -> (batch, L, d_model). ``W_qkv.weight`` is [W_q; W_k; W_v] and
     ``W_o.weight`` is W_o, as in ``torch.nn.MultiheadAttention``. Written out (no fused
-    kernel) so that its output is the same on every CPU. Chapter 7 uses it as a mixer of
-    ``seqlearn.mamba.MambaLM`` (mixer="attention", with ``sinusoidal_positions``).
+    kernel) so that its output is the same on every CPU. ``seqlearn.models.SequenceModel``
+    uses it as the mixers "transformer" and "attention" (with ``sinusoidal_positions``).
     """
 
     def __init__(self, d_model, n_heads=2):
@@ -873,7 +873,9 @@ class TransformerBlock(torch.nn.Module):
     The residual connections keep a straight path from input to output (gradients flow
     as in chapter 1's additive cell update); LayerNorm before each sublayer ("pre-norm",
     Xiong et al. 2020) keeps the sublayers' inputs at unit scale. d_ff = 4 d_model by
-    default, as in Vaswani et al. (2017).
+    default, as in Vaswani et al. (2017). It is one layer of ``seqlearn.models.SequenceModel``
+    with mixer "transformer" and norm "layer" (chapter 2's ``models.TransformerLM``), written
+    out on its own to be read (a test checks the two agree).
     """
 
     def __init__(self, d_model, n_heads=2, d_ff=None):
@@ -892,56 +894,3 @@ class TransformerBlock(torch.nn.Module):
         x = x + self.attn(self.norm1(x))
         return x + self.mlp(self.norm2(x))
 
-
-class TransformerLM(torch.nn.Module):
-    """A small causal Transformer: ids (batch, L) -> logits (batch, L, vocab).
-
-        h = embed(ids) + P          (P = sinusoidal_positions(L, d_model); 0 if positions=False)
-        n_layers x h = TransformerBlock(h);   logits = LayerNorm(h) W_head^T + b_head
-
-    positions=False leaves the order out: without P, attention sees a bag of tokens (the
-    causal mask is its only clue to order), which is what chapter 2 measures.
-
-    vocab, d_model (even), n_layers, n_heads : int >= 1;  d_ff : MLP width (4 d_model);
-    positions : bool
-    """
-
-    def __init__(self, vocab, d_model, n_layers=2, n_heads=2, d_ff=None, positions=True):
-        super().__init__()
-        self.vocab = integer("vocab", vocab)
-        d_model = integer("d_model", d_model)
-        n_layers = integer("n_layers", n_layers, maximum=1000)
-        self.positions = flag("positions", positions)
-        if d_model % 2:
-            raise ValueError(f"d_model: expected an even number (sinusoidal positions), "
-                             f"got {d_model}")
-        affordable("vocab", vocab * d_model, what="embedding numbers (vocab d_model)")
-        self.embed = torch.nn.Embedding(vocab, d_model)
-        self.blocks = torch.nn.ModuleList(TransformerBlock(d_model, n_heads, d_ff)
-                                          for _ in range(n_layers))
-        self.norm_f = torch.nn.LayerNorm(d_model)
-        self.head = torch.nn.Linear(d_model, vocab)
-
-    def _embed(self, ids):
-        token_ids("ids", ids, 2, "(batch, L)", self.vocab)
-        h = self.embed(ids)
-        if self.positions:
-            h = h + torch.as_tensor(sinusoidal_positions(ids.shape[1], h.shape[-1]),
-                                    dtype=h.dtype, device=h.device)
-        return h
-
-    def forward(self, ids):
-        """ids (batch, L) -> logits (batch, L, vocab)."""
-        h = self._embed(ids)
-        for block in self.blocks:
-            h = block(h)
-        return self.head(self.norm_f(h))
-
-    def attention_weights(self, ids):
-        """Every layer's attention weights for ids (batch, L): a list of n_layers tensors
-        (batch, n_heads, L, L), the A that ``forward(ids)`` uses (row i: query i)."""
-        h, out = self._embed(ids), []
-        for block in self.blocks:
-            out.append(block.attn.weights(block.norm1(h)))
-            h = block(h)
-        return out

@@ -51,14 +51,18 @@ shipped with the package so that a chapter redraws them wherever seqlearn is ins
 class Task:
     """A task of the protocol.
 
-    name : str;  make(n, rng) -> (x (n, L) int64 token ids, y (n,) labels or (n, L)
-    per-position targets with IGNORE where no answer is due), rng a numpy Generator;
-    vocab_size, n_classes : ints;  length : L;  per_position : y is (n, L);
+    name : str;  make(n, rng) -> (x (n, L) int64 token ids, or (n, L, input_dim) features,
+    y (n,) labels or (n, L) per-position targets with IGNORE where no answer is due), rng
+    a numpy Generator;
+    vocab_size : the token ids' range, or None for a task of features;  n_classes : int;
+    length : L;  per_position : y is (n, L);
     params : the generator's arguments (for the configuration record);
     n_val, n_test : the sizes of the validation and test sets;
     test_lengths : longer lengths to test at as well (length generalisation, chapter 7):
         then make(n, rng, length=L') draws the test set at L' (the same n_test examples,
         drawn with the test seed), and each run reports its accuracy at every L'.
+    input_dim : None (token ids), or the number of features of x (float, chapter 8); then
+        vocab_size is None and the models embed x with a Linear layer.
     """
     name: str
     make: object
@@ -70,13 +74,21 @@ class Task:
     n_val: int = 512
     n_test: int = 1024
     test_lengths: tuple = ()
+    input_dim: object = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name: expected a non-empty string, got {self.name!r}")
         function("make", self.make)
-        for field in ("vocab_size", "n_classes", "length", "n_val", "n_test"):
+        for field in ("n_classes", "length", "n_val", "n_test"):
             integer(field, getattr(self, field), maximum=MAX_STEPS)
+        if self.input_dim is None:
+            integer("vocab_size", self.vocab_size, maximum=MAX_STEPS)
+        else:
+            integer("input_dim", self.input_dim, maximum=MAX_STEPS)
+            if self.vocab_size is not None:
+                raise ValueError(f"vocab_size: expected None for a task of features "
+                                 f"(input_dim={self.input_dim}), got {self.vocab_size!r}")
         flag("per_position", self.per_position)
         if not isinstance(self.params, dict):
             raise ValueError(f"params: expected a dict (the generator's arguments), got "
@@ -102,6 +114,42 @@ def first_token_task(length, n_classes=4, n_noise=8):
         params={"generator": "tasks.first_token_classification", "length": length,
                 "n_classes": n_classes, "n_noise": n_noise})
 
+
+
+def copying_task(m=8, vocab=30):
+    """Chapter 2's copy task as a per-position Task: m content tokens (ids 2 .. vocab - 1)
+    then m markers, the j-th marker asking for the j-th token (``tasks.selective_copying``
+    with the content packed at the start: the answer at t is the token at t - m); chance
+    1 / (vocab - 2), and ``tasks.order_free_copy_accuracy(m, vocab - 2)`` for a model
+    that knows the tokens but not their order."""
+    m = integer("m", m, maximum=MAX_STEPS // 2)
+    vocab = integer("vocab", vocab, 3, maximum=10**6)
+    return Task(name=f"copying_m{m}",
+                make=lambda n, rng: tasks.selective_copying(n, 2 * m, (m, m), vocab, rng=rng),
+                vocab_size=vocab, n_classes=vocab, length=2 * m, per_position=True,
+                params={"generator": "tasks.selective_copying", "length": 2 * m,
+                        "n_markers": [m, m], "vocab": vocab})
+
+
+def padded_patterns_task(pad, n_classes=8, pattern_length=16, noise=0.3, template_seed=0):
+    """Chapter 8's memory across padding as a Task of features: one of n_classes fixed
+    +-1 patterns (``tasks.noise_padded_patterns``, templates fixed by ``template_seed``),
+    then ``pad`` steps of noise; the class is asked for at the last step (chance
+    1 / n_classes). x is float (n, pattern_length + pad, 1)."""
+    pad = integer("pad", pad, minimum=0, maximum=MAX_STEPS)
+    n_classes = integer("n_classes", n_classes, 2, maximum=10**6)
+    pattern_length = integer("pattern_length", pattern_length, maximum=MAX_STEPS)
+    noise = number("noise", noise, 0)
+    template_seed = integer("template_seed", template_seed, 0, maximum=2**32 - 1)
+    return Task(name=f"padded_patterns_pad{pad}",
+                make=lambda n, rng: tasks.noise_padded_patterns(
+                    n, pad, n_classes, pattern_length, noise, rng=rng,
+                    template_seed=template_seed),
+                vocab_size=None, input_dim=1, n_classes=n_classes,
+                length=pattern_length + pad,
+                params={"generator": "tasks.noise_padded_patterns", "pad": pad,
+                        "n_classes": n_classes, "pattern_length": pattern_length,
+                        "noise": noise, "template_seed": template_seed})
 
 def _lengths(test_lengths):
     if isinstance(test_lengths, (str, bytes)) or not hasattr(test_lengths, "__iter__"):
@@ -162,8 +210,11 @@ def mqar_task(length=64, n_pairs=4, n_keys=16, n_values=16, test_lengths=()):
                         "n_keys": n_keys, "n_values": n_values})
 
 
-def _tensors(pair):
-    return tuple(torch.as_tensor(np.asarray(a), dtype=torch.long) for a in pair)
+def _tensors(pair, features=False):
+    """(x, y) as tensors: x int64 ids, or float32 features; y int64."""
+    x, y = pair
+    return (torch.as_tensor(np.asarray(x), dtype=torch.float32 if features else torch.long),
+            torch.as_tensor(np.asarray(y), dtype=torch.long))
 
 
 def _task(task):
@@ -202,9 +253,10 @@ def _grid(task, specs, steps, lrs, seeds, batch_size):
     return specs, steps, lrs, seeds, batch_size
 
 
-def configuration(task, specs, steps, lrs, seeds, batch_size):
+def configuration(task, specs, steps, lrs, seeds, batch_size, eval_every=None):
     """The record of everything that decides the results, and its hash (12 hex digits)."""
     specs, steps, lrs, seeds, batch_size = _grid(task, specs, steps, lrs, seeds, batch_size)
+    eval_every = _every(eval_every, steps)
     config = {"task": task.name, "task_params": task.params, "length": task.length,
               "vocab_size": task.vocab_size, "n_classes": task.n_classes,
               "per_position": task.per_position, "n_val": task.n_val, "n_test": task.n_test,
@@ -213,8 +265,26 @@ def configuration(task, specs, steps, lrs, seeds, batch_size):
               "val_seed": VAL_SEED, "test_seed": TEST_SEED}
     if task.test_lengths:         # (absent otherwise: the hashes of earlier files stand)
         config["test_lengths"] = list(task.test_lengths)
+    if task.input_dim is not None:                                    # (the same)
+        config["input_dim"] = task.input_dim
+    if eval_every is not None:                                        # (the same)
+        config["eval_every"] = eval_every
+    return config, digest(config)
+
+
+def digest(config):
+    """The hash of a configuration (a JSON-able dict): 12 hex digits of the SHA-256 of its
+    canonical JSON text (keys sorted), as every stored result's header records it."""
+    if not isinstance(config, dict):
+        raise ValueError(f"config: expected a dict, got {type(config).__name__}")
     text = json.dumps(config, sort_keys=True, default=str)
-    return config, hashlib.sha256(text.encode()).hexdigest()[:12]
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _every(eval_every, steps):
+    if eval_every is None:
+        return None
+    return integer("eval_every", eval_every, maximum=steps)
 
 
 def versions():
@@ -230,15 +300,17 @@ def build(spec, task):
     spec = dict(_spec("spec", spec))
     _task(task)
     spec.setdefault("readout", "all" if task.per_position else "last")
-    return SequenceModel(vocab_size=task.vocab_size, n_classes=task.n_classes,
-                         max_len=max(task.length, 2), **spec)
+    return SequenceModel(vocab_size=task.vocab_size, input_dim=task.input_dim,
+                         n_classes=task.n_classes, max_len=max(task.length, 2), **spec)
 
 
 def _held_out(task):
     """(val, test, {L': test set at L'}): the fixed sets every run of a task is scored on."""
-    return (_tensors(task.make(task.n_val, np.random.default_rng(VAL_SEED))),
-            _tensors(task.make(task.n_test, np.random.default_rng(TEST_SEED))),
-            {L: _tensors(task.make(task.n_test, np.random.default_rng(TEST_SEED), length=L))
+    features = task.input_dim is not None
+    return (_tensors(task.make(task.n_val, np.random.default_rng(VAL_SEED)), features),
+            _tensors(task.make(task.n_test, np.random.default_rng(TEST_SEED)), features),
+            {L: _tensors(task.make(task.n_test, np.random.default_rng(TEST_SEED), length=L),
+                         features)
              for L in task.test_lengths})
 
 
@@ -267,7 +339,7 @@ def run_one(spec, task, lr, seed, steps, batch_size, data=None, return_model=Fal
     stream = np.random.default_rng([seed, 0])
 
     def batch(step):
-        return _tensors(task.make(batch_size, stream))
+        return _tensors(task.make(batch_size, stream), task.input_dim is not None)
 
     def loss(model, b):
         out = model(b[0])
@@ -364,6 +436,29 @@ def load(path):
     return lines[0], lines[1:]
 
 
+def start_file(path, config, config_hash):
+    """Path(path), a results file of this configuration: a new file gets the header
+    {"config", "config_hash", "versions"}; an existing one must be of the same hash."""
+    if not isinstance(path, (str, Path)):
+        raise ValueError(f"path: expected a file name, got {type(path).__name__}")
+    if not isinstance(config, dict):
+        raise ValueError(f"config: expected a dict, got {type(config).__name__}")
+    if not isinstance(config_hash, str) or not config_hash:
+        raise ValueError(f"config_hash: expected a non-empty string, got {config_hash!r:.100}")
+    path = Path(path)
+    if path.exists() and path.stat().st_size:
+        header, _ = load(path)
+        if header["config_hash"] != config_hash:
+            raise ValueError(f"path: {path} holds results of another configuration "
+                             f"({header['config_hash']}, this one is {config_hash}); remove "
+                             f"it or write to another file")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"config": config, "config_hash": config_hash,
+                                    "versions": versions()}, default=str) + "\n")
+    return path
+
+
 def stored(name):
     """(header, runs) of the stored comparison ``name`` (``RESULTS / f"{name}.jsonl"``)."""
     if not isinstance(name, str) or not (RESULTS / f"{name}.jsonl").is_file():
@@ -374,7 +469,7 @@ def stored(name):
 
 
 def compare(specs, task, steps, lrs, seeds, batch_size=32, path=None, progress=True,
-            only=None):
+            only=None, eval_every=None):
     """Train every model spec at every learning rate with every seed; returns the runs.
 
     specs : {name: SequenceModel arguments (mixer, d_model, n_layers, ...)};  task : Task;
@@ -384,6 +479,9 @@ def compare(specs, task, steps, lrs, seeds, batch_size=32, path=None, progress=T
         each run, so two processes may share one grid (each with its own ``only``).
     only : None (every model), or the names of the models to train now (the others'
         runs are returned if the file has them); the configuration is the whole grid's
+    eval_every : None, or every how many steps to score the validation set during
+        training: each record then has "eval_step" and "eval" (validation accuracy), the
+        curve of accuracy against steps (its time per step includes the evaluations)
     returns a list of records {"model", "lr", "seed", "val_acc", "test_acc", "params",
     "seconds_per_step", "final_loss"}; ``summary`` turns them into the table.
     """
@@ -395,19 +493,10 @@ def compare(specs, task, steps, lrs, seeds, batch_size=32, path=None, progress=T
                          f"({sorted(specs)}), got {only!r:.200}")
     if path is not None and not isinstance(path, (str, Path)):
         raise ValueError(f"path: expected a file name or None, got {type(path).__name__}")
-    config, digest = configuration(task, specs, steps, lrs, seeds, batch_size)
+    config, config_hash = configuration(task, specs, steps, lrs, seeds, batch_size, eval_every)
+    eval_every = config.get("eval_every")
     if path is not None:
-        path = Path(path)
-        if path.exists() and path.stat().st_size:
-            header, _ = load(path)
-            if header["config_hash"] != digest:
-                raise ValueError(f"path: {path} holds results of another configuration "
-                                 f"({header['config_hash']}, this one is {digest}); remove "
-                                 f"it or write to another file")
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"config": config, "config_hash": digest,
-                                        "versions": versions()}, default=str) + "\n")
+        path = start_file(path, config, config_hash)
 
     def finished():
         return {} if path is None else {(r["model"], r["lr"], r["seed"]): r
@@ -423,8 +512,10 @@ def compare(specs, task, steps, lrs, seeds, batch_size=32, path=None, progress=T
             continue
         if only is not None and name not in only:
             continue
+        eval_fn = None if eval_every is None else (
+            lambda model: score(model, *data[0], task.per_position)[0])
         record = {"model": name, **run_one(specs[name], task, lr, seed, steps, batch_size,
-                                           data)}
+                                           data, eval_fn=eval_fn, eval_every=eval_every)}
         out.append(record)
         if path is not None:
             with path.open("a") as f:

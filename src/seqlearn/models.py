@@ -37,8 +37,8 @@ Every step size range is the one its paper gives (1e-3 to 1e-1), the same for ev
 nothing here is tuned to a task. ``match_width`` finds the d_model at which a mixer's model
 has a given number of parameters, so that models are compared at equal size.
 
-``MambaLM`` and ``SequenceClassifier`` are thin names for ``SequenceModel`` with the
-arguments chapters 6 to 9 use.
+``TransformerLM``, ``MambaLM`` and ``SequenceClassifier`` are thin names for
+``SequenceModel`` with the arguments chapters 2 and 6 to 9 use.
 
 Glossary (code name -> symbol): x the input ids (batch, L) or features (batch, L, input_dim);
 h the residual stream (batch, L, d_model); E the embedding (vocab_size, d_model); P the
@@ -146,6 +146,9 @@ class SequenceModel(nn.Module):
     mlp : None (the mixer's field: an MLP for "transformer" and "linear_attention"), True
         or False: an MLP sublayer (d_ff = 4 d_model) after each mixer
     max_len : the longest dependency in steps, for the recurrent mixers' chrono init
+    positions : None (sinusoidal positions P for the order-blind mixers "transformer",
+        "linear_attention", "attention", none for the others), True or False (chapter 2
+        leaves them out to show what attention does without them)
     mixer_kwargs : the mixer's own arguments (d_state, dt_min, dt_max, n_heads, init, ...)
 
     forward(x, kernels=None) -> (batch, n_classes) or (batch, L, n_classes) ("all") or
@@ -155,7 +158,7 @@ class SequenceModel(nn.Module):
 
     def __init__(self, mixer, d_model, n_layers, *, vocab_size=None, input_dim=None,
                  n_classes=None, readout=None, prenorm=True, norm="rms", mlp=None,
-                 max_len=None, **mixer_kwargs):
+                 max_len=None, positions=None, **mixer_kwargs):
         super().__init__()
         self.mixer = option("mixer", mixer, MIXERS + ABLATIONS)
         self.d_model = d_model = integer("d_model", d_model, maximum=10**6)
@@ -180,7 +183,8 @@ class SequenceModel(nn.Module):
         self.prenorm = flag("prenorm", prenorm)
         option("norm", norm, NORMS)
         self.mlp = mixer in WITH_MLP if mlp is None else flag("mlp", mlp)
-        self.positions = mixer in ORDER_BLIND
+        self.positions = mixer in ORDER_BLIND if positions is None else flag("positions",
+                                                                              positions)
         if self.positions and d_model % 2:
             raise ValueError(f"d_model: expected an even number for mixer={mixer!r} "
                              f"(sinusoidal positions), got {d_model}")
@@ -296,6 +300,20 @@ class SequenceModel(nn.Module):
         h = self.norm_f(h)
         return (h @ self.embed.weight.T if self.head is None else self.head(h)), new
 
+    def attention_weights(self, x):
+        """Every layer's softmax attention weights for x: a list of n_layers tensors
+        (batch, n_heads, L, L), the A that ``forward(x)`` uses (row i: query i over keys
+        j <= i); mixers "transformer" and "attention" (chapter 2's pictures)."""
+        if self.mixer not in ("transformer", "attention"):
+            raise ValueError(f"mixer: attention weights exist for mixers 'transformer' and "
+                             f"'attention', got {self.mixer!r}")
+        h, out = self.embed_input(x), []
+        for i in range(self.n_layers):
+            u = self.norms[i](h) if self.prenorm else h
+            out.append(self.layers[i].weights(u))
+            h = self._layer(i, h)
+        return out
+
     def step_sizes(self, x):
         """Each Mamba layer's Delta for x: a list of n_layers tensors (batch, d_inner, L),
         computed on the same inputs as ``forward`` (mixers "mamba" and "mamba_lti")."""
@@ -332,6 +350,30 @@ def match_width(mixer, n_params, *, multiple=2, largest=2048, **kwargs):
         lo, hi = (mid + 1, hi) if count(mid) < n_params else (lo, mid)
     best = min({max(lo - 1, 1), lo}, key=lambda k: abs(count(k) - n_params))
     return best * multiple, count(best)
+
+
+class TransformerLM(SequenceModel):
+    """Chapter 2's small causal Transformer, ids (batch, L) -> logits (batch, L, vocab):
+    ``SequenceModel`` with mixer "transformer" as GPT-2 builds it (prenorm LayerNorm,
+    attention then an MLP of width 4 d_model in each block, a final LayerNorm, GPT-2's
+    init), a Linear head per position;
+
+        h = embed(ids) + P     (P = sinusoidal_positions(L, d_model); none if positions=False)
+        n_layers x  h = h + Attn(LN(h));  h = h + MLP(LN(h))      (attention.TransformerBlock)
+        logits = LN(h) W_head^T + b_head
+
+    vocab, d_model (even), n_layers, n_heads : int >= 1;  positions : bool (False: the
+    tokens without their order, chapter 2's experiment)
+    """
+
+    def __init__(self, vocab, d_model, n_layers=2, n_heads=2, positions=True):
+        vocab = integer("vocab", vocab)
+        affordable("vocab", vocab * integer("d_model", d_model, maximum=10**6),
+                   what="embedding numbers (vocab d_model)")
+        super().__init__("transformer", d_model, n_layers, vocab_size=vocab, n_classes=vocab,
+                         readout="all", norm="layer", positions=flag("positions", positions),
+                         n_heads=n_heads)
+        self.vocab = vocab
 
 
 class MambaLM(SequenceModel):

@@ -574,3 +574,56 @@ class S4Layer(_SSMLayer):
         x = torch.einsum("hnm,bhm->bhn", Ab, state) + Bb * u_t[..., None]
         return (C * x).sum(-1).real + self.D * u_t, x
 
+
+
+def fit_kernel(layer, target, steps, lr, every=100):
+    """Fit channel 0's kernel of an S4D layer to ``target`` (chapter 8's frequency bias):
+    Adam on every SSM parameter (log_dt, log_A_re, A_im, C) at learning rate ``lr``, for
+    ``steps`` steps, on the relative squared error
+
+        E = ||K - K*||^2 / ||K*||^2       (K = layer.kernel(L)[0];  by Parseval, the
+                                           expected squared output error on white noise)
+
+    layer : an ``S4DLayer`` (its dtype is the target's);  target : a real tensor (L,);
+    steps : int >= 1;  lr : float > 0;  every : record every how many steps (and the last)
+    returns {"step": [int], "error": [E], "dt": [Delta of channel 0],
+             "top_freq": [the largest |mode frequency| Delta |Im a_j| in rad/step],
+             "freq0", "freq": the mode frequencies Delta Im a_j (rad/step) before and after}
+    The layer is trained in place.
+    """
+    if not isinstance(layer, S4DLayer):
+        raise ValueError(f"layer: expected an S4DLayer, got {type(layer).__name__}")
+    dtype = layer.C.dtype
+    if (not isinstance(target, torch.Tensor) or target.ndim != 1 or target.dtype != dtype
+            or len(target) == 0):
+        raise ValueError(f"target: expected a non-empty 1-D tensor of the layer's dtype "
+                         f"{dtype}, got {getattr(target, 'dtype', type(target).__name__)} of "
+                         f"shape {tuple(getattr(target, 'shape', ()))}")
+    target = target.detach()                      # a target, not a parameter
+    finite("target", target.numpy())
+    steps = integer("steps", steps, maximum=10**7)
+    lr = positive("lr", lr)
+    every = integer("every", every, maximum=10**7)
+    layer._affordable("target", len(target))
+
+    def frequencies():
+        return (layer.A_im[0] * torch.exp(layer.log_dt[0])).detach().numpy().copy()
+
+    params = [layer.log_dt, layer.log_A_re, layer.A_im, layer.C]
+    opt = torch.optim.Adam(params, lr=lr)
+    energy = (target ** 2).sum()
+    out = {"step": [], "error": [], "dt": [], "top_freq": [], "freq0": frequencies()}
+    for step in range(1, steps + 1):
+        error = ((layer.kernel(len(target))[0] - target) ** 2).sum() / energy
+        opt.zero_grad()
+        error.backward()
+        opt.step()
+        if step % every == 0 or step == steps:
+            with torch.no_grad():
+                now = ((layer.kernel(len(target))[0] - target) ** 2).sum() / energy
+                out["dt"].append(float(torch.exp(layer.log_dt[0])))
+            out["step"].append(step)
+            out["error"].append(float(now))
+            out["top_freq"].append(float(np.abs(frequencies()).max()))
+    out["freq"] = frequencies()
+    return out

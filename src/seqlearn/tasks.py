@@ -18,6 +18,8 @@ Glossary (code name -> symbol):
 """
 
 import importlib.resources
+import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -337,6 +339,51 @@ def selective_copying(n_samples, length=64, n_markers=(3, 5), vocab=30, rng=0):
     return x, y
 
 
+
+def _partitions(m, largest=None):
+    """The partitions of m into parts <= largest, as tuples in non-increasing order."""
+    largest = m if largest is None else largest
+    if m == 0:
+        yield ()
+        return
+    for part in range(min(m, largest), 0, -1):
+        for rest in _partitions(m - part, part):
+            yield (part,) + rest
+
+
+def order_free_copy_accuracy(m, n_symbols):
+    """The best accuracy at copying m tokens, each drawn uniformly (with replacement) from
+    n_symbols, by a model that knows which tokens occurred and how often, but not in which
+    order (chapter 2's attention without positions):
+
+        accuracy = E[max_v count(v)] / m
+
+    Without order, each of the m slots is equally likely to hold any of the m tokens, so
+    slot j holds token v with probability count(v) / m, and the best guess, a most
+    frequent token, is right with probability max_v count(v) / m. The expectation is exact:
+    a sum over the partitions of m (the multiset of counts), the number of sequences with
+    k distinct tokens of counts (c_1, ..., c_k) being
+    n_symbols! / (n_symbols - k)! / prod_i r_i! * m! / prod_j c_j!  (r_i: how many counts
+    equal i), out of n_symbols^m.
+
+    m : int in [1, 30];  n_symbols : int >= 1.  Returns a float.
+    """
+    m = integer("m", m, maximum=30)
+    n_symbols = integer("n_symbols", n_symbols, maximum=10**9)
+    expected = Fraction(0)
+    for counts in _partitions(m):
+        k = len(counts)
+        if k > n_symbols:
+            continue
+        ways = Fraction(math.perm(n_symbols, k) * math.factorial(m))
+        for c in counts:
+            ways /= math.factorial(c)
+        for c in set(counts):
+            ways /= math.factorial(counts.count(c))
+        expected += ways * counts[0]
+    return float(expected / n_symbols ** m / m)
+
+
 def induction_heads(n_samples, length=64, vocab=16, rng=0):
     """Induction heads (Olsson et al. 2022; Gu & Dao 2023, section 4.1): after a special
     token, which appeared once before, output the token that followed it then.
@@ -407,6 +454,21 @@ def noise_padded_patterns(n_samples, pad, n_classes=8, pattern_length=16, noise=
     x[:, :pattern_length] = templates[y] + noise * x[:, :pattern_length]
     return x[..., None].astype(np.float32), y.astype(np.int64)
 
+
+
+def two_tone_kernel(L=256, low=0.3, high=2.5, decay=40.0):
+    """Chapter 8's frequency-bias target, a kernel with one low- and one high-frequency
+    component:  K*_k = exp(-k / decay) (cos(low k) + cos(high k)),  k = 0 .. L - 1.
+
+    L : int >= 1;  low, high : frequencies in rad/step, in [0, pi];  decay : float > 0.
+    Returns float64 (L,).
+    """
+    L = integer("L", L, maximum=MAX_STEPS)
+    low = number("low", low, 0, np.pi)
+    high = number("high", high, 0, np.pi)
+    decay = positive("decay", decay)
+    k = np.arange(L)
+    return np.exp(-k / decay) * (np.cos(low * k) + np.cos(high * k))
 
 
 # ---------------------------------------------------------------- chapter 9 tasks
