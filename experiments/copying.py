@@ -12,7 +12,7 @@ one on the same backbone with about 14,600 parameters:
 - no mixer (each position sees its own token, a marker): the memory-free baseline, chance
   1 / 28. The order-free ceiling, ``tasks.order_free_copy_accuracy(8, 28)``, is exact.
 
-    .venv/bin/python experiments/copying.py            # about 4 minutes on one core
+    .venv/bin/python experiments/copying.py            # about 5 minutes on one core
 
 Writes src/seqlearn/data/results/copying_m8.jsonl and prints the table.
 ``tests/test_experiment.py`` checks the stored file against this configuration and the

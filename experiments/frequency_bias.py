@@ -7,7 +7,7 @@ component; alpha = 7 spreads them up to 3.1. Both at three learning rates (10x a
 three seeds, 8,000 Adam steps, the error and the highest mode frequency recorded every 50
 steps: does training move a mode to 2.5, and how long does it take?
 
-    .venv/bin/python experiments/frequency_bias.py          # about 2 minutes on one core
+    .venv/bin/python experiments/frequency_bias.py          # about 5 minutes on one core
 
 Writes src/seqlearn/data/results/frequency_bias.jsonl (resumable: runs already in the
 file are kept). ``tests/test_experiment.py`` checks it against this configuration.

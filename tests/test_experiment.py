@@ -216,12 +216,26 @@ def test_stored_recall_results_are_this_configurations():
 
 def test_stored_copying_results_are_this_configurations():
     """Chapter 2's grid (experiments/copying.py), as above. If this fails, rerun
-    ``.venv/bin/python experiments/copying.py`` (about 4 minutes on one core)."""
+    ``.venv/bin/python experiments/copying.py`` (about 5 minutes on one core)."""
     script = _script("copying")
     header, runs = experiment.load(script.PATH)
     assert header["config_hash"] == script.configuration()[1]
     assert len(runs) == len(script.SPECS) * len(script.LRS) * len(script.SEEDS)
     _sizes_agree(script, script.SPECS, script.TASK)
+
+
+def test_stored_padding_results_are_this_configurations():
+    """Chapter 8's grid (experiments/padding.py), as above, with a validation curve in
+    every run. If this fails, rerun ``.venv/bin/python experiments/padding.py`` (about
+    30 minutes on one core)."""
+    script = _script("padding")
+    for pad in script.PADS:
+        header, runs = experiment.load(script.path(pad))
+        assert header["config_hash"] == script.configuration(pad)[1], pad
+        assert len(runs) == len(script.SPECS) * len(script.LRS) * len(script.SEEDS)
+        assert all(r["eval_step"] == list(range(script.EVAL_EVERY, script.STEPS + 1,
+                                                script.EVAL_EVERY)) for r in runs)
+        _sizes_agree(script, script.SPECS, script.task(pad))
 
 
 def test_stored_frequency_bias_results_are_this_configurations():
