@@ -44,11 +44,6 @@ def run(alpha, lr, seed):
             **{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()}}
 
 
-def steps_to_fit(record, threshold=FITTED):
-    """The first recorded step with error < threshold, or None (not within the budget)."""
-    return next((s for s, e in zip(record["step"], record["error"]) if e < threshold), None)
-
-
 def main():
     torch.set_num_threads(1)
     config, digest = configuration()
@@ -65,7 +60,7 @@ def main():
     for alpha in ALPHAS:
         for lr in LRS:
             mine = [r for r in runs if r["alpha"] == alpha and r["lr"] == lr]
-            print(f"alpha {alpha:g}  lr {lr:g}:  {[steps_to_fit(r) for r in mine]}  final error "
+            print(f"alpha {alpha:g}  lr {lr:g}:  {[s4.steps_to_fit(r, FITTED) for r in mine]}  final error "
                   f"{[round(r['error'][-1], 3) for r in mine]}")
 
 

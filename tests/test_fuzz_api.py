@@ -544,6 +544,7 @@ EXAMPLES = {
     "s4.nyquist_margin": lambda: ((np.pi * np.arange(4.0), 0.1), {}),
     "s4.fit_kernel": lambda: ((s4.S4DLayer(1, d_state=4).double(),
                                torch.tensor(tasks.two_tone_kernel(8))), {"steps": 2, "lr": 1e-2}),
+    "s4.steps_to_fit": lambda: (({"step": [1, 2], "error": [0.5, 0.01]}, 0.05), {}),
     "s4.sobolev_filter": lambda: ((np.array([1.0, 2j]), np.array([0.0, 3.0]), 0.5), {}),
     "tasks.noise_padded_patterns": lambda: ((4, 3), {"n_classes": 3, "pattern_length": 4,
                                                      "rng": 0}),

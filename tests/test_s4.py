@@ -435,3 +435,14 @@ def test_fit_kernel_trains_every_ssm_parameter_and_records_its_error():
         fit_kernel(layer, target.float(), 3, 1e-2)
     with pytest.raises(ValueError, match="^layer:"):
         fit_kernel(torch.nn.Linear(2, 2), target, 3, 1e-2)
+
+
+def test_steps_to_fit_is_the_first_step_below_the_threshold():
+    from seqlearn.s4 import steps_to_fit
+    fit = {"step": [50, 100, 150, 200], "error": [0.9, 0.04, 0.2, 0.01]}
+    assert steps_to_fit(fit, 0.05) == 100          # the first, not the last, crossing
+    assert steps_to_fit(fit, 0.01) is None         # strictly below
+    with pytest.raises(ValueError, match="^fit:"):
+        steps_to_fit({"step": [1, 2], "error": [0.1]}, 0.05)
+    with pytest.raises(ValueError, match="^threshold:"):
+        steps_to_fit(fit, 0)

@@ -627,3 +627,17 @@ def fit_kernel(layer, target, steps, lr, every=100):
             out["top_freq"].append(float(np.abs(frequencies()).max()))
     out["freq"] = frequencies()
     return out
+
+
+def steps_to_fit(fit, threshold):
+    """The first recorded step at which a ``fit_kernel`` run's error is below
+    ``threshold``, or None when it never is within the run.
+
+    fit : the dict of ``fit_kernel`` (its "step" and "error" lists);  threshold : float > 0
+    """
+    if not isinstance(fit, dict) or not {"step", "error"} <= set(fit) \
+            or len(fit["step"]) != len(fit["error"]):
+        raise ValueError(f"fit: expected the dict of fit_kernel, with lists 'step' and 'error' "
+                         f"of one length, got {type(fit).__name__}")
+    threshold = positive("threshold", threshold)
+    return next((int(s) for s, e in zip(fit["step"], fit["error"]) if e < threshold), None)
