@@ -91,13 +91,25 @@ def test_a_wrapper_around_the_reference_is_refused(capsys):
     assert not ok and "calls the course's own seqlearn.recurrence.ema" in out
 
 
-def test_using_other_course_functions_is_allowed(capsys):
+def test_the_primitive_behind_the_reference_is_refused(capsys):
     from seqlearn.recurrence import linear_recurrence
 
-    def my_ema(x, alpha):                # built on the recurrence of chapter 0: fine
+    def my_ema(x, alpha):                # the EMA is this one call: not written
         return linear_recurrence(alpha, (1 - alpha) * np.asarray(x, dtype=float))
 
     ok, out = run(capsys, "intro.ema", my_ema)
+    assert not ok and "calls the course's own seqlearn.recurrence.linear_recurrence" in " ".join(
+        out.split())
+
+
+def test_using_other_course_functions_is_allowed(capsys):
+    from seqlearn import basis
+
+    def my_project(f, t, N):             # chapter 3's Legendre basis as a building block
+        phi = basis.legendre(N, t, (t[0], t[-1]))
+        return np.trapezoid(phi * f, t, axis=-1)
+
+    ok, out = run(capsys, "basis.project", my_project)
     assert ok, out
 
 

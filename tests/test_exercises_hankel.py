@@ -48,7 +48,7 @@ def test_independent_solutions_pass(capsys, name, fn):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_each_mistake_gets_its_hint(capsys, name):
+def test_each_mistake_gets_its_hint(capsys, course_functions_allowed, name):
     ex = EXERCISES[name]
     assert len(ex.mistakes) >= 3
     for hint, wrong in ex.mistakes.items():

@@ -53,7 +53,7 @@ def test_independent_solutions_pass(capsys, name, fn):
 
 @pytest.mark.parametrize("name", ["ssd.semiseparable_mask", "ssd.one_head",
                                   "ssd.linear_attention"])
-def test_each_mistake_gets_its_hint(capsys, name):
+def test_each_mistake_gets_its_hint(capsys, course_functions_allowed, name):
     ex = EXERCISES[name]
     for hint, wrong in ex.mistakes.items():
         ok, out = run(capsys, name, wrong)

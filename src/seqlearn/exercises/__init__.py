@@ -14,25 +14,40 @@ the wrong time axis), it names the slip. A function that cannot take the
 exercise's arguments is shown the expected signature.
 
 Besides the fixed cases (the same every run, so a failure can be reproduced),
-each check runs at least two hidden cases drawn afresh (new sizes and values
-every run), so that no table of the printed cases passes, and no answer that
-ignores its inputs. The course's own functions are refused (the exercise is to
-write them), and a name that is almost right gets a "did you mean".
+each check runs at least two hidden cases drawn afresh from the operating
+system's entropy (new sizes and values every run, whatever the notebook did to
+NumPy's generators), so that no table of the printed cases passes, and no
+answer that ignores its inputs. A name that is almost right gets a "did you
+mean".
 
-``check`` returns True or False and never raises on a wrong, crashing or
-hanging student function: every exception it raises (``SystemExit``,
-``GeneratorExit``, its own ``BaseException`` classes) is answered with a
-verdict; only a KeyboardInterrupt (Ctrl-C) stops ``check``. All calls of the
-function in one check share one time limit, ``TIME_LIMIT_S`` seconds (set
-``seqlearn.exercises.TIME_LIMIT_S`` to change it); the limit also stops loops
-that catch every exception, in any thread (see ``_time_limit`` for how, and
-for what it cannot stop).
+Where the platform can fork (Linux, macOS, Colab), the student's function
+runs in a child process (``_isolated``): the expected answers exist only in
+the notebook's process, computed after the child has answered; the answer
+comes back as plain arrays, read by type (an object's ``__array__`` is never
+called); whatever the function patches, prints, starts or exits stays in the
+child, which is killed at the end; and the time limit is the parent's
+deadline, which no signal handler in the child can switch off. Elsewhere
+(Windows) it runs in the notebook's process under ``_time_limit``.
+
+A function that calls the course function the exercise asks for is refused,
+naming it: the reference, the course functions a formula reference calls, and
+an exercise's ``also_refused`` (the recurrence behind the EMA), however they are
+reached (a wrapper, an alias, ``functools.partial``, an import inside the
+function, a method, a class, a copied ``__code__``, a thread). Other course
+functions may be used as building blocks.
+
+``check`` returns True or False and never raises on a wrong, crashing,
+exiting or hanging student function, or on a result object; only a
+KeyboardInterrupt (Ctrl-C) stops ``check``. All calls of the function in one
+check share one time limit, ``TIME_LIMIT_S`` seconds (set
+``seqlearn.exercises.TIME_LIMIT_S`` to change it).
 
 The package: ``_checker`` holds ``Exercise``, the ``EXERCISES`` registry and
-``check``; ``_time_limit`` the time limit; one module per chapter (``intro``,
-``rnn``, ``attention``, ``basis``, ``hippo``, ``discretize``, ``ssm``,
-``s4``, ``mamba``, ``hankel``, ``ssd``, named after the part of the exercise
-names before the dot) registers that chapter's exercises. Each exercise's ``reference`` is imported
+``check``; ``_isolated`` the child process; ``_time_limit`` the in-process
+time limit; one module per chapter (``intro``, ``rnn``, ``attention``,
+``basis``, ``hippo``, ``discretize``, ``ssm``, ``s4``, ``mamba``, ``hankel``,
+``ssd``, named after the part of the exercise names before the dot) registers
+that chapter's exercises. Each exercise's ``reference`` is imported
 from the chapter's seqlearn module (or is a one-line formula), so the checker
 and the book share one definition of each formula. To add a chapter, add its
 module here and one import line below.

@@ -16,13 +16,14 @@ import sysconfig
 import textwrap
 import time
 import traceback
+import types
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from seqlearn.exercises import _time_limit
+from seqlearn.exercises import _isolated, _time_limit
 
 TIME_LIMIT_S = 10.0
 """Seconds one ``check`` may spend in the student's function, all its calls together.
@@ -32,7 +33,7 @@ gives a slow computer more time.
 """
 
 _PACKAGE = __name__.rpartition(".")[0]   # "seqlearn.exercises"
-_OUR_FILES = (__file__, _time_limit.__file__)
+_OUR_FILES = (__file__, _time_limit.__file__, _isolated.__file__)
 
 
 @dataclass
@@ -55,6 +56,9 @@ class Exercise:
         an answer with NaN in the same places.
     outputs: the names of the result's parts in messages, nested like the
         result (``("y_t", ("S_t", "z_t"))``); None: "the result[1][0]".
+    also_refused: course functions that solve the exercise besides the reference
+        and the course functions it calls (``linear_recurrence`` for the EMA); a
+        student's function that calls one is refused, naming it.
     """
 
     name: str
@@ -67,6 +71,7 @@ class Exercise:
     atol: float = 1e-9
     mistakes: dict = field(default_factory=dict)
     outputs: tuple = None
+    also_refused: tuple = ()
 
 
 EXERCISES = {}
@@ -81,14 +86,32 @@ def _register(exercise):
 
 _HANG = "problem: no answer after"
 
+# Bound when this module is imported, so a notebook that replaces np.random.default_rng
+# (to seed it, say) does not make the hidden cases repeat.
+_Generator, _PCG64, _urandom = np.random.Generator, np.random.PCG64, os.urandom
+
+
+def _rng(seed=None):
+    """A generator seeded with ``seed``, or from the operating system's entropy."""
+    if seed is None:
+        seed = int.from_bytes(_urandom(16), "little")
+    return _Generator(_PCG64(seed))
+
 
 def check(name, fn, verbose=True):
     """Check ``fn`` against the reference of exercise ``name``; print a verdict.
 
     Returns True when every case matches, else False. Never raises for a
-    wrong, crashing or hanging ``fn``; a KeyboardInterrupt (Ctrl-C) still
-    stops it. All calls of ``fn`` share one time limit, ``TIME_LIMIT_S``.
+    wrong, crashing, exiting, hanging or tampering ``fn``; a KeyboardInterrupt
+    (Ctrl-C) still stops it. All calls of ``fn`` share one time limit,
+    ``TIME_LIMIT_S``. ``fn`` runs in a child process (see ``_isolated``) where
+    the platform allows it; a ``fn`` that calls the course function the exercise
+    asks for, by any route, is refused by that function's name.
     """
+    if not isinstance(verbose, bool):
+        print(f"❌ verbose should be True or False, got {type(verbose).__name__} "
+              f"{verbose!r:.40}.")
+        return False
     if not isinstance(name, str):
         close = difflib.get_close_matches(str(name), EXERCISES, n=1, cutoff=0.6)
         hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -104,33 +127,46 @@ def check(name, fn, verbose=True):
                                         f"Known exercises: {known}.")
     if not callable(fn):
         return _verdict(verbose, False, f"❌ {name}: expected a function {exercise.signature}, "
-                                        f"got {type(fn).__name__} {fn!r:.60}.")
-    module = str(getattr(fn, "__module__", ""))
-    if module.startswith("seqlearn.") and not _in_this_package(module):
-        return _verdict(verbose, False, f"❌ {name}: this is the course's own function "
-                                        f"({fn.__module__}.{getattr(fn, '__name__', '?')}); "
-                                        "the exercise is to write it yourself.")
+                                        f"got {type(fn).__name__}.")
+    refused = _refused(exercise)
+    own = [label for code, label in refused.items()
+           if isinstance(fn, types.FunctionType) and fn.__code__ is code]
+    if own:
+        return _verdict(verbose, False, "\n".join(_wrap([
+            f"❌ {name}: this is the course's own function ({own[0]}); the "
+            "exercise is to write it yourself."])))
     limit = float(getattr(sys.modules.get(_PACKAGE), "TIME_LIMIT_S", TIME_LIMIT_S))
-    deadline = time.monotonic() + limit
     # The fixed cases (the same every run, shown when they fail), then hidden ones drawn
     # from a fresh seed, so that an answer cannot be a table of the fixed cases.
-    cases = exercise.cases(np.random.default_rng(0))
+    cases = exercise.cases(_rng(0))
     n_fixed = len(cases)
-    cases += exercise.hidden(np.random.default_rng())
-    label = getattr(fn, "__name__", "fn")
-    wrong_signature = _signature_problem(fn, cases[0])
+    cases += exercise.hidden(_rng())
+    runner = _isolated.run if _isolated.AVAILABLE else _in_process
+    label, wrong_signature, outcomes, printed, ended = runner(
+        fn, cases, limit, refused, _problem_of, _signature_problem)
     if wrong_signature:
         return _verdict(verbose, False, "\n".join(_wrap([
             f"❌ {name}: {wrong_signature}", f"   expected: {exercise.signature}"])))
-    answers = []
-    watch = _watched_code(exercise.reference)
-    for i, args in enumerate(cases):
-        got, problem = _run(fn, args, deadline, limit, watch)
-        if problem is None and watch is not None and watch.called:
-            ref = exercise.reference
+    for outcome in outcomes:
+        if outcome.tampered:
             return _verdict(verbose, False, "\n".join(_wrap([
-                f"❌ {name}: your function calls the course's own {ref.__module__}."
-                f"{ref.__qualname__}; the exercise is to write it yourself."])))
+                f"❌ {name}: your function changed {outcome.tampered}, which the checker "
+                "uses to see which functions it calls; a solution does not need to."])))
+        if outcome.leaned_on:
+            return _verdict(verbose, False, "\n".join(_wrap([
+                f"❌ {name}: your function calls the course's own {outcome.leaned_on}; "
+                "the exercise is to write it yourself."])))
+    if printed and verbose:   # what the function printed, before the verdict on it
+        print(printed.rstrip("\n"))
+    answers = [outcome.answer for outcome in outcomes]
+    for i, args in enumerate(cases):
+        if i < len(outcomes):
+            problem = outcomes[i].problem
+        elif ended == "time":
+            problem = [f"{_HANG} {limit:g} s (the time limit of the whole check): "
+                       "an endless loop?"]
+        else:
+            problem = [f"problem: no answer: {ended}."]
         if problem is None:
             try:
                 expected = _expected(exercise, args)
@@ -138,10 +174,9 @@ def check(name, fn, verbose=True):
                 problem = [f"internal error: the reference raised {type(exc).__name__}: "
                            f"{exc}. Please report this."]
             else:
-                problem = _compare(expected, got, exercise.rtol, exercise.atol, "the result",
-                                   names=exercise.outputs)
+                problem = _compare(expected, answers[i], exercise.rtol, exercise.atol,
+                                   "the result", names=exercise.outputs)
         if problem is None:
-            answers.append(got)
             continue
         first = (f"❌ {name}: case {i + 1} of {n_fixed} fails." if i < n_fixed else
                  f"❌ {name}: the {n_fixed} fixed cases pass, but a random one (new "
@@ -150,24 +185,82 @@ def check(name, fn, verbose=True):
         lines += ["   " + line for line in problem]
         if problem[0].startswith(_TYPE_ERROR):
             lines.append(f"   expected: {exercise.signature}")
-        if not problem[0].startswith(_HANG):  # the time is up: no second run
-            answers.append(got)
-            slip = _known_mistake(exercise, fn, cases, answers, deadline, limit)
+        if len(answers) == len(cases) and all(o.problem is None for o in outcomes):
+            slip = _known_mistake(exercise, cases, answers)
             if slip:
                 lines.append(f"   hint: {slip}")
         return _verdict(verbose, False, "\n".join(_wrap(lines)))
     return _verdict(verbose, True, f"✅ {name}: all {n_fixed} cases match the reference.")
 
 
-def _in_this_package(module):
-    return module == _PACKAGE or module.startswith(_PACKAGE + ".")
+def _is_course_module(module):
+    """A public seqlearn module (not the exercises, not a private helper module)."""
+    parts = str(module).split(".")
+    return (len(parts) >= 2 and parts[0] == "seqlearn" and not parts[1].startswith("_")
+            and parts[1] != "exercises")
+
+
+_REFUSED = {}   # exercise name -> {code object: name}
+
+
+def _refused(exercise):
+    """{code object: "module.name"} of the functions that solve ``exercise``: its
+    reference, the course functions the reference calls directly when it is a formula
+    of this package (a lambda around ``hippo_matrix``, say), and ``also_refused``."""
+    cached = _REFUSED.get(exercise.name)
+    if cached is not None:
+        return cached
+    refused = {}
+    reference = exercise.reference
+    code = getattr(reference, "__code__", None)
+    module = str(getattr(reference, "__module__", ""))
+    if code is not None:
+        refused[code] = (f"{module}.{reference.__qualname__}" if _is_course_module(module)
+                         else f"reference of {exercise.name} ({module})")
+    if code is not None and not _is_course_module(module):
+        def note(frame, event, arg):
+            if event == "call" and frame.f_back is not None and frame.f_back.f_code is code:
+                callee = frame.f_globals.get("__name__", "")
+                if _is_course_module(callee) and not frame.f_code.co_name.startswith("_"):
+                    refused[frame.f_code] = f"{callee}.{frame.f_code.co_qualname}"
+        previous = sys.getprofile()
+        sys.setprofile(note)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for args in exercise.cases(_rng(0)):
+                    reference(*copy.deepcopy(args))
+        finally:
+            sys.setprofile(previous)
+    for function in exercise.also_refused:
+        refused[function.__code__] = f"{function.__module__}.{function.__qualname__}"
+    _REFUSED[exercise.name] = refused
+    return refused
+
+
+def _in_process(fn, cases, limit, refused, describe_error, signature_problem):
+    """``_isolated.run``'s answer, computed in this process (where there is no fork):
+    the time limit of ``_time_limit``, a profile function that notes refused calls."""
+    label = getattr(fn, "__name__", "fn")
+    signature = signature_problem(fn, cases[0]) if cases else None
+    if signature:
+        return label, signature, [], "", None
+    deadline = time.monotonic() + limit
+    watch = _Watch(refused)
+    outcomes = []
+    for args in cases:
+        got, problem = _run(fn, args, deadline, limit, watch)
+        if problem is not None and problem[0].startswith(_HANG):
+            return label, None, outcomes, "", "time"
+        outcomes.append(_isolated.Outcome(got, problem, watch.called))
+    return label, None, outcomes, "", None
 
 
 def _signature_problem(fn, args):
     """What is wrong when ``fn`` cannot take ``args`` by its signature, else None."""
     try:
         signature = inspect.signature(fn)
-    except (TypeError, ValueError):   # a builtin without a signature: just call it
+    except Exception:   # a builtin without a signature, a broken __signature__: call it
         return None
     try:
         signature.bind(*args)
@@ -187,33 +280,21 @@ _TYPE_ERROR = "problem: your function could not be called with these arguments"
 
 
 class _Watch:
-    """A profile hook that notes whether one code object (the reference) is called from
-    outside seqlearn: by the student's code, not by another course function."""
+    """A profile function that notes the name of the first refused code called
+    (in-process checking only; ``_isolated`` has its own)."""
 
-    def __init__(self, code):
-        self.code, self.called = code, False
+    def __init__(self, refused):
+        self.refused, self.called = refused, None
 
     def __call__(self, frame, event, arg):
-        if event == "call" and frame.f_code is self.code:
-            caller = frame.f_back
-            module = caller.f_globals.get("__name__", "") if caller is not None else ""
-            if not (module == "seqlearn" or module.startswith("seqlearn.")):
-                self.called = True
-
-
-def _watched_code(reference):
-    """A ``_Watch`` for ``reference`` when it is a public seqlearn function (one a student
-    could import and call instead of writing it), else None."""
-    code = getattr(reference, "__code__", None)
-    module = str(getattr(reference, "__module__", ""))
-    if code is None or not module.startswith("seqlearn.") or _in_this_package(module):
-        return None
-    return _Watch(code)
+        if event == "call" and self.called is None:
+            for code, label in self.refused.items():
+                if frame.f_code is code:
+                    self.called = label
 
 
 def _run(fn, args, deadline, limit, watch=None):
-    """(fn's answer, None), or (None, lines saying what went wrong). With ``watch``, a
-    call of the watched function from inside ``fn`` sets ``watch.called``."""
+    """(fn's answer, None), or (None, lines saying what went wrong), in this process."""
     left = deadline - time.monotonic()
     if left <= 0:
         return None, [f"{_HANG} {limit:g} s (the time limit of the whole check): "
@@ -232,31 +313,26 @@ def _run(fn, args, deadline, limit, watch=None):
                       "an endless loop?"]
     except KeyboardInterrupt:
         raise
-    except NotImplementedError:
-        return None, ["problem: not implemented yet: replace `raise NotImplementedError` "
-                      "with your code."]
     except BaseException as exc:  # SystemExit, GeneratorExit, the student's own classes too
-        where = _where(exc)
-        if isinstance(exc, TypeError) and not where:   # raised by the call itself
-            return None, [f"{_TYPE_ERROR}: {exc}."]
-        return None, ([f"problem: your function raised {type(exc).__name__}: {exc}"] + where
-                      + _removed_name_hint(exc))
+        return None, _problem_of(exc)
 
 
-def _known_mistake(exercise, fn, cases, answers, deadline, limit):
-    """The description of the known mistake that reproduces ``fn`` on every case, or None.
+def _problem_of(exc):
+    """Lines saying what the student's exception ``exc`` means."""
+    if isinstance(exc, NotImplementedError):
+        return ["problem: not implemented yet: replace `raise NotImplementedError` "
+                "with your code."]
+    where = _where(exc)
+    if isinstance(exc, TypeError) and not where:   # raised by the call itself
+        return [f"{_TYPE_ERROR}: {exc}."]
+    return ([f"problem: your function raised {type(exc).__name__}: {exc}"] + where
+            + _removed_name_hint(exc))
 
-    ``answers`` holds fn's answers to the first cases already; the others are
-    computed here, within the same time limit. Matching all cases, not only the
-    failing one, keeps two slips that agree on one input (an impulse, say) from
-    being confused.
-    """
-    answers = list(answers)
-    for args in cases[len(answers):]:
-        got, problem = _run(fn, args, deadline, limit)
-        if problem is not None:
-            return None
-        answers.append(got)
+
+def _known_mistake(exercise, cases, answers):
+    """The description of the known mistake that reproduces the answers on every case,
+    or None. Matching all cases, not only the failing one, keeps two slips that agree on
+    one input (an impulse, say) from being confused."""
     for description, wrong in exercise.mistakes.items():
         try:
             tol = exercise.rtol, exercise.atol
@@ -381,6 +457,9 @@ def _to_array(value):
 
 
 def _kind(value):
+    if isinstance(value, _isolated.Unreadable):
+        return (f"{value.kind} (return a NumPy array, a torch tensor, a number, or a "
+                "tuple of them)")
     if isinstance(value, (tuple, list)):
         return f"a {type(value).__name__} of length {len(value)}"
     return f"{type(value).__name__} {value!r:.60}"

@@ -1,4 +1,6 @@
-"""The time limit on a student's function: ``call(fn, args, seconds)``.
+"""The time limit on a student's function run in the notebook's own process:
+``call(fn, args, seconds)``. The checker uses it where ``_isolated`` cannot fork a
+child (Windows); elsewhere the limit is the parent's deadline on the child.
 
 ``call`` runs ``fn(*args)`` and raises ``TimeUp`` when it has not returned
 after ``seconds``. ``TimeUp`` is a ``BaseException`` (not an ``Exception``) and

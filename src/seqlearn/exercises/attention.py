@@ -162,6 +162,7 @@ _register(Exercise(
         "row's maximum score before the exponential; the softmax does not change.":
             _sdpa_no_max_subtraction,
     },
+    also_refused=(attention.softmax, attention.multi_head_attention),
 ))
 
 

@@ -70,6 +70,7 @@ _register(Exercise(
         "each h_t is one step late: h[t] holds the state before x_t arrived. Update "
         "the state first, then store it (h_t includes x_t).": _ema_one_step_late,
     },
+    also_refused=(recurrence.linear_recurrence,),
 ))
 
 
@@ -102,6 +103,7 @@ _register(Exercise(
         "the powers start at alpha**1; K[0] weights the newest input x_t, "
         "which has not decayed yet (alpha**0).": _kernel_shifted,
     },
+    also_refused=(recurrence.ema, recurrence.linear_recurrence),
 ))
 
 

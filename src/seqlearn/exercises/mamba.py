@@ -219,4 +219,6 @@ _register(Exercise(
         "Bb_t is the exact zero-order hold (exp(delta A) - 1) / A B_t; Mamba uses the Euler "
         "rule delta_t B_t (ZOH only for A).": _scan_zoh,
     },
+    also_refused=(mamba.scan_numpy, mamba.scan_torch_sequential, mamba.scan_torch_parallel,
+                  mamba.scan_torch_recurrence),
 ))

@@ -89,6 +89,7 @@ _register(Exercise(
         "the result is (c_t, h_t); return (h_t, c_t).":
             lambda *args: rnn.lstm_step(*args)[::-1],
     },
+    also_refused=(rnn.lstm_gates,),
 ))
 
 
