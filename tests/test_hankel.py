@@ -313,3 +313,11 @@ def test_s4d_system_kernel_is_s4d_kernel_and_the_layers():
         hankel.s4d_system(A, 0.05, np.ones(5))
     with pytest.raises(ValueError, match="^layer:"):
         hankel.s4d_channel_system(torch.nn.Linear(2, 2), 0)
+
+
+def test_a_hope_kernel_too_large_to_form_is_refused_up_front():
+    """HOPELayer(1, d_state=20000).kernel(20000) forms (H, n, L) powers and their FFTs:
+    about 2.4e9 numbers (it ran out of memory); refused by L before anything is formed."""
+    layer = hankel.HOPELayer(1, d_state=20000)
+    with pytest.raises(ValueError, match="^L: "):
+        layer.kernel(20000)

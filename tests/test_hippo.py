@@ -620,6 +620,8 @@ def test_bad_input_raises_value_error_naming_the_argument(call, argument):
     (lambda: offline_coefficients("legs", np.sin, 1.0, 10**9), "N"),
     (lambda: online_coefficients("legs", np.ones(10**5), 0.1, 10**4), "N"),
     (lambda: offline_coefficients("legs", np.sin, 1.0, 3, nodes=10**12), "nodes"),
+    (lambda: online_coefficients("legs", np.ones(3), 0.1, 14000, method="zoh"), "N"),
+    (lambda: online_coefficients("legs", np.ones(10**5), 0.1, 1000), "N"),    # 1e11 madds
 ])
 def test_sizes_that_cannot_finish_are_refused_up_front(call, argument):
     with pytest.raises(ValueError, match=rf"^{argument}: "):

@@ -385,6 +385,9 @@ _CLS = SequenceClassifier(5, 8, 1, 3, d_state=4)
     (lambda: cauchy(torch.ones(3), np.ones(3), torch.ones(3)), "omega"),
     (lambda: cauchy(np.ones(3), np.float64(1.0), np.ones(3)), "omega"),
     (lambda: nplr("legs", 10**6), "N"),
+    (lambda: nplr("legs", 5000), "N"),              # an eigenproblem of minutes
+    (lambda: S4Layer(1, d_state=5000), "d_state"),
+    (lambda: cauchy(np.ones(10**4), np.ones(2 * 10**4), np.ones(10**4)), "omega"),  # 12 GB
     (lambda: nplr(None, 4), "kind"),
     (lambda: s4d_lin_init(10**12), "N"),
     (lambda: s4d_inv_init(0), "N"),

@@ -109,6 +109,20 @@ MAX_ELEMENTS = 2 * 10**8
 MAX_STEPS = 10**7
 """The most steps a Python-level loop may be asked for: more is refused up front."""
 
+MAX_EIG_SIZE = 3_000
+"""The largest n of a dense n x n eigenvalue problem (its time grows as n^3). Measured on
+2 cores: s4.nplr("legs", 2000) 3.2 s (so about 11 s at 3,000), rnn.esn_reservoir(3000)
+4.7 s; s4.nplr("legs", 5000) ran past 45 s."""
+
+MAX_GAUSS_NODES = 6_000
+"""The most Gauss-Legendre nodes one rule may have: NumPy's ``leggauss(n)`` solves an
+n x n eigenvalue problem. Measured on 2 cores: 4,000 nodes 2.6 s, 8,000 nodes 24 s."""
+
+MAX_WORK = 5 * 10**9
+"""The most multiply-adds a loop of dense steps may be asked for (``hippo.online_coefficients``:
+L steps of N^2 each). Measured on 2 cores: the ZOH LegS update costs about 5e-9 s per N^2,
+so this is about 25 s."""
+
 
 def dense_tensor(name, value):
     """``value`` unless it is a sparse or meta torch tensor, refused by name: the course's

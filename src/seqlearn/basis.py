@@ -69,7 +69,8 @@ Glossary (code name -> symbol):
 
 import numpy as np
 
-from seqlearn._checks import MAX_STEPS, affordable, integer, number, numeric_array, positive
+from seqlearn._checks import (MAX_GAUSS_NODES, MAX_STEPS, affordable, integer, number,
+                              numeric_array, positive)
 
 BASES = ("legendre", "fourier", "laguerre")
 
@@ -273,7 +274,7 @@ def _gauss_rule(basis, window, N, nodes):
         # at most 2 max|f| e^{-40}. Composite Gauss-Legendre on panels of length 1
         # then converges for any smooth f, oscillating or not. (Gauss-Laguerre is
         # built for polynomial f: for sin(3s) its 180 nodes miss the second digit.)
-        nodes = 32 if nodes is None else integer("nodes", nodes, maximum=MAX_STEPS)
+        nodes = 32 if nodes is None else integer("nodes", nodes, maximum=MAX_GAUSS_NODES)
         affordable("nodes", N * PAST_CUTOFF * nodes, what="numbers (N functions at "
                    "nodes on each of the 80 panels)")
         x, w = np.polynomial.legendre.leggauss(nodes)
@@ -283,6 +284,8 @@ def _gauss_rule(basis, window, N, nodes):
     else:
         given = nodes is not None
         nodes = integer("nodes", nodes, maximum=MAX_STEPS) if given else max(128, 4 * N)
+        affordable("nodes" if given else "N", nodes, MAX_GAUSS_NODES,
+                   what="Gauss nodes (an eigenvalue problem of that size)")
         affordable("nodes" if given else "N", N * nodes,
                    what="numbers (N functions at the Gauss nodes)")
         x, omega = np.polynomial.legendre.leggauss(nodes)

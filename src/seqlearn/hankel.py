@@ -404,7 +404,8 @@ class HOPELayer(_SSMLayer):
         return torch.stack([C, torch.zeros_like(C)], -1)
 
     def _affordable(self, name, L):
-        affordable(name, 4 * self.H * L)
+        # the powers (H, n, L), their FFTs (H, n, L + 1) complex and one product
+        affordable(name, 6 * self.H * self.h.shape[1] * L)
 
     def _kernel(self, L):
         return _hope_kernel_t(self.log_dt, self.h, L)

@@ -94,8 +94,8 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from seqlearn import basis as _basis
-from seqlearn._checks import (MAX_ELEMENTS, MAX_STEPS, affordable, function, integer, number,
-                              numeric_array, positive)
+from seqlearn._checks import (MAX_ELEMENTS, MAX_GAUSS_NODES, MAX_STEPS, MAX_WORK, affordable,
+                              function, integer, number, numeric_array, positive)
 from seqlearn.discretize import discretize, method_alpha
 
 KINDS = ("legt", "lagt", "legs", "fout")
@@ -219,8 +219,12 @@ def online_coefficients(kind, f, dt, N, theta=1.0, method="bilinear", alpha=None
     L = f.shape[-1]
     affordable("f", L, MAX_STEPS, "steps")
     affordable("N", f.size * N, what="coefficients (f's size times N)")
+    affordable("N", f.size // L * L * N * N, MAX_WORK, what="multiply-adds (L steps of N^2)")
     A, B = hippo_matrix(kind, N, theta)
     method, alpha = method_alpha(method, alpha)
+    if kind == "legs" and method == "zoh":   # the ZOH step's quadrature: N Gauss nodes
+        affordable("N", N, MAX_GAUSS_NODES, what="Gauss nodes (an eigenvalue problem of "
+                   "that size)")
     a = 0.5 if alpha is None else alpha  # the weight of f_k in u_k
     if kind == "legs":
         if c0 is not None:

@@ -50,13 +50,11 @@ import torch
 from scipy.special import expit as sigmoid
 from torch import nn
 
-from seqlearn._checks import (MAX_STEPS, affordable, finite, flag, integer, layer_input,
+from seqlearn._checks import (MAX_EIG_SIZE, MAX_STEPS, affordable, finite, flag, integer, layer_input,
                                number, numeric_array, option, torch_tensor)
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 NAMES = ("W_ih", "W_hh", "b_ih", "b_hh")
-MAX_EIG_SIZE = 5_000
-"""The largest n for an n x n eigenvalue problem (``esn_reservoir``): larger takes minutes."""
 
 
 def _expect_shape(name, arr, shape):

@@ -53,14 +53,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqlearn._checks import (affordable, dense_tensor, finite, flag, integer, layer_input,
+from seqlearn._checks import (MAX_EIG_SIZE, affordable, dense_tensor, finite, flag, integer, layer_input,
                                number, numeric_array, option, positive, torch_tensor)
 from seqlearn.discretize import discretize_diag
 from seqlearn.hippo import hippo_matrix
 
 NPLR_KINDS = ("legs", "legt")
-MAX_EIG_SIZE = 5_000
-"""The largest N for the N x N eigendecomposition of ``nplr`` (larger takes minutes)."""
 MAX_LAYERS = 1_000
 """The most layers a ``SequenceClassifier`` may stack."""
 
@@ -131,7 +129,8 @@ def cauchy(v, omega, Lambda):
         raise ValueError(f"omega: expected leading axes broadcastable with v's "
                          f"{tuple(v.shape)} and Lambda's {tuple(Lambda.shape)}, got "
                          f"{tuple(omega.shape)}") from None
-    affordable("omega", math.prod(shape))
+    # two complex (..., M, N) temporaries (omega - Lambda, then v / it): four reals each
+    affordable("omega", 4 * math.prod(shape), what="numbers (two complex (M, N) temporaries)")
     return _cauchy(v, omega, Lambda)
 
 
