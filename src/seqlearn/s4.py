@@ -141,7 +141,15 @@ def _cauchy(v, omega, Lambda):
 
 
 def _dplr_kernel_t(Lambda, P, Q, B, C, dt, L):
-    """Torch core, unchecked. Lambda, B, C (H, N); P, Q (H, r, N); dt (H,) -> K (H, L)."""
+    """Torch core, unchecked. Lambda, B, C (H, N); P, Q (H, r, N); dt (H,) -> K (H, L).
+
+    An even L is computed as the first L entries of the kernel of length L + 1. With L
+    even, z = -1 is a node and Ab^L -> I as dt |A| grows (Ab's eigenvalues tend to -1), so
+    C (I - Ab^L) cancels while the resolvent (I + Ab)^{-1} at that node blows up: the
+    kernel lost about eps dt |A| relative accuracy (1.3e-6 at dt = 1e8, 3e-2 at 1e12 for
+    LegS N = 8). With L + 1 odd, Ab^(L+1) -> -I and no node sits at z = -1."""
+    if L % 2 == 0:
+        return _dplr_kernel_t(Lambda, P, Q, B, C, dt, L + 1)[..., :L]
     N = Lambda.shape[-1]
     eye = torch.eye(N, dtype=Lambda.dtype)
     A = torch.diag_embed(Lambda) - torch.einsum("hrn,hrm->hnm", P, Q.conj())
@@ -150,7 +158,7 @@ def _dplr_kernel_t(Lambda, P, Q, B, C, dt, L):
     Ct = C - torch.einsum("hn,hnm->hm", C, torch.linalg.matrix_power(Ab, L))
     angle = -2 * math.pi * torch.arange(L, dtype=dt.dtype) / L
     z = torch.polar(torch.ones_like(angle), angle)  # sin(pi) != 0: z is never exactly -1,
-    g = (2 / dt[:, None]) * (1 - z) / (1 + z)       # so g is finite; 2/(1+z) cancels it
+    g = (2 / dt[:, None]) * (1 - z) / (1 + z)       # so g is finite (node L/2: see below)
     Lam = Lambda[:, None, :]
     k00 = _cauchy(Ct * B, g, Lambda)                                      # (H, L)
     k01 = _cauchy(Ct[:, None, :] * P, g[:, None, :], Lam)                # (H, r, L)
@@ -169,7 +177,8 @@ def dplr_kernel(Lambda, P, Q, B, C, dt, L):
 
         K[k] = C Ab^k Bb,  k = 0 .. L-1,   Ab = (I - dt A/2)^{-1} (I + dt A/2),
         Bb = (I - dt A/2)^{-1} dt B,  by the Cauchy kernel + Woodbury at the L-th roots of
-        unity, then an inverse FFT (module docstring). C is the plain output row: C tilde =
+        unity (the (L+1)-th for an even L, see ``_dplr_kernel_t``), then an inverse FFT
+        (module docstring). C is the plain output row: C tilde =
         C (I - Ab^L) is computed inside by a dense power of Ab (O(N^3 log L), fine for the
         N of a layer; S4's code learns C tilde directly instead).
 
