@@ -52,7 +52,8 @@ Glossary (code -> math)
     S, z              S_t = sum_{j<=t} phi(k_j) v_j^T (d_k, d_v), z_t = sum_{j<=t} phi(k_j) (d_k,)
 
 NaN or inf in Q, K, V, x or a weight matrix is not an error here: it propagates
-(as NaN) to the outputs that depend on it, as in torch. Flags are ``bool``;
+(as NaN) as in torch; through a causal mask it reaches every output, since the mask
+multiplies it by 0 and 0 * NaN = NaN. Flags are ``bool``;
 sizes above ``seqlearn._checks.MAX_ELEMENTS`` numbers are refused.
 """
 
@@ -406,6 +407,10 @@ def multi_head_attention(x, W_q, W_k, W_v, W_o, n_heads, causal=False,
     b_q, b_k, b_v, b_o : (d_model,) each, or None for zero
     return_weights     : bool, also return every head's attention weights
     returns y (batch, L, d_model), and A (batch, h, L, L) if return_weights
+
+    NaN: a NaN or inf at one step makes every output NaN, earlier steps too: the causal
+    mask gives it weight 0, and 0 * NaN = NaN in the weighted sum (IEEE 754). The
+    recurrent forms keep a NaN causal.
     """
     x, (W_q, W_k, W_v, W_o), (b_q, b_k, b_v, b_o) = _projections(
         x, W_q, W_k, W_v, W_o, n_heads, b_q, b_k, b_v, b_o)
@@ -788,6 +793,10 @@ class CausalSelfAttention(_HeadProjections):
     ``W_o.weight`` is W_o, as in ``torch.nn.MultiheadAttention``. Written out (no fused
     kernel) so that its output is the same on every CPU. ``seqlearn.models.SequenceModel``
     uses it as the mixers "transformer" and "attention" (with ``sinusoidal_positions``).
+
+    NaN: a NaN or inf at one step makes every output NaN, earlier steps too: the causal
+    mask gives it weight 0, and 0 * NaN = NaN in the weighted sum (IEEE 754). The
+    recurrent forms keep a NaN causal.
     """
 
     def __init__(self, d_model, n_heads=2):
@@ -876,6 +885,10 @@ class TransformerBlock(torch.nn.Module):
     default, as in Vaswani et al. (2017). It is one layer of ``seqlearn.models.SequenceModel``
     with mixer "transformer" and norm "layer" (chapter 2's ``models.TransformerLM``), written
     out on its own to be read (a test checks the two agree).
+
+    NaN: a NaN or inf at one step makes every output NaN, earlier steps too: the causal
+    mask gives it weight 0, and 0 * NaN = NaN in the weighted sum (IEEE 754). The
+    recurrent forms keep a NaN causal.
     """
 
     def __init__(self, d_model, n_heads=2, d_ff=None):

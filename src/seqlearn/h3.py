@@ -41,6 +41,10 @@ class H3Layer(nn.Module):
     d_model : H >= 1;  d_state : the diagonal SSM's state size (even, >= 2);
     shift_size : N >= 1, the length of the shift SSM's filter (its state size);
     dt_min, dt_max : the S4D step range.
+
+    NaN: a NaN or inf at one step makes every output NaN in its channel, earlier steps
+    too: the FFT convolution multiplies it by the zero padding, and 0 * NaN = NaN (IEEE
+    754). The step-by-step ``step`` keeps a NaN causal.
     """
 
     def __init__(self, d_model, d_state=16, shift_size=4, dt_min=1e-3, dt_max=1e-1):

@@ -386,6 +386,10 @@ class HOPELayer(_SSMLayer):
     ``hope_system``, equal to forward.
     d_model : H >= 1;  d_state : int >= 1;  dt_min <= dt_max : > 0;  dropout : in [0, 1)
     NaN or inf in data (the input u, u_t, the state) pass through to the outputs.
+
+    NaN: a NaN or inf at one step makes every output NaN in its channel, earlier steps
+    too: the FFT convolution multiplies it by the zero padding, and 0 * NaN = NaN (IEEE
+    754). The step-by-step ``step`` keeps a NaN causal.
     """
 
     def __init__(self, d_model, d_state=64, dt_min=1e-3, dt_max=1e-1, dropout=0.0):

@@ -487,6 +487,10 @@ class S4DLayer(_SSMLayer):
     frequency-bias tuning; 1 = S4D as published); warns when alpha > 1 makes a mode turn
     by more than pi per step at dt_max (``nyquist_margin`` > 1). Inputs must have the layer's
     dtype (float32 unless converted).
+
+    NaN: a NaN or inf at one step makes every output NaN in its channel, earlier steps
+    too: the FFT convolution multiplies it by the zero padding, and 0 * NaN = NaN (IEEE
+    754). The step-by-step ``step`` keeps a NaN causal.
     """
 
     def __init__(self, d_model, d_state=64, dt_min=1e-3, dt_max=1e-1, dropout=0.0,
@@ -539,6 +543,10 @@ class S4Layer(_SSMLayer):
     Lambda is kept as -exp(log_Lambda_re) + i Lambda_im (stable).
     d_model : H >= 1;  d_state : N in [1, ``MAX_EIG_SIZE``];  dt_min, dt_max, dropout as
     S4DLayer. Inputs must have the layer's dtype (float32 unless converted).
+
+    NaN: a NaN or inf at one step makes every output NaN in its channel, earlier steps
+    too: the FFT convolution multiplies it by the zero padding, and 0 * NaN = NaN (IEEE
+    754). The step-by-step ``step`` keeps a NaN causal.
     """
 
     def __init__(self, d_model, d_state=64, dt_min=1e-3, dt_max=1e-1, dropout=0.0):

@@ -181,6 +181,10 @@ def ssd_scan(X, dt, A, B, C, chunk_size=DEFAULT_CHUNK, backend="torch",
         dtype (float32 or float64) and device, with autograd.
     Returns Y (batch, L, heads, head_dim), or (Y, final state (batch, heads, head_dim,
     d_state)) with ``return_final_state``. NaN or inf in X, dt, B, C pass through.
+
+    NaN: with backend "quadratic" or "torch", a NaN or inf at one step makes every
+    output NaN in its head, earlier steps too: the causal mask multiplies it by 0, and 0
+    * NaN = NaN (IEEE 754); backend "numpy" (a scan) keeps it causal.
     """
     option("backend", backend, BACKENDS)
     chunk_size = integer("chunk_size", chunk_size)
@@ -380,6 +384,10 @@ class Mamba2Block(nn.Module):
     from the block's input (not from x after the conv through x_proj and dt_proj), B and C
     are shared by the heads of a group, and a norm precedes out_proj.
     A_log = log U(1, 16) per head; dt_bias = softplus^{-1}(LogUniform(dt_min, dt_max)).
+
+    NaN: a NaN or inf at one step makes every output NaN, earlier steps too: the chunked
+    SSD multiplies it by its causal mask's zeros, and 0 * NaN = NaN (IEEE 754); ``step``
+    keeps it causal.
     """
 
     def __init__(self, d_model, d_state=16, d_conv=4, expand=2, head_dim=16, n_groups=1,
