@@ -372,6 +372,7 @@ def test_laguerre_whole_past_projection_of_an_oscillating_signal_matches_scipy_q
     (lambda: project(np.sin, [-np.inf, 1], "laguerre", 100, nodes=10**5), "nodes"),
     (lambda: project(np.sin, [0, 1], "legendre", 3000), "N"),                 # 12,000 nodes
     (lambda: project(np.sin, [0, 1], "legendre", 3, nodes=10**6), "nodes"),  # 7 TiB
+    (lambda: project(np.ones(11), np.linspace(0, 1, 11), "legendre", 3, nodes="abc"), "nodes"),
 ])
 def test_sizes_that_cannot_finish_are_refused_up_front(call, argument):
     with pytest.raises(ValueError, match=rf"^{argument}: "):

@@ -268,3 +268,13 @@ def test_two_tone_kernel_is_its_formula_and_names_bad_arguments():
         tasks.two_tone_kernel(16, high=4.0)
     with pytest.raises(ValueError, match="decay"):
         tasks.two_tone_kernel(16, decay=0)
+
+
+def test_a_lorenz_overflow_names_the_coefficient_that_caused_it():
+    """sigma = 1e300 overflows at the default step: the message names sigma, not dt
+    (reliability review turn 3, lesser findings); a large step still names dt."""
+    from seqlearn.tasks import lorenz
+    with pytest.raises(ValueError, match="^sigma: "):
+        lorenz(100, sigma=1e300)
+    with pytest.raises(ValueError, match="^dt: "), pytest.warns(RuntimeWarning):
+        lorenz(1000, dt=0.5)

@@ -695,7 +695,9 @@ def linear_attention_step(state, q_t, k_t, v_t, feature_map=elu_feature_map):
     q_t   : (..., d_k)
     k_t   : (..., d_k)
     v_t   : (..., d_v)
-    feature_map : phi, (..., d_k) -> (..., d_phi), positive values
+    feature_map : phi, (..., d_k) -> (..., d_phi), positive values (one that is zero where
+        phi(q_t)^T z_t sums makes the normaliser 0 and y_t = 0/0 = NaN, as in the parallel
+        and recurrent forms)
     returns y_t (..., d_v) and the new state (S_t, z_t); the input state is not modified
     """
     q_t = _float_array("q_t", q_t, 1, "shape (..., d_k)")

@@ -325,6 +325,8 @@ def project(f, t, basis, N, nodes=None):
     N = integer("N", N, maximum=MAX_STEPS)
     t = _sample_times(t, allow_minus_inf=callable(f) and basis == "laguerre")
     window = (t[0], t[-1])
+    if nodes is not None:   # checked for samples too, where it is not used
+        nodes = integer("nodes", nodes, maximum=MAX_STEPS)
     if callable(f):
         s, omega = _gauss_rule(basis, window, N, nodes)
         return evaluate(basis, N, s, window) @ (omega * _values(f, s))

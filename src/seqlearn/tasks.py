@@ -152,8 +152,16 @@ def lorenz(n_steps, dt=0.01, sigma=10.0, rho=28.0, beta=8.0 / 3.0, x0=(1.0, 1.0,
         state = state + dt / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
         out[t] = state
         if not np.all(np.isfinite(state)):
-            raise ValueError(f"dt: the RK4 trajectory overflowed at step {t} with dt = {dt} "
-                             f"(unstable); use a smaller step, e.g. 0.01")
+            # blame a coefficient far above the butterfly's (10, 28, 8/3), else the step
+            given = {"sigma": sigma, "rho": rho, "beta": beta}
+            usual = {"sigma": 10.0, "rho": 28.0, "beta": 8.0 / 3.0}
+            name = max(given, key=lambda k: abs(given[k]) / usual[k])
+            if abs(given[name]) / usual[name] <= 10:
+                raise ValueError(f"dt: the RK4 trajectory overflowed at step {t} with dt = "
+                                 f"{dt} (unstable); use a smaller step, e.g. 0.01")
+            raise ValueError(f"{name}: the RK4 trajectory overflowed at step {t} with {name} "
+                             f"= {given[name]:g} and dt = {dt}; use coefficients near the "
+                             "butterfly's (10, 28, 8/3) or a much smaller step")
     return out
 
 
