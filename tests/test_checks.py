@@ -169,3 +169,18 @@ def test_sparse_and_meta_tensors_are_refused_by_name_across_the_package():
             for fn in fns:
                 with pytest.raises(ValueError, match=f"^{name}: expected a dense tensor"):
                     fn(bad)
+
+
+def test_an_inference_mode_tensor_is_refused_by_name_where_autograd_would_fail():
+    """A tensor made under torch.inference_mode() fed to a layer that records gradients:
+    torch's own error came from deep inside (reliability review turn 3, finding 10);
+    now the layer names its input. Inside inference_mode it still works."""
+    import torch
+    from seqlearn import mamba, s4
+    with torch.inference_mode():
+        x = torch.randn(2, 8, 4)
+    for layer in (s4.S4DLayer(4), mamba.MambaBlock(4)):
+        with pytest.raises(ValueError, match="inference_mode"):
+            layer(x)
+        with torch.inference_mode():
+            assert layer(x).shape == (2, 8, 4)

@@ -270,6 +270,7 @@ def test_two_tone_kernel_is_its_formula_and_names_bad_arguments():
         tasks.two_tone_kernel(16, decay=0)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")
 def test_a_lorenz_overflow_names_the_coefficient_that_caused_it():
     """sigma = 1e300 overflows at the default step: the message names sigma, not dt
     (reliability review turn 3, lesser findings); a large step still names dt."""

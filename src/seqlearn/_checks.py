@@ -291,4 +291,10 @@ def layer_input(name, x, axes, width, like):
     if x.device != like.device:
         raise ValueError(f"{name}: expected a tensor on {like.device} (the layer's), got one "
                          f"on {x.device}")
+    import torch
+
+    if x.is_inference() and torch.is_grad_enabled() and like.requires_grad:
+        raise ValueError(f"{name}: got a tensor made under torch.inference_mode(), which "
+                         "autograd cannot record; call the layer inside "
+                         "torch.inference_mode() (or torch.no_grad()), or pass x.clone()")
     return x
