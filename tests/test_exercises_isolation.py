@@ -23,6 +23,7 @@ import seqlearn
 from seqlearn import exercises
 from seqlearn.exercises import EXERCISES, _checker, check
 from seqlearn.exercises._isolated import MAX_PRINTED
+from test_exercises import loop_ema
 
 NAMES = sorted(EXERCISES)
 
@@ -34,15 +35,6 @@ def run(capsys, name, fn):
 
 def flat(text):
     return " ".join(text.split())
-
-
-def loop_ema(x, alpha):
-    x = np.asarray(x, dtype=float)
-    h, state = np.zeros_like(x), np.zeros(x.shape[:-1])
-    for t in range(x.shape[-1]):
-        state = alpha * state + (1 - alpha) * x[..., t]
-        h[..., t] = state
-    return h
 
 
 # --- every exercise: each delegation form refused, the book's solution accepted --------
