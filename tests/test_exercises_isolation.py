@@ -6,7 +6,6 @@ student's function does is left behind in the notebook's process."""
 
 import functools
 import importlib
-import json
 import os
 import pkgutil
 import re
@@ -23,6 +22,8 @@ import seqlearn
 from seqlearn import exercises
 from seqlearn.exercises import EXERCISES, _checker, check
 from seqlearn.exercises._isolated import MAX_PRINTED
+from seqlearn.notebooks import SOLUTION_TAG, notebook_paths, read, source, tags
+from conftest import ROOT
 from test_exercises import loop_ema
 
 NAMES = sorted(EXERCISES)
@@ -107,25 +108,21 @@ def test_a_retyped_reference_is_refused_when_it_calls_a_course_function(capsys, 
 
 
 def book_solutions():
-    """{exercise name: the book's solution}, from the solution cells of the notebooks."""
+    """{exercise name: the book's solution}: each chapter's code cells tagged as solutions,
+    run in order with NumPy and the course's modules, then looked up by name in the
+    chapter's check cells."""
     modules = {m.name: importlib.import_module(f"seqlearn.{m.name}")
                for m in pkgutil.iter_modules(seqlearn.__path__)
                if not m.name.startswith("_") and m.name != "mamba_triton"}
     solutions = {}
-    root = os.path.join(os.path.dirname(__file__), "..", "book")
-    for path in sorted(os.listdir(root)):
-        if not path.endswith(".ipynb"):
+    for path in notebook_paths(ROOT):
+        if path.parent.name != "book":
             continue
         namespace = {"np": np, **modules}
-        solution_next = False
-        for cell in json.load(open(os.path.join(root, path)))["cells"]:
-            text = "".join(cell["source"])
-            if cell["cell_type"] == "markdown":
-                solution_next = "{solution-start}" in text
-                continue
-            if solution_next and "def " in text:
-                exec(compile(text, path, "exec"), namespace)
-            solution_next = False
+        for cell in read(path)["cells"]:
+            text = source(cell)
+            if cell["cell_type"] == "code" and SOLUTION_TAG in tags(cell) and "def " in text:
+                exec(compile(text, str(path), "exec"), namespace)
             for exercise, fn in re.findall(r'check\("([^"]+)",\s*(\w+)\)', text):
                 if fn in namespace:
                     solutions[exercise] = namespace[fn]

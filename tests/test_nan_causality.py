@@ -110,16 +110,12 @@ FORMS = {
 }
 
 
-def _time_first(y):
-    """The output with time on axis 1 (batch, L, ...) or axis 0 (L, ...) / last (..., L)."""
-    y = y.detach().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-    return y
-
-
 @pytest.mark.parametrize("name", sorted(FORMS))
 def test_nan_at_the_last_step_does_what_the_form_documents(name):
     owner, run, spreads = FORMS[name]
-    y = _time_first(run())
+    y = run()
+    y = y.detach().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    # time is axis 1 of (batch, L, ...) outputs, the last axis of the NumPy scans'
     axis = {"mamba.selective_scan": -1, "recurrence.ema": -1, "ssm.scan": -1}.get(name, 1)
     y = np.moveaxis(y, axis, 0)
     earlier, last = y[:-1], y[-1]

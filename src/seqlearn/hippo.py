@@ -219,7 +219,7 @@ def online_coefficients(kind, f, dt, N, theta=1.0, method="bilinear", alpha=None
     L = f.shape[-1]
     affordable("f", L, MAX_STEPS, "steps")
     affordable("N", f.size * N, what="coefficients (f's size times N)")
-    affordable("N", f.size // L * L * N * N, MAX_WORK, what="multiply-adds (L steps of N^2)")
+    affordable("N", f.size * N * N, MAX_WORK, what="multiply-adds (L steps of N^2 each)")
     A, B = hippo_matrix(kind, N, theta)
     method, alpha = method_alpha(method, alpha)
     if kind == "legs" and method == "zoh":   # the ZOH step's quadrature: N Gauss nodes

@@ -246,9 +246,8 @@ class _Reader:
 
 class _State:
     def __init__(self, refused):
-        self.refused = refused                      # {id(code): name}
-        self.codes = list(refused)                  # keeps ids alive
-        self.leaned_on = None
+        self.refused = refused                      # {id(code): name}; the caller's
+        self.leaned_on = None                       # dict keeps the codes alive
         self.tampered = None
         self.ours = False                           # True while we set the profile function
 
