@@ -97,6 +97,21 @@ student:
 	@$(MAKE) -s --no-print-directory -C $(ROOT) setup
 	$(ROOT)$(BIN)/python -m seqlearn.notebooks student $(ROOT)_build/student --root $(ROOT)
 
+# Instructors: a chapter's exercises as an nbgrader assignment, and grading a folder of
+# submitted notebooks (seqlearn/grading.py). Both write under _build/grading/chNN/.
+#   make assignment CH=7                  -> nbgrader/release/ch07/ch07.ipynb (for students)
+#   make grade CH=7 SUBMISSIONS=dir/      -> grades.csv, feedback/<student>.md
+.PHONY: assignment grade
+assignment:
+	@test -n "$(CH)" || { echo "usage: make assignment CH=7"; exit 2; }
+	@$(MAKE) -s --no-print-directory -C $(ROOT) setup
+	$(ROOT)$(BIN)/python -m seqlearn.grading assignment $(CH) --root $(ROOT)
+
+grade:
+	@test -n "$(CH)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade CH=7 SUBMISSIONS=dir/"; exit 2; }
+	@$(MAKE) -s --no-print-directory -C $(ROOT) setup
+	$(ROOT)$(BIN)/python -m seqlearn.grading grade $(CH) $(abspath $(SUBMISSIONS)) --root $(ROOT)
+
 # Authoring: rewrite the reader copies in book/colab/ (what the Colab button
 # opens) after editing or re-executing a notebook; a test says when they are stale.
 .PHONY: colab-copies

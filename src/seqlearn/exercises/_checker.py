@@ -112,10 +112,26 @@ def check(name, fn, verbose=True):
         print(f"❌ verbose should be True or False, got {type(verbose).__name__} "
               f"{verbose!r:.40}.")
         return False
+    ok, message, printed = verdict(name, fn)
+    if verbose:
+        if printed:   # what the function printed, before the verdict on it
+            print(printed.rstrip("\n"))
+        print(message)
+    return ok
+
+
+def verdict(name, fn):
+    """``check`` without printing: ``(ok, message, printed)``.
+
+    ``fn`` may also be an ``_isolated.Source`` (code and the name it defines), built
+    in the child process: the grader's way to check a submitted notebook's answer
+    without running any of its code in the grader's own process. ``printed`` is what
+    the function printed (cut to ``_isolated.MAX_PRINTED`` characters).
+    """
     if not isinstance(name, str):
         close = difflib.get_close_matches(str(name), EXERCISES, n=1, cutoff=0.6)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        return _verdict(verbose, False, "\n".join(_wrap([
+        return _result(False, "\n".join(_wrap([
             f"❌ the exercise name should be a string such as 'intro.ema', got "
             f"{type(name).__name__} {name!r:.60}.{hint}"])))
     exercise = EXERCISES.get(name)
@@ -123,16 +139,19 @@ def check(name, fn, verbose=True):
         close = difflib.get_close_matches(name, EXERCISES, n=1, cutoff=0.6)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         known = ", ".join(sorted(EXERCISES))
-        return _verdict(verbose, False, f"❌ there is no exercise called {name!r}.{hint} "
+        return _result(False, f"❌ there is no exercise called {name!r}.{hint} "
                                         f"Known exercises: {known}.")
-    if not callable(fn):
-        return _verdict(verbose, False, f"❌ {name}: expected a function {exercise.signature}, "
+    if not callable(fn) and not isinstance(fn, _isolated.Source):
+        return _result(False, f"❌ {name}: expected a function {exercise.signature}, "
                                         f"got {type(fn).__name__}.")
+    if isinstance(fn, _isolated.Source) and not _isolated.AVAILABLE:
+        return _result(False, f"❌ {name}: an answer read from a notebook is checked in a "
+                              "child process, which needs os.fork (Linux, macOS).")
     refused = _refused(exercise)
     own = [label for code, label in refused.items()
            if isinstance(fn, types.FunctionType) and fn.__code__ is code]
     if own:
-        return _verdict(verbose, False, "\n".join(_wrap([
+        return _result(False, "\n".join(_wrap([
             f"❌ {name}: this is the course's own function ({own[0]}); the "
             "exercise is to write it yourself."])))
     limit = float(getattr(sys.modules.get(_PACKAGE), "TIME_LIMIT_S", TIME_LIMIT_S))
@@ -145,19 +164,17 @@ def check(name, fn, verbose=True):
     label, wrong_signature, outcomes, printed, ended = runner(
         fn, cases, limit, refused, _problem_of, _signature_problem)
     if wrong_signature:
-        return _verdict(verbose, False, "\n".join(_wrap([
+        return _result(False, "\n".join(_wrap([
             f"❌ {name}: {wrong_signature}", f"   expected: {exercise.signature}"])))
     for outcome in outcomes:
         if outcome.tampered:
-            return _verdict(verbose, False, "\n".join(_wrap([
+            return _result(False, "\n".join(_wrap([
                 f"❌ {name}: your function changed {outcome.tampered}, which the checker "
                 "uses to see which functions it calls; a solution does not need to."])))
         if outcome.leaned_on:
-            return _verdict(verbose, False, "\n".join(_wrap([
+            return _result(False, "\n".join(_wrap([
                 f"❌ {name}: your function calls the course's own {outcome.leaned_on}; "
                 "the exercise is to write it yourself."])))
-    if printed and verbose:   # what the function printed, before the verdict on it
-        print(printed.rstrip("\n"))
     answers = [outcome.answer for outcome in outcomes]
     for i, args in enumerate(cases):
         if i < len(outcomes):
@@ -189,8 +206,8 @@ def check(name, fn, verbose=True):
             slip = _known_mistake(exercise, cases, answers)
             if slip:
                 lines.append(f"   hint: {slip}")
-        return _verdict(verbose, False, "\n".join(_wrap(lines)))
-    return _verdict(verbose, True, f"✅ {name}: all {n_fixed} cases match the reference.")
+        return _result(False, "\n".join(_wrap(lines)), printed)
+    return _result(True, f"✅ {name}: all {n_fixed} cases match the reference.", printed)
 
 
 def _is_course_module(module):
@@ -358,10 +375,8 @@ def _wrap(lines, width=76):
     return out
 
 
-def _verdict(verbose, ok, message):
-    if verbose:
-        print(message)
-    return ok
+def _result(ok, message, printed=""):
+    return ok, message, printed
 
 
 def _compare(expected, got, rtol, atol, what, names=None, equal_nan=False):

@@ -50,6 +50,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 import types
 
 import numpy as np
@@ -67,6 +68,43 @@ _MAX_NODES = 100_000       # containers and leaves in one result
 _HEADER = struct.Struct(">Q")
 _DTYPE_KINDS = "biufc"      # bool, int, uint, float, complex: what a result may hold
 _TRAP_NAME = "__seqlearn_refused_call__"
+
+
+class Source:
+    """A function still to be built: ``code`` (text) that defines ``name``.
+
+    ``run`` executes ``code`` in the child, in a fresh namespace, and checks the
+    function it defines: the grader's way to check an answer taken from a submitted
+    notebook without running a line of it in its own process. ``filename`` names
+    the code in tracebacks ("<answer ex-mamba-step>").
+    """
+
+    def __init__(self, code, name, filename="<answer>"):
+        if not isinstance(code, str) or not isinstance(name, str):
+            raise ValueError(f"Source: expected code and name as str, got "
+                             f"{type(code).__name__} and {type(name).__name__}")
+        self.code, self.name, self.filename = code, name, filename
+
+
+def _build(source, describe_error):
+    """(function, None) from a ``Source``, or (None, a sentence saying why not)."""
+    namespace = {"__name__": "__main__"}
+    try:
+        exec(compile(source.code, source.filename, "exec"), namespace)
+    except BaseException as exc:   # SystemExit and KeyboardInterrupt from the answer too
+        try:
+            tb = exc.__traceback__
+            lines = [lineno for frame, lineno in traceback.walk_tb(tb)
+                     if frame.f_code.co_filename == source.filename]
+            where = f" (line {lines[-1]})" if lines else ""
+            return None, f"the answer's code raised {type(exc).__name__}: {str(exc):.200}{where}"
+        except BaseException:   # an exception whose str() raises
+            return None, f"the answer's code raised {type(exc).__name__}"
+    fn = namespace.get(source.name)
+    if not callable(fn):
+        found = "nothing" if fn is None else f"a {type(fn).__name__}"
+        return None, f"the answer defines no function {source.name} (found {found})"
+    return fn, None
 
 
 class Outcome:
@@ -262,6 +300,12 @@ def _child(write_fd, fn, cases, refused, describe_error, signature_problem):
         torch.set_num_threads(1)
     printed = _Printed()
     sys.stdout = sys.stderr = printed
+    if isinstance(fn, Source):
+        fn, problem = _build(fn, describe_error)
+        if problem:
+            _send(write_fd, {"kind": "start", "label": "fn", "signature": problem,
+                             "printed": printed.text()}, b"")
+            return
     label = getattr(fn, "__name__", "fn") if isinstance(fn, types.FunctionType) else \
         type(fn).__name__
     signature = signature_problem(fn, cases[0]) if cases else None
