@@ -19,7 +19,79 @@ from seqlearn.attention import (CausalSelfAttention, KVCache, causal_mask, elu_f
                                 split_heads)
 from seqlearn.models import MambaLM
 
-TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-10)}
+
+
+# Rounding-error bounds (Higham's gamma_n = n u for a sum of n terms, u = eps / 2, first order
+# in u) for two computations of the same attention that round differently: each side's error
+# bound in units of u, times 2 for the two sides, which is the same number in units of eps.
+def sdpa_error_bound(Q, K, V, mask=None):
+    """|Y - Y'| for two computations of softmax(Q K^T / sqrt(d_k) + M) V in Q's dtype.
+
+    Per side: a score errs by <= (d_k + 2) u S, S the largest sum_l |q_l k_l| / sqrt(d_k) +
+    |M| (the d_k-term dot, the scaling, the mask); a score error e moves the normalised
+    weights by <= 2e relatively, so y by <= 2 (d_k + 2) u S max|v|; exp (a few ulp), the
+    softmax's sum of L_k terms and division and the sum over L_k keys add
+    (2 L_k + 12) u max|v|."""
+    eps = np.finfo(np.result_type(*(np.asarray(a) for a in (Q, K, V)))).eps
+    Q, K, V = (np.asarray(a, dtype=np.float64) for a in (Q, K, V))
+    d_k, L_k = Q.shape[-1], K.shape[-2]
+    S = np.abs(Q) @ np.swapaxes(np.abs(K), -1, -2) / np.sqrt(d_k)
+    if mask is not None and np.asarray(mask).dtype != bool:
+        S = S + np.abs(np.asarray(mask, dtype=np.float64))
+    return (2 * (d_k + 2) * S.max(initial=0) + 2 * L_k + 12) * eps * np.abs(V).max(initial=0)
+
+
+def online_softmax_error_bound(Q, K, V, block_size):
+    """sdpa_error_bound plus the online softmax's rescalings: acc and l are multiplied by the
+    same exp(m_old - m_new) and summed once per block of keys, 2 roundings each: 4 u per
+    block, relative to max|v|, on that side."""
+    eps = np.finfo(np.result_type(*(np.asarray(a) for a in (Q, K, V)))).eps
+    blocks = -(-np.shape(K)[-2] // block_size)
+    return sdpa_error_bound(Q, K, V) + 2 * blocks * eps * np.abs(V).max(initial=0)
+
+
+def mha_error_bound(x, Ws, bs, n_heads):
+    """(bound on |y - y'|, bound on |A - A'|) for two computations of multi_head_attention.
+
+    Per side: a projection (d_model + 1 terms) errs by <= (D + 1) u of its sum of absolute
+    terms, bar = |x| |W|^T + |b|; a score q . k / sqrt(d) then errs by <= (D + 1) u
+    (bar_q . |k| + |q| . bar_k) / sqrt(d) + (d + 2) u |q| . |k| / sqrt(d), which moves the
+    weights by twice that relatively (plus (L + 6) u for the softmax); a head's output errs
+    by that times max|v|, plus L u max|v| for its sum and (D + 1) u max bar_v for v's own
+    error; the output projection multiplies by the largest row sum of |W_o| and adds
+    (D + 1) u (|heads| |W_o|^T + |b_o|)."""
+    x = np.asarray(x, dtype=np.float64)
+    (W_q, W_k, W_v, W_o), (b_q, b_k, b_v, b_o) = ([np.asarray(a, dtype=np.float64) for a in t]
+                                                  for t in (Ws, bs))
+    eps = np.finfo(np.asarray(Ws[0]).dtype).eps
+    D = x.shape[-1]
+    d, L = D // n_heads, x.shape[-2]
+    q, k, v = (np.abs(split_heads(x @ W.T + b, n_heads)) for W, b in
+               ((W_q, b_q), (W_k, b_k), (W_v, b_v)))
+    bq, bk, bv = (split_heads(np.abs(x) @ np.abs(W).T + np.abs(b), n_heads) for W, b in
+                  ((W_q, b_q), (W_k, b_k), (W_v, b_v)))
+    T = lambda a: np.swapaxes(a, -1, -2)  # noqa: E731
+    score = ((D + 1) * (bq @ T(k) + q @ T(bk)) + (d + 2) * q @ T(k)).max() / np.sqrt(d)
+    heads = (2 * score + 2 * L + 6) * v.max() + (D + 1) * bv.max()
+    W_o_rows = np.abs(W_o).sum(1).max()
+    y = heads * W_o_rows + (D + 1) * (v.max() * W_o_rows + np.abs(b_o).max())
+    return y * eps, (2 * score + L + 6) * eps
+
+
+def additive_error_bound(S, H, W, U, v):
+    """(bound on |c - c'|, bound on |alpha - alpha'|) for two float64 computations of
+    additive_attention. Per side: W s + U h errs by <= (max(d_s, d_h) + 1) u of
+    |W| |s| + |U| |h| (M, its largest entry), tanh by 1 ulp more, e = v . tanh(.) by
+    E = ((max(d_s, d_h) + 1) M + d_a + 2) u sum|v|; the weights move by 2E relatively
+    (plus (L_k + 6) u, the softmax), c by that times max|h| plus L_k u max|h|."""
+    M = ((np.abs(S) @ np.abs(W).T)[..., :, None, :]
+         + (np.abs(H) @ np.abs(U).T)[..., None, :, :]).max()
+    u = np.finfo(np.float64).eps / 2
+    E = ((max(S.shape[-1], H.shape[-1]) + 1) * M + len(v) + 2) * u * np.abs(v).sum()
+    L_k = H.shape[-2]
+    alpha = 2 * (2 * E + (L_k + 6) * u)
+    return alpha * np.abs(H).max() + 2 * L_k * u * np.abs(H).max(), alpha
+
 
 batch_dims = st.lists(st.integers(1, 3), max_size=2).map(tuple)
 sizes = st.integers(1, 9)
@@ -56,12 +128,18 @@ def test_softmax_matches_torch(shape, seed, scale, data):
     z = scale * np.random.default_rng(seed).standard_normal(shape)
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
     got = softmax(z, axis=axis)
+    # float64: a weight e^-x / sum with score gap x errs by <= (x + n + 4) u per side (z - max
+    # rounds by u x, exp 1 ulp, a sum of n <= 6, the division or reciprocal); weights above
+    # atol = 1e-300 have x < 691: <= 2 * 701 u = 1.6e-13 relative for the two; rtol 1e-12 is 6x
     np.testing.assert_allclose(got, torch.softmax(torch.tensor(z), dim=axis).numpy(),
                                rtol=1e-12, atol=1e-300)
+    # sum_j e_j / total is 1 / (1 + the rounding of total): (n + 1) u, the sum of the n <= 6
+    # weights n u more: <= 13 u = 1.4e-15; rtol 1e-12 is 700x
     np.testing.assert_allclose(got.sum(axis=axis), 1.0, rtol=1e-12)
 
 
 def test_softmax_of_huge_scores_does_not_overflow():
+    # exact: exp(0) = 1, 1 / 2 = 0.5, exp(-2000) = 0 (bound 0; default rtol 1e-7)
     np.testing.assert_allclose(softmax(np.array([1000.0, 1000.0, -1000.0])), [0.5, 0.5, 0])
 
 
@@ -70,7 +148,10 @@ def test_softmax_masked_entries_get_zero_and_an_all_masked_row_is_zero():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "invalid value" warning either
         got = softmax(z)
-    np.testing.assert_allclose(got, [[0.25, 0, 0.75], [0, 0, 0]], rtol=1e-15)
+    # float64: exp(-log 3) = (1 / 3)(1 + d), |d| <= 1 ulp of log 3 + 1 ulp of exp = 3.9e-16;
+    # 0.25 = e / (e + 1) then errs by 3/4 |d| + 2 u = 5.1e-16 relative (the sum, the division),
+    # 0.75 by 3.2e-16; rtol 4e-15 is 8x (1e-15 was 2x); the zeros must be exact (rtol 0 there)
+    np.testing.assert_allclose(got, [[0.25, 0, 0.75], [0, 0, 0]], rtol=4e-15)
 
 
 def test_softmax_keeps_float32():
@@ -117,15 +198,22 @@ def test_sdpa_matches_torch(batch, L_q, L_k, d_k, d_v, dtype, mask_kind, seed):
             bias = causal_lower_right(L_q, L_k)
         expected = torch_sdpa(Q, K, V, attn_mask=bias)
     assert got.shape == batch + (L_q, d_v) and got.dtype == dtype
-    np.testing.assert_allclose(got, expected, **TOL[dtype])
+    # two roundings of the same attention: sdpa_error_bound, from this draw's sizes (float32:
+    # 1e-7 .. 6e-5 over 3000 draws, above the fixed 1e-5 this was; float64: 2e-15 .. 1.3e-13);
+    # measured <= 5% of it
+    bound = sdpa_error_bound(Q, K, V, mask if mask_kind == "float" else None)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=bound)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sdpa_causal_matches_torch_is_causal_for_square_attention(dtype):
     rng = np.random.default_rng(3)
     Q, K, V = (rng.standard_normal((2, 3, 11, 8)).astype(dtype) for _ in range(3))
+    # sdpa_error_bound: 3.9e-5 in float32 (above the 1e-5 this was), 7.3e-14 in float64;
+    # measured 0.6% of it
     np.testing.assert_allclose(scaled_dot_product_attention(Q, K, V, causal=True),
-                               torch_sdpa(Q, K, V, is_causal=True), **TOL[dtype])
+                               torch_sdpa(Q, K, V, is_causal=True), rtol=0,
+                               atol=sdpa_error_bound(Q, K, V))
 
 
 def test_sdpa_weights_rows_sum_to_one_and_respect_the_mask():
@@ -133,8 +221,11 @@ def test_sdpa_weights_rows_sum_to_one_and_respect_the_mask():
     Q, K, V = rng.standard_normal((6, 4)), rng.standard_normal((9, 4)), rng.standard_normal((9, 2))
     Y, A = scaled_dot_product_attention(Q, K, V, causal=True, return_weights=True)
     assert A.shape == (6, 9)
+    # float64: the weights sum to 1 / (1 + the rounding of the softmax's total of <= 9 terms),
+    # then each is divided and the 9 are summed: <= (8 + 1 + 8) u = 1.9e-15; rtol 1e-14 is 5x
     np.testing.assert_allclose(A.sum(axis=-1), 1.0, rtol=1e-14)
     assert np.all(A[~causal_mask(6, 9)] == 0)
+    # Y is this very matmul (weights @ V) on the same arrays: bitwise equal, bound 0
     np.testing.assert_allclose(Y, A @ V, rtol=1e-14)
 
 
@@ -151,8 +242,10 @@ def test_sdpa_batch_dims_broadcast():
                rng.standard_normal((3, 1, 5, 2)))
     got = scaled_dot_product_attention(Q, K, V)
     assert got.shape == (3, 2, 5, 2)
+    # batched matmuls may take another BLAS path than one 2-D product: two roundings, so
+    # sdpa_error_bound = 1.7e-14 (rtol 1e-14 asked for equal bits, ill-posed near y = 0)
     np.testing.assert_allclose(got[2, 1], scaled_dot_product_attention(Q[1], K, V[2, 0]),
-                               rtol=1e-14)
+                               rtol=0, atol=sdpa_error_bound(Q[1], K, V[2, 0]))
 
 
 # --- multi-head attention ------------------------------------------------------------------
@@ -209,8 +302,12 @@ def test_multi_head_attention_matches_torch(causal, dtype, n_heads):
                                 b_o=b_o, return_weights=True)
     y_torch, A_torch = torch_mha(x, Ws, bs, n_heads, causal, dtype)
     assert y.dtype == dtype and A.shape == (3, n_heads, 10, 10)
-    np.testing.assert_allclose(y, y_torch, **TOL[dtype])
-    np.testing.assert_allclose(A, A_torch, **TOL[dtype])
+    # mha_error_bound (y / A): float64 4.1e-12 / 2.5e-13 (1 head), 2.9e-12 / 1.7e-13 (4);
+    # float32 2.2e-3 / 1.3e-4 and 1.5e-3 / 9.3e-5, above the 1e-5 this was: the projections'
+    # 17-term sums of |x| |W| ~ 4 dominate the worst case (measured 5e-7 / 1.2e-7)
+    bound_y, bound_A = mha_error_bound(x, Ws, bs, n_heads)
+    np.testing.assert_allclose(y, y_torch, rtol=0, atol=bound_y)
+    np.testing.assert_allclose(A, A_torch, rtol=0, atol=bound_A)
 
 
 def test_multi_head_attention_biases_default_to_zero():
@@ -218,6 +315,7 @@ def test_multi_head_attention_biases_default_to_zero():
     x = rng.standard_normal((2, 6, 8))
     Ws, _ = random_mha_weights(rng, 8, np.float64)
     y_torch, _ = torch_mha(x, Ws, [np.zeros(8)] * 4, 2, True, np.float64)
+    # float64: mha_error_bound(x, Ws, zeros, 2) = 1.0e-12; atol 1e-10 is 100x
     np.testing.assert_allclose(multi_head_attention(x, *Ws, 2, causal=True), y_torch,
                                rtol=1e-10, atol=1e-10)
 
@@ -234,8 +332,12 @@ def test_kv_cache_decode_equals_full_causal_attention(batch, L, n_heads, seed):
     Ws, (b_q, b_k, b_v, b_o) = random_mha_weights(rng, d_model, np.float64)
     biases = dict(b_q=b_q, b_k=b_k, b_v=b_v, b_o=b_o)
     y, cache = kv_cache_decode(x, *Ws, n_heads, **biases)
+    # float64, one token at a time vs all at once (other matmul shapes, other roundings):
+    # mha_error_bound from this draw (9e-14 .. 3e-12 over 500 draws, the differences <= 0.4%
+    # of it; a fixed 1e-10 would not follow the draws' sizes)
     np.testing.assert_allclose(y, multi_head_attention(x, *Ws, n_heads, causal=True, **biases),
-                               rtol=1e-10, atol=1e-10)
+                               rtol=0, atol=mha_error_bound(x, Ws, list(biases.values()),
+                                                            n_heads)[0])
     assert cache.K.shape == cache.V.shape == (batch, n_heads, L, d_model // n_heads)
     assert cache.n_numbers == 2 * batch * L * d_model
     assert cache.n_bytes == 8 * cache.n_numbers
@@ -249,6 +351,7 @@ def test_kv_cache_attend_matches_torch_for_one_query():
     assert cache.n_numbers == 0 and cache.n_bytes == 0
     for t in range(7):
         cache.append(K[:, t], V[:, t])
+    # float64: sdpa_error_bound(q[:, None], K, V) = 3.2e-14; atol 1e-10 is 3000x
     np.testing.assert_allclose(cache.attend(q), torch_sdpa(q[:, None], K, V)[:, 0],
                                rtol=1e-10, atol=1e-10)
     assert cache.n_numbers == 2 * 7 * 4 + 2 * 7 * 3  # K (2, 7, 4) and V (2, 7, 3)
@@ -260,8 +363,12 @@ def test_elu_feature_map_matches_torch_and_is_positive():
     x = np.linspace(-30, 30, 601)
     got = elu_feature_map(x)
     # torch adds 1 to elu(x) = expm1(x), which cancels for x << 0: its answer is exact only
-    # to about one unit in the last place of 1.0 (absolute), whereas exp(x) is accurate
-    np.testing.assert_allclose(got, F.elu(torch.tensor(x)).numpy() + 1, rtol=1e-15, atol=3e-16)
+    # to about one unit in the last place of 1.0 (absolute), whereas exp(x) is accurate.
+    # float64: torch's expm1 errs by <= 1 ulp of |expm1| < 1 (1.1e-16), the + 1 is exact there
+    # (or adds <= 5.6e-17 near 0); ours by 1 ulp of exp(x) (<= 2.2e-16 exp(x)): atol 1e-15 is
+    # 9x the 1.1e-16 at x << 0 (3e-16 was 2.7x), rtol 1e-15 4x the 2.2e-16 near 0; x > 0: x + 1
+    # on both sides, equal bits
+    np.testing.assert_allclose(got, F.elu(torch.tensor(x)).numpy() + 1, rtol=1e-15, atol=1e-15)
     assert np.all(got > 0)
 
 
@@ -274,6 +381,9 @@ def test_linear_attention_parallel_equals_recurrent_equals_brute_force(batch, L,
     parallel = linear_attention_parallel(Q, K, V, causal=True)
     recurrent = linear_attention_recurrent(Q, K, V)
     assert parallel.shape == recurrent.shape == batch + (L, d_v)
+    # float64 y = num / den, positive weights w = phi(q) . phi(k) (phi >= exp(-6) for these
+    # draws): num and den sum <= L = 9 terms of d_k <= 6 products, so per side |dy| <=
+    # (2 (L + d_k + 2) + 1) u max|V| = 35 u 5 = 2e-14; 1e-10 is 2500x the two sides' 4e-14
     np.testing.assert_allclose(parallel, recurrent, rtol=1e-10, atol=1e-10)
     expected = brute_force_linear_attention(Q, K, V, elu_feature_map, causal=True)
     np.testing.assert_allclose(parallel, expected, rtol=1e-10, atol=1e-10)
@@ -286,6 +396,8 @@ def test_non_causal_linear_attention_equals_brute_force(batch, L_q, L_k, d_k, d_
     rng = np.random.default_rng(seed)
     Q, K = rng.standard_normal(batch + (L_q, d_k)), rng.standard_normal(batch + (L_k, d_k))
     V = rng.standard_normal(batch + (L_k, d_v))
+    # float64, as the causal test: (2 (L_k + d_k + 2) + 1) u max|V| per side <= 2e-14; 1e-10
+    # is 2500x the two sides' 4e-14
     np.testing.assert_allclose(linear_attention_parallel(Q, K, V, causal=False),
                                brute_force_linear_attention(Q, K, V, elu_feature_map, False),
                                rtol=1e-10, atol=1e-10)
@@ -304,6 +416,8 @@ def test_linear_attention_step_by_step_equals_brute_force():
         assert new_state[0].shape == (2, 3, 4) and new_state[1].shape == (2, 3)
         state = new_state
         ys.append(y_t)
+    # float64, L = 9, d_k = 3: (2 (L + d_k + 2) + 1) u max|V| = 29 u 2.5 = 8e-15 per side;
+    # 1e-10 is 6000x the two sides' 1.6e-14
     np.testing.assert_allclose(np.stack(ys, axis=1),
                                brute_force_linear_attention(Q, K, V, elu_feature_map, True),
                                rtol=1e-10, atol=1e-10)
@@ -316,6 +430,11 @@ def test_constant_feature_map_gives_the_running_mean():
         rng.standard_normal((12, 2))
     ones = lambda x: np.ones_like(x)  # noqa: E731
     running_mean = np.cumsum(V, axis=0) / np.arange(1, 13)[:, None]
+    # float64: the causal forms accumulate phi(k) v = v in the order of np.cumsum (sequential
+    # by definition), so they hold the reference's sums bit for bit; 3 equal sums over d_k
+    # and the divisions add <= 3 u = 3.3e-16 relative; rtol 1e-12 is 3000x. Non-causal: the
+    # BLAS sum and np.mean's of 12 terms differ by <= 22 u sum|v| = 22 u 6.0 |sum v| (this V):
+    # 1.5e-14 relative; 1e-12 is 70x
     np.testing.assert_allclose(linear_attention_parallel(Q, K, V, feature_map=ones),
                                running_mean, rtol=1e-12)
     np.testing.assert_allclose(linear_attention_recurrent(Q, K, V, feature_map=ones),
@@ -330,6 +449,8 @@ def test_feature_map_may_change_the_width():
     rng = np.random.default_rng(12)
     Q, K, V = rng.standard_normal((7, 3)), rng.standard_normal((7, 3)), rng.standard_normal((7, 2))
     expected = brute_force_linear_attention(Q, K, V, phi, causal=True)
+    # float64, L = 7, d_phi = 6: (2 (L + d_phi + 2) + 1) u max|V| = 31 u 2 = 7e-15 per side;
+    # 1e-10 is 7000x the two sides' 1.4e-14
     np.testing.assert_allclose(linear_attention_parallel(Q, K, V, feature_map=phi), expected,
                                rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(linear_attention_recurrent(Q, K, V, feature_map=phi), expected,
@@ -438,10 +559,17 @@ def test_sinusoidal_positions_by_the_formula_and_relative_offsets():
     for t in (0, 7, 49):
         for i in range(3):
             w = 1 / 10000 ** (2 * i / 6)
-            assert P[t, 2 * i] == pytest.approx(np.sin(t * w), abs=1e-15)
-            assert P[t, 2 * i + 1] == pytest.approx(np.cos(t * w), abs=1e-15)
+            # float64: w and the code's 10000 ** (-2i / 6) differ by <= 2 pow ulps and the
+            # division (<= 5 u relative); with the product t w: <= 7 u t w <= 7 u 2.3 = 1.8e-15
+            # for i >= 1 (i = 0: w = 1 exactly), sin / cos 1 ulp more: <= 2e-15 (abs 1e-15
+            # was below it); abs 1e-14 is 5x
+            assert P[t, 2 * i] == pytest.approx(np.sin(t * w), abs=1e-14)
+            assert P[t, 2 * i + 1] == pytest.approx(np.cos(t * w), abs=1e-14)
     # sum_i sin a sin b + cos a cos b = sum_i cos(a - b): the dot product sees only t - s
     G = P @ P.T
+    # float64 dots of 6 terms of size <= 1 (<= 6 u 3) whose arguments t w, t <= 40, err by
+    # <= 3 u 40 w: each G entry within ~4e-15, the pair within 8e-15; the diagonal sums of
+    # sin^2 + cos^2 within 8 u 3 = 2.7e-15; atol 1e-12 is > 100x
     np.testing.assert_allclose(G[10, 3], G[40, 33], atol=1e-12)
     np.testing.assert_allclose(np.diag(G), 3.0, atol=1e-12)
     with pytest.raises(ValueError, match="d_model: expected an even"):
@@ -455,6 +583,7 @@ def test_causal_self_attention_equals_chapter_2_multi_head_attention():
     W_q, W_k, W_v = layer.W_qkv.weight.detach().numpy().reshape(3, 8, 8)
     expected = multi_head_attention(x.numpy(), W_q, W_k, W_v, layer.W_o.weight.detach().numpy(),
                                     2, causal=True)
+    # float64 torch vs NumPy: mha_error_bound(x, ..., zeros, 2) = 9.7e-14; atol 1e-12 is 10x
     np.testing.assert_allclose(layer(x).detach().numpy(), expected, rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="n_heads: expected a divisor"):
         CausalSelfAttention(8, n_heads=3)
@@ -470,13 +599,18 @@ def test_attention_language_model_is_causal_and_has_no_constant_state():
     ids2 = ids.clone()
     ids2[:, 6] = (ids2[:, 6] + 1) % 9
     logits2 = model(ids2)
+    # equal bits, though the later tokens differ: same shapes, so the same summation orders,
+    # and the causal mask turns their terms into exact zeros (exp(-inf) = 0, 0 v = 0)
     assert torch.equal(logits2[:, :6], logits[:, :6])
+    # the changed token moves its logits by O(1) (12 here), allclose's default 1e-5 + 1e-8 is
+    # 1e6 times smaller: float64 rounding (~1e-15) cannot make them close
     assert not torch.allclose(logits2[:, 6], logits[:, 6])
     # one layer of attention alone is blind to the order of the earlier tokens at the last
     # position; with the positions added, swapping two of them changes its output
     one = MambaLM(9, 8, 1, mixer="attention").double()
     ids = torch.tensor([[1, 2, 3, 4, 5]])
     swapped = torch.tensor([[2, 1, 3, 4, 5]])
+    # the swap moves the last logits by 0.07 here, 1e3 times allclose's default 1e-5 + 1e-8
     assert not torch.allclose(one(ids)[:, -1], one(swapped)[:, -1])
     with pytest.raises(ValueError, match="no constant-size state"):
         model.initial_state(2)
@@ -543,11 +677,14 @@ def test_self_attention_without_positions_is_permutation_equivariant():
     Ws = [rng.standard_normal((8, 8)) / 3 for _ in range(4)]
     perm = rng.permutation(7)
     y = multi_head_attention(x, *Ws, 2)
+    # float64, permuted rows sum the softmax and the values in another order: two roundings,
+    # mha_error_bound = 1.2e-12, above the 1e-12 this was (measured 7e-16)
     np.testing.assert_allclose(multi_head_attention(x[:, perm], *Ws, 2), y[:, perm],
-                               rtol=1e-12, atol=1e-12)
+                               rtol=0, atol=mha_error_bound(x, Ws, [np.zeros(8)] * 4, 2)[0])
     # with positions added the symmetry is broken
     P = sinusoidal_positions(7, 8)
     y_pos = multi_head_attention(x + P, *Ws, 2)
+    # the positions move y by O(1) (0.97 here), 1e3 times atol 1e-3 (rounding: ~1e-12)
     assert not np.allclose(multi_head_attention(x[:, perm] + P, *Ws, 2), y_pos[:, perm],
                            atol=1e-3)
 
@@ -557,8 +694,13 @@ def test_position_rotation_maps_position_t_to_t_plus_k(k):
     P = sinusoidal_positions(80, 10)
     R = attention.position_rotation(k, 10)
     lo, hi = max(0, -k), min(80, 80 - k)
+    # float64: the arguments t w, k w, (t + k) w (all <= 79 w, w <= 1) err by <= 3 u 79 each,
+    # the 2-term rotation by 2 u: <= 3 (3 u 79) + 4 u = 8e-14; atol 1e-12 is 12x. R R^T: the
+    # off-diagonal c s - s c is exactly 0, the diagonal c^2 + s^2 within 3 u + 2 ulps = 8e-16
     np.testing.assert_allclose(P[lo + k:hi + k], P[lo:hi] @ R.T, atol=1e-12)
     np.testing.assert_allclose(R @ R.T, np.eye(10), atol=1e-12)     # a rotation
+    # -k w = -(k w) exactly, and sin / cos of -a are -sin a / cos a (bitwise with symmetric
+    # argument reduction; else within 1 ulp <= 2.2e-16 of |entries| <= 1): atol 1e-15 is 4.5x
     np.testing.assert_allclose(R, attention.position_rotation(-k, 10).T, atol=1e-15)
 
 
@@ -581,20 +723,27 @@ def test_additive_attention_equals_a_hand_loop(L_q, L_k, d_s, d_h, d_a):
     c, alpha = attention.additive_attention(S, H, W, U, v, return_weights=True)
     c_ref, alpha_ref = _additive_loop(S, H, W, U, v)
     assert c.shape == (L_q, d_h) and alpha.shape == (L_q, L_k)
-    np.testing.assert_allclose(c, c_ref, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(alpha, alpha_ref, rtol=1e-12, atol=1e-12)
+    # float64, batched matmuls vs a loop of small ones: additive_error_bound, <= 2.5e-13 for c
+    # (scores from 9-term sums of |W s| + |U h| <= 11), within 4x of the 1e-12 this was
+    bound_c, bound_alpha = additive_error_bound(S, H, W, U, v)
+    np.testing.assert_allclose(c, c_ref, rtol=0, atol=bound_c)
+    np.testing.assert_allclose(alpha, alpha_ref, rtol=0, atol=bound_alpha)
+    # the weights sum to 1 / (1 + the rounding of the total) and are summed: (2 L_k + 2) u
+    # <= 1.8e-15; atol 1e-12 is 500x
     np.testing.assert_allclose(alpha.sum(-1), 1, atol=1e-12)
     # a batch of three, each row as the loop; and a mask
     Sb, Hb = rng.standard_normal((3, L_q, d_s)), rng.standard_normal((3, L_k, d_h))
     cb = attention.additive_attention(Sb, Hb, W, U, v)
     for b in range(3):
-        np.testing.assert_allclose(cb[b], _additive_loop(Sb[b], Hb[b], W, U, v)[0],
-                                   rtol=1e-12, atol=1e-12)
+        # as above, additive_error_bound of this batch row
+        np.testing.assert_allclose(cb[b], _additive_loop(Sb[b], Hb[b], W, U, v)[0], rtol=0,
+                                   atol=additive_error_bound(Sb[b], Hb[b], W, U, v)[0])
     mask = np.ones((L_q, L_k), bool)
     mask[:, 0] = L_k == 1
     _, a_m = attention.additive_attention(S, H, W, U, v, mask=mask, return_weights=True)
     if L_k > 1:
         np.testing.assert_array_equal(a_m[:, 0], 0)
+        # as above: (2 L_k + 2) u <= 1.8e-15; atol 1e-12 is 500x
         np.testing.assert_allclose(a_m.sum(-1), 1, atol=1e-12)
 
 
@@ -616,9 +765,12 @@ def test_online_softmax_equals_full_softmax_attention(L_q, L_k, block, causal):
                rng.standard_normal((2, L_k, 3)))
     expected = scaled_dot_product_attention(Q, K, V, causal=causal)
     got = attention.online_softmax_attention(Q, K, V, block_size=block, causal=causal)
+    # float64, blocks of scores and rescaled running sums vs one softmax: two roundings of the
+    # same attention, online_softmax_error_bound <= 1.3e-13 here; atol 1e-12 is 7x
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
     # torch as a second, independent reference (top-left = bottom-right when L_q = L_k)
     if L_q == L_k:
+        # the same bound (1e-12 + 1e-10 |y|) is 7x or more
         np.testing.assert_allclose(got, torch_sdpa(Q, K, V, is_causal=causal),
                                    rtol=1e-10, atol=1e-12)
 
@@ -630,8 +782,11 @@ def test_online_softmax_does_not_overflow_on_large_scores():
     assert np.abs(Q @ K.T).max() / np.sqrt(8) > 1e3        # exp of these overflows
     with np.errstate(over="raise", invalid="raise"):
         got = attention.online_softmax_attention(Q, K, V, block_size=2, causal=True)
+    # float64 scores up to ~1e4 err by (d_k + 2) u S, S = 7.5e3: online_softmax_error_bound =
+    # 5.1e-11, above the 1e-12 (+ 1e-10 |y|, |y| >= 0.009) this was; the block and full
+    # products happen to round alike on this BLAS
     np.testing.assert_allclose(got, scaled_dot_product_attention(Q, K, V, causal=True),
-                               rtol=1e-10, atol=1e-12)
+                               rtol=0, atol=online_softmax_error_bound(Q, K, V, 2))
     f32 = attention.online_softmax_attention(Q.astype(np.float32), K.astype(np.float32),
                                              V.astype(np.float32), 4)
     assert f32.dtype == np.float32 and np.isfinite(f32).all()
@@ -641,6 +796,8 @@ def test_online_softmax_query_without_keys_gives_zero():
     Y = attention.online_softmax_attention(np.ones((5, 2)), np.ones((3, 2)), np.ones((3, 4)),
                                            block_size=2, causal=True)
     np.testing.assert_array_equal(Y[:2], 0)               # queries 0, 1 see no key
+    # equal scores: exp(0) = 1, acc and l are the same small integer sums: y = 1 exactly
+    # (bound 0; default rtol 1e-7)
     np.testing.assert_allclose(Y[2:], 1)
 
 
@@ -678,6 +835,7 @@ def test_causal_self_attention_weights_are_the_ones_forward_uses():
     W_q, W_k, W_v = layer.W_qkv.weight.detach().numpy().reshape(3, 8, 8)
     _, A = multi_head_attention(x.numpy(), W_q, W_k, W_v, layer.W_o.weight.detach().numpy(),
                                 2, causal=True, return_weights=True)
+    # float64 torch vs NumPy weights: mha_error_bound's = 2.1e-14; atol 1e-12 is 48x
     np.testing.assert_allclose(layer.weights(x).detach().numpy(), A, rtol=1e-12, atol=1e-12)
 
 
@@ -690,6 +848,8 @@ def test_transformer_block_is_pre_norm_residual_attention_then_mlp():
     m = block.mlp
     expected = h + F.linear(F.gelu(F.linear(ln(h, block.norm2), m[0].weight, m[0].bias)),
                             m[2].weight, m[2].bias)
+    # the same torch kernels (layer_norm, the attention module, linear, gelu) on the same
+    # float64 numbers in the same order: bitwise equal, bound 0; 1e-12 is slack
     torch.testing.assert_close(block(x), expected, rtol=1e-12, atol=1e-12)
 
 

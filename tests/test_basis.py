@@ -36,6 +36,8 @@ def test_legendre_matches_numpy_legval_and_scipy(N, window, seed):
     assert got.shape == (N, 17)
     for n in range(N):
         scale = np.sqrt((2 * n + 1) / T)
+        # the same x on both sides; three-term recurrence vs Clenshaw (legval) vs SciPy, n < 20
+        # on [-1, 1]: <~ n^2 u * scale ~ 4e-14 * scale; atol 1e-12 * scale leaves 20x
         np.testing.assert_allclose(got[n], scale * npl.legval(x, np.eye(N)[n]),
                                    rtol=1e-10, atol=1e-12 * scale)
         np.testing.assert_allclose(got[n], scale * eval_legendre(n, x), rtol=1e-10,
@@ -50,6 +52,9 @@ def test_laguerre_matches_numpy_lagval_and_scipy(N, now, seed):
     assert got.shape == (N, 17)
     for n in range(N):
         ref = npla.lagval(x, np.eye(N)[n])
+        # recurrence vs Clenshaw vs SciPy, n < 20, x <= 30: each step's terms reach
+        # (2n + 1 + x) |L_n| <~ 70 max|L|, so <~ n u * 32 * max|L| ~ 7e-14 max|L|; 1e-12 max|L|
+        # leaves 14x (rtol 1e-9 covers the large values)
         np.testing.assert_allclose(got[n], ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
         np.testing.assert_allclose(got[n], eval_laguerre(n, x), rtol=1e-9,
                                    atol=1e-12 * np.abs(ref).max())
@@ -63,14 +68,20 @@ def test_fourier_is_sqrt2_times_complex_exponentials(N, window):
     T = t1 - t0
     s = np.linspace(t0 - T, t1 + T, 41)
     got = fourier(N, s, window)
-    np.testing.assert_allclose(got[0], 1 / np.sqrt(T))
+    # the same correctly rounded sqrt and division of the same T: identical; rtol was the
+    # default 1e-7, 1e14 ulp above that
+    np.testing.assert_allclose(got[0], 1 / np.sqrt(T), rtol=1e-14)
+    # The phases (up to 4 pi k <= 126 rad) are rounded in another order on each side, <= 6u
+    # * 126 ~ 8e-14 rad, times the amplitude sqrt(2 / T): <= 1.2e-13 / sqrt(T); atol leaves 8x.
+    # rtol=0: the default 1e-7 dominated, 1e6 times that bound.
     for k in range(1, (N - 1) // 2 + 1):
         z = np.sqrt(2 / T) * np.exp(2j * np.pi * k * (s - t0) / T)
-        np.testing.assert_allclose(got[2 * k - 1] + 1j * got[2 * k], z, atol=1e-12 / np.sqrt(T))
+        np.testing.assert_allclose(got[2 * k - 1] + 1j * got[2 * k], z, rtol=0,
+                                   atol=1e-12 / np.sqrt(T))
     if N % 2 == 0:  # the last cosine without its sine
         k = N // 2
         np.testing.assert_allclose(got[-1], np.sqrt(2 / T) * np.cos(2 * np.pi * k * (s - t0) / T),
-                                   atol=1e-12 / np.sqrt(T))
+                                   rtol=0, atol=1e-12 / np.sqrt(T))
 
 
 @settings(max_examples=30, deadline=None)
@@ -80,7 +91,10 @@ def test_gram_matrix_is_identity_on_the_window(N, window, name):
     # trigonometric ones of < 13 periods) to rounding error.
     s, w = gauss(*window)
     phi = evaluate(name, N, s, window)
-    np.testing.assert_allclose((phi * w) @ phi.T, np.eye(N), atol=1e-8)
+    # So the error is rounding: the 200-term sums, sum|terms| <= int |phi_m phi_n| <= 1, err by
+    # <= gamma_200 ~ 2e-14, and phi_n's recurrence error (<~ n^2 u sqrt(2n + 1), n < 25) adds
+    # <~ 1e-12 to both factors. atol was 1e-8, 1e4x that; 1e-10 leaves 100x.
+    np.testing.assert_allclose((phi * w) @ phi.T, np.eye(N), atol=1e-10)
 
 
 @pytest.mark.parametrize("N", [1, 2, 9, 20])
@@ -89,6 +103,8 @@ def test_fourier_gram_on_a_uniform_periodic_grid(N):
     t0, T, M = -1.3, 2.7, 64
     s = t0 + T * np.arange(M) / M
     phi = fourier(N, s, (t0, t0 + T))
+    # rounding: 64-term sums with sum|terms| <= 2: <= gamma_64 * 2 ~ 1.4e-14, plus the phases'
+    # rounding (3u * 2 pi * 10 ~ 2e-14 relative); 1e-12 leaves 30x
     np.testing.assert_allclose(phi @ phi.T * (T / M), np.eye(N), atol=1e-12)
 
 
@@ -97,7 +113,10 @@ def test_fourier_gram_on_a_uniform_periodic_grid(N):
 def test_laguerre_gram_matrix_is_identity_for_the_exponential_weight(N, now):
     x, w = npla.laggauss(60)  # w includes exp(-x); exact for degree < 120
     phi = laguerre(N, now - x, now)
-    np.testing.assert_allclose((phi * w) @ phi.T, np.eye(N), atol=1e-8)
+    # rounding only: 60-term sums, sum|terms| <= int |L_m L_n| e^-x <= 1: gamma_60 ~ 7e-15, plus
+    # the recurrence (<~ N^2 u ~ 4e-14) and laggauss's weights (~1e-14 relative): <~ 1e-13.
+    # atol was 1e-8, 1e5x that; 1e-11 leaves 100x
+    np.testing.assert_allclose((phi * w) @ phi.T, np.eye(N), atol=1e-11)
 
 
 @pytest.mark.parametrize("name, window, m, n", [
@@ -112,18 +131,23 @@ def test_orthonormality_by_adaptive_quadrature(name, window, m, n):
         w = np.exp(-(t1 - s)) if name == "laguerre" else 1.0
         return phi[m] * phi[n] * w
 
-    value, _ = quad(product, t0, t1, limit=200, epsabs=1e-12)
-    assert abs(value - (m == n)) < 1e-8
+    # quad's default epsrel 1.5e-8 let it stop at an error estimate of 5.5e-9 (laguerre 6, 6),
+    # half the old tolerance 1e-8; with epsrel 1e-12 its estimate is <= 4e-13, the
+    # integrands being smooth (rounding ~1e-15). 1e-10 leaves >= 250x over that estimate
+    value, _ = quad(product, t0, t1, limit=200, epsabs=1e-12, epsrel=1e-12)
+    assert abs(value - (m == n)) < 1e-10
 
 
 def test_weight_closed_forms():
     s = np.array([-3.0, 0.0, 0.5, 1.0, 2.0])
     np.testing.assert_array_equal(weight("legendre", s, (0, 1)), [0, 1, 1, 1, 0])
     np.testing.assert_array_equal(weight("fourier", s, (0, 1)), [0, 1, 1, 1, 0])
+    # exp of the same exactly representable arguments on both sides: at most the few ulp by
+    # which NumPy's array and scalar exp may differ; rtol 1e-14 (45 ulp; was the default 1e-7)
     np.testing.assert_allclose(weight("laguerre", s, (-np.inf, 1)),
-                               [np.exp(-4), np.exp(-1), np.exp(-0.5), 1, 0])
+                               [np.exp(-4), np.exp(-1), np.exp(-0.5), 1, 0], rtol=1e-14)
     np.testing.assert_allclose(weight("laguerre", s, (0, 1)),
-                               [0, np.exp(-1), np.exp(-0.5), 1, 0])
+                               [0, np.exp(-1), np.exp(-0.5), 1, 0], rtol=1e-14)
 
 
 @settings(max_examples=40, deadline=None)
@@ -139,12 +163,16 @@ def test_polynomial_of_degree_below_N_is_reconstructed_exactly(N, window, seed):
     coeffs = project(f, window, "legendre", N)
     s = np.linspace(t0, t1, 50)
     scale = np.abs(f(s)).max() + np.abs(p).sum()
-    np.testing.assert_allclose(reconstruct(coeffs, s, "legendre", window), f(s),
-                               atol=1e-8 * scale)
+    # 128 Gauss nodes integrate these polynomials exactly, so only rounding is left: the 128-
+    # term sums (<= 128u sqrt(T) max|f| |phi|), phi_n's recurrence (<~ n^2 u, n < 16) and the
+    # 16-term reconstruction: <~ 3e-13 * scale. Was atol 1e-8 / 1e-9 * scale with the default
+    # rtol 1e-7 on top, >= 3e3x that; 1e-11 * scale and rtol=0 leave >= 30x.
+    np.testing.assert_allclose(reconstruct(coeffs, s, "legendre", window), f(s), rtol=0,
+                               atol=1e-11 * scale)
     # the coefficients are the Legendre series of p (numpy's conversion), rescaled
     leg = npl.poly2leg(p)
     expected = leg * np.sqrt(half) * np.sqrt(2 / (2 * np.arange(N) + 1))
-    np.testing.assert_allclose(coeffs, expected, atol=1e-9 * scale)
+    np.testing.assert_allclose(coeffs, expected, rtol=0, atol=1e-11 * scale)
 
 
 @settings(max_examples=30, deadline=None)
@@ -153,10 +181,15 @@ def test_laguerre_projection_of_a_polynomial_over_the_whole_past_is_exact(N, now
     p = np.random.default_rng(seed).standard_normal(N) / np.arange(1, N + 1) ** 2
     f = lambda s: npp.polyval(now - s, p)  # noqa: E731, a polynomial of the time before now
     coeffs = project(f, (-np.inf, now), "laguerre", N)
-    np.testing.assert_allclose(coeffs, npla.poly2lag(p), atol=1e-9 * np.abs(p).sum())
+    # The coefficients reach 11! |p_11| ~ 3e5, so the (default) rtol 1e-7 carries this check.
+    # The error is the cut at age 80: int_80^inf |f L_n| e^-x, plus rounding, gamma_2560 *
+    # int |f L_n| e^-x; both computed (by quad) for 300 draws: <= 2.4% of the tolerance.
+    np.testing.assert_allclose(coeffs, npla.poly2lag(p), rtol=1e-7, atol=1e-9 * np.abs(p).sum())
     s = now - np.linspace(0, 10, 30)
+    # sum_n |error of c_n| |L_n(x)| + gamma_N sum |c_n L_n(x)| <= 0.7% of atol (same 300 draws);
+    # rtol=0: the default 1e-7 * |f| was 10x the stated atol
     np.testing.assert_allclose(reconstruct(coeffs, s, "laguerre", (-np.inf, now)), f(s),
-                               atol=1e-8 * np.abs(f(s)).max())
+                               rtol=0, atol=1e-8 * np.abs(f(s)).max())
 
 
 def test_trapezoid_projection_of_samples_converges_at_second_order():
@@ -169,6 +202,8 @@ def test_trapezoid_projection_of_samples_converges_at_second_order():
         t = np.linspace(*window, M)
         errors.append(np.abs(project(f(t), t, "legendre", N) - exact).max())
     ratios = np.array(errors[:-1]) / np.array(errors[1:])
+    # discretisation, not rounding (errors 2e-2 .. 1e-3): Euler-Maclaurin gives 4 (1 + O(h^2)),
+    # measured 3.9993 and 3.9998
     assert np.all((ratios > 3.8) & (ratios < 4.2)), ratios
 
 
@@ -181,6 +216,9 @@ def test_trapezoid_samples_batch_and_laguerre_truncation():
     # int_0^2 L_n(2 - s) e^{-(2 - s)} ds = int_0^2 L_n(x) e^{-x} dx, by quad
     for n in range(3):
         ref, _ = quad(lambda x: eval_laguerre(n, x) * np.exp(-x), 0, 2)
+        # trapezoid, h = 1e-3: error h^2 / 12 |g'(2) - g'(0)| + O(h^4) <= 2.7e-7 (Euler-
+        # Maclaurin, g = L_n e^-x, n <= 2); quad's error ~1e-14. 1e-6 leaves 3.7x of pure
+        # discretisation error, the same on every CPU (rounding is ~1e-15)
         assert abs(c[0, n] - ref) < 1e-6
 
 
@@ -199,11 +237,17 @@ def test_fourier_projection_of_a_trigonometric_polynomial_is_exact():
     s = np.linspace(*window, 40)
     # callable: Gauss-Legendre
     coeffs = project(f, window, "fourier", 9)
-    np.testing.assert_allclose(coeffs, expected, atol=1e-12)
-    np.testing.assert_allclose(reconstruct(coeffs, s, "fourier", window), f(s), atol=1e-12)
-    # samples on a uniform grid over the whole period: the trapezoid rule is exact
+    # 128 Gauss nodes on periods <= 7 converge to rounding: 128-term sums, sum|terms| <= ~2.4:
+    # <= 2e-14 per coefficient (computed), 50x below 1e-12; the reconstruction sums 9 of those
+    # errors times |phi_n| <= 0.9: <= 1.6e-13, 6x below. rtol=0 here and below: the default
+    # 1e-7 * |c| was 1e5x looser than the bound
+    np.testing.assert_allclose(coeffs, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(reconstruct(coeffs, s, "fourier", window), f(s), rtol=0,
+                               atol=1e-12)
+    # samples on a uniform grid over the whole period: the trapezoid rule is exact (33 points,
+    # frequencies < 32); rounding <= gamma_33 * 2.4 ~ 1e-14, 100x below
     t = np.linspace(*window, 33)
-    np.testing.assert_allclose(project(f(t), t, "fourier", 9), expected, atol=1e-12)
+    np.testing.assert_allclose(project(f(t), t, "fourier", 9), expected, rtol=0, atol=1e-12)
 
 
 def test_fourier_coefficients_from_samples_equal_the_fft():
@@ -215,10 +259,15 @@ def test_fourier_coefficients_from_samples_equal_the_fft():
     samples = np.append(x, x[0])  # periodic: the last sample repeats the first
     c = project(samples, t, "fourier", N)
     X = np.fft.rfft(x)
-    np.testing.assert_allclose(c[0], np.sqrt(T) / M * X[0].real, atol=1e-12)
+    # 65-term trapezoid sums, sum|terms| <~ 1.9: <= gamma_65 * 1.9 ~ 1.4e-14; the phases'
+    # rounding (<= 3u * 44 rad) adds ~3e-14; the FFT (log2 64 u ||x|| sqrt(2T)/M) ~2e-16.
+    # 1e-12 leaves 20x; rtol=0: the default 1e-7 * |c| was 1e4x above that
+    np.testing.assert_allclose(c[0], np.sqrt(T) / M * X[0].real, rtol=0, atol=1e-12)
     for k in range(1, (N - 1) // 2 + 1):
-        np.testing.assert_allclose(c[2 * k - 1], np.sqrt(2 * T) / M * X[k].real, atol=1e-12)
-        np.testing.assert_allclose(c[2 * k], -np.sqrt(2 * T) / M * X[k].imag, atol=1e-12)
+        np.testing.assert_allclose(c[2 * k - 1], np.sqrt(2 * T) / M * X[k].real, rtol=0,
+                                   atol=1e-12)
+        np.testing.assert_allclose(c[2 * k], -np.sqrt(2 * T) / M * X[k].imag, rtol=0,
+                                   atol=1e-12)
 
 
 @pytest.mark.parametrize("name, f, window, rate", [
@@ -247,11 +296,16 @@ def test_reconstruction_error_falls_as_N_grows(name, f, window, rate):
     for N in Ns:
         coeffs = project(f, window, name, N)
         err2 = np.sum(w * (f(s) - reconstruct(coeffs, s, name, window)) ** 2)
-        np.testing.assert_allclose(err2, norm2 - np.sum(coeffs**2), atol=1e-10 * norm2)
+        # rounding of the 400-term sums (gamma_400 ~ 4e-14 * norm2) and, for laguerre, the gap
+        # between laggauss(150) and project's composite rule (1e-12 * norm2, computed); 1e-10 *
+        # norm2 leaves 100x. rtol=0: the default 1e-7 * err2 (err2 ~ norm2 at N = 1) was 1e3x
+        np.testing.assert_allclose(err2, norm2 - np.sum(coeffs**2), rtol=0, atol=1e-10 * norm2)
         errors.append(np.sqrt(err2))
     errors = np.array(errors)
     assert np.all(np.diff(errors) < 0), errors
     if rate == "spectral":
+        # approximation error, not rounding (err2 is summed directly, its floor ~1e-16 * norm):
+        # measured 5e-13, 5e-8 and 2.8e-6 (periodic exp(sin), Fourier)
         assert errors[-1] < 1e-5 * errors[0], errors
     elif rate == "seam":
         slope = np.polyfit(np.log(Ns[3:]), np.log(errors[3:]), 1)[0]
@@ -267,8 +321,12 @@ def test_legendre_coefficients_of_exp_closed_form():
     N = 12
     coeffs = project(np.exp, (-1.0, 1.0), "legendre", N)
     n = np.arange(N)
+    # Rounding of the 128-term sums (gamma_128 int e^x |phi_n| ~ 3e-14), of phi_n's recurrence
+    # (<~ n^2 u |phi_n| times int e^x = 2.35) and of leggauss's nodes: <~ 1e-13 absolute (measured
+    # 5e-14 at n = 10; SciPy's side is exact to 1e-16 by mpmath). atol 2e-13 was within 2x of
+    # that; 2e-12 leaves 20x
     np.testing.assert_allclose(coeffs, np.sqrt((2 * n + 1) / 2) * 2 * spherical_in(n, 1.0),
-                               rtol=1e-12, atol=2e-13)
+                               rtol=1e-12, atol=2e-12)
 
 
 def test_laguerre_coefficients_of_cos_closed_form():
@@ -277,7 +335,11 @@ def test_laguerre_coefficients_of_cos_closed_form():
     N, now = 15, 0.7
     coeffs = project(lambda s: np.cos(now - s), (-np.inf, now), "laguerre", N)
     n = np.arange(N)
-    np.testing.assert_allclose(coeffs, ((-1j) ** n / (1 - 1j) ** (n + 1)).real, atol=1e-12)
+    # composite rule, 2560 nodes: <= gamma_2560 int |cos L_n| e^-x <= 2e-13 (computed), the cut at
+    # age 80 < 1e-17. atol 1e-12 was 5x that (the default rtol 1e-7 * |c| hid it); rtol=0 and
+    # 1e-11 leave 50x
+    np.testing.assert_allclose(coeffs, ((-1j) ** n / (1 - 1j) ** (n + 1)).real, rtol=0,
+                               atol=1e-11)
 
 
 @settings(max_examples=30, deadline=None)
@@ -289,9 +351,12 @@ def test_projection_is_linear_and_idempotent(N, window, seed, name):
     a = rng.uniform(-2, 2)
     g1 = lambda s: reconstruct(c1, s, name, window)  # noqa: E731
     g2 = lambda s: reconstruct(c2, s, name, window)  # noqa: E731
-    np.testing.assert_allclose(project(g1, window, name, N), c1, atol=1e-9)
+    # 128 nodes are exact here (degree < 24 or periods < 6), so rounding: 12-term evaluations
+    # and 128-term sums over sum|a c1 + c2| <~ 30: <~ 1e-12 (measured 4e-13); 1e-9 leaves 1e3x.
+    # rtol=0: the default 1e-7 * |c| (~3e-7) was 3e5x that bound
+    np.testing.assert_allclose(project(g1, window, name, N), c1, rtol=0, atol=1e-9)
     np.testing.assert_allclose(project(lambda s: a * g1(s) + g2(s), window, name, N),
-                               a * c1 + c2, atol=1e-9)
+                               a * c1 + c2, rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize("call, argument", [
@@ -359,7 +424,10 @@ def test_laguerre_whole_past_projection_of_an_oscillating_signal_matches_scipy_q
         integrand = lambda x: f(now - x) * npla.lagval(x, coef) * np.exp(-x)
         # adaptive quadrature unit by unit (one call over [0, 80] reports an error of 3e-9)
         expected = sum(quad(integrand, j, j + 1, epsabs=1e-15)[0] for j in range(80))
-        assert got[n] == pytest.approx(expected, abs=1e-13)
+        # project's 2560-node sum errs by <= gamma_2560 int |f L_n| e^-x <= 1.9e-13 (computed),
+        # quad's 80 estimates sum to <= 2e-13 (n = 15): abs 1e-13 was below that bound;
+        # 1e-11 leaves 25x and is still 1e8x finer than Gauss-Laguerre's miss
+        assert got[n] == pytest.approx(expected, abs=1e-11)
 
 
 @pytest.mark.parametrize("call, argument", [
@@ -400,8 +468,11 @@ def _support(kind, t, theta):
 @pytest.mark.parametrize("t, theta", [(1.0, 1.0), (3.5, 0.7), (10.0, 4.0)])
 def test_each_measure_is_a_probability_measure(kind, t, theta):
     lo, hi = _support(kind, t, theta)
+    # quad's default epsrel 1.5e-8 let it stop at an error estimate of 3.7e-10 (lagt), above
+    # the tolerance; with epsrel 1e-12 it is <= 1.2e-14, the cut at age 60 theta costs e^-60.
+    # 1e-10 leaves >= 100x over what quad is asked for
     total, _ = quad(lambda s: measure(kind, [s], t, theta)[0], lo, hi, limit=200,
-                    epsabs=1e-13)
+                    epsabs=1e-13, epsrel=1e-12)
     assert total == pytest.approx(1.0, abs=1e-10)
     # nothing outside the support, nothing in the future
     outside = np.array([t + 0.1, t + 5.0, lo - 1.0]) if kind != "lagt" else np.array([t + 0.1])
@@ -411,11 +482,13 @@ def test_each_measure_is_a_probability_measure(kind, t, theta):
 def test_measures_closed_forms():
     s = np.array([-4.0, -1.0, 0.0, 0.5, 2.0, 2.5])
     t = 2.0
+    # exp of the same exactly representable arguments (then / 2, exact): at most the few ulp by
+    # which NumPy's array and scalar exp may differ; rtol 1e-14 (was the default 1e-7)
     np.testing.assert_allclose(measure("lagt", s, t), [np.exp(-6), np.exp(-3), np.exp(-2),
-                                                       np.exp(-1.5), 1.0, 0.0])
+                                                       np.exp(-1.5), 1.0, 0.0], rtol=1e-14)
     np.testing.assert_allclose(measure("lagt", s, t, theta=2.0),
                                [np.exp(-3) / 2, np.exp(-1.5) / 2, np.exp(-1) / 2,
-                                np.exp(-0.75) / 2, 0.5, 0.0])
+                                np.exp(-0.75) / 2, 0.5, 0.0], rtol=1e-14)
     np.testing.assert_array_equal(measure("legt", s, t, theta=2.0), [0, 0, 0.5, 0.5, 0.5, 0])
     np.testing.assert_array_equal(measure("legs", s, t), [0, 0, 0.5, 0.5, 0.5, 0])
 
@@ -425,8 +498,13 @@ def test_measures_closed_forms():
 def test_legs_scales_with_t(t, c, x):
     # mu^(c t)(c s) = mu^(t)(s) / c: the same uniform weight over a stretched past
     s = np.array([x * t])
-    assert measure("legs", c * s, c * t)[0] == pytest.approx(measure("legs", s, t)[0] / c)
+    # 1 / (c t) against (1 / t) / c: two roundings each, <= 4u ~ 4.4e-16 relative; rel 1e-14
+    # leaves 20x (was the default 1e-6)
+    assert measure("legs", c * s, c * t)[0] == pytest.approx(measure("legs", s, t)[0] / c,
+                                                             rel=1e-14)
     # and g_n(c s; c t) = g_n(s; t): the functions of the relative time s / t
+    # x = 2 s / t - 1 rounded in two ways (~3u), |P_n'| <= 15 (n <= 5), the sqrt factors ~4u:
+    # <~ 1.5e-14; atol 1e-12 leaves 70x
     np.testing.assert_allclose(measure_basis("legs", 6, c * s, c * t),
                                measure_basis("legs", 6, s, t), rtol=1e-9, atol=1e-12)
 
@@ -441,8 +519,11 @@ def test_measure_basis_is_orthonormal_for_its_measure(kind, t, theta, m, n):
         g = measure_basis(kind, max(m, n) + 1, [s], t, theta)[:, 0]
         return g[m] * g[n] * measure(kind, [s], t, theta)[0]
 
-    value, _ = quad(product, lo, hi, limit=400, epsabs=1e-12)
-    assert abs(value - (m == n)) < 1e-8
+    # with quad's default epsrel 1.5e-8 its estimate reached 1.3e-11 (lagt 5, 5); with 1e-12
+    # it is <= 8e-14, and the cut at age 60 theta costs L_5(60)^2 e^-60 ~ 4e-13: <~ 1e-12
+    # together. 1e-10 leaves 100x (was 1e-8)
+    value, _ = quad(product, lo, hi, limit=400, epsabs=1e-12, epsrel=1e-12)
+    assert abs(value - (m == n)) < 1e-10
 
 
 def test_measure_basis_closed_forms():
@@ -450,12 +531,17 @@ def test_measure_basis_closed_forms():
     t, theta = 3.0, 2.5
     for n in range(5):
         r = np.sqrt(2 * n + 1)
+        # x is rounded in two ways (<= 8u (|x| + 2)), times r |P_n'(x)| (up to 510 outside the
+        # window, |x| <= 2.2), plus the recurrence's r n^2 u max(1, |P_n|): the bound is <= 2% of
+        # rtol 1e-12 |ref| + atol 1e-12 at every point (computed). rtol was the default 1e-7.
         np.testing.assert_allclose(measure_basis("legt", 5, s, t, theta)[n],
-                                   r * eval_legendre(n, 2 * (s - t) / theta + 1), atol=1e-12)
+                                   r * eval_legendre(n, 2 * (s - t) / theta + 1), rtol=1e-12,
+                                   atol=1e-12)
         np.testing.assert_allclose(measure_basis("legs", 5, s, t)[n],
-                                   r * eval_legendre(n, 2 * s / t - 1), atol=1e-12)
+                                   r * eval_legendre(n, 2 * s / t - 1), rtol=1e-12, atol=1e-12)
+        # Laguerre, x = (t - s) / theta <= 1.6, n <= 4: <~ n^2 u * 2 ~ 4e-15; 250x
         np.testing.assert_allclose(measure_basis("lagt", 5, s, t, theta)[n],
-                                   eval_laguerre(n, (t - s) / theta), atol=1e-12)
+                                   eval_laguerre(n, (t - s) / theta), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("call, argument", [
@@ -487,12 +573,17 @@ def test_approximation_error_is_pythagoras_with_an_independent_norm(name, window
         norm2 = sum(quad(lambda x: f(t1 - x) ** 2 * np.exp(-x), j, j + 1, epsabs=1e-14)[0]
                     for j in range(80))
     else:
-        norm2 = quad(lambda s: f(s) ** 2, t0, t1, limit=200, epsabs=1e-14)[0]
+        # epsrel 1e-12: with the default 1.5e-8 quad's estimate reached 1.9e-10 on (-2, 3)
+        norm2 = quad(lambda s: f(s) ** 2, t0, t1, limit=200, epsabs=1e-14, epsrel=1e-12)[0]
     previous = np.inf
     for N in [1, 2, 4, 8]:
         c = project(f, window, name, N)
         err = approximation_error(f, window, name, N)
+        # quad's estimate <= 2e-12 (laguerre: 80 panels, 2.4e-14), the Gauss sums' rounding
+        # <= gamma_2560 * norm2 ~ 2e-12: 1e-9 leaves >= 250x
         assert err ** 2 == pytest.approx(norm2 - np.sum(c ** 2), abs=1e-9)
+        # err has relative rounding <= gamma_2560 ~ 3e-13 (err <= 2: <= 6e-13), and the errors
+        # fall by >= 0.026 per step here: the 1e-12 slack only absorbs rounding
         assert err <= previous + 1e-12          # never grows with N
         previous = err
 
@@ -500,14 +591,20 @@ def test_approximation_error_is_pythagoras_with_an_independent_norm(name, window
 def test_approximation_error_closed_forms():
     # a polynomial of degree < N is exact; the next basis function alone has error 1
     p = lambda s: 2 * s ** 3 - s + 0.25   # noqa: E731
-    assert approximation_error(p, (0.0, 2.0), "legendre", 4) < 1e-12
-    assert approximation_error(p, (-np.inf, 0.0), "laguerre", 4) < 1e-10
+    # Exact cases: only rounding is left, bounded (computed) by the K-term coefficient sums'
+    # gamma_K sum|omega f phi_n|, phi_n's recurrence, and the N-term reconstruction. Legendre
+    # cubic: <= 2.7e-13 (1e-12 was 3.7x); Laguerre cubic (2560 nodes, ages up to 80): <= 3.2e-11
+    # (1e-10 was 3x). 1e-11 and 1e-9 leave 30x.
+    assert approximation_error(p, (0.0, 2.0), "legendre", 4) < 1e-11
+    assert approximation_error(p, (-np.inf, 0.0), "laguerre", 4) < 1e-9
     phi4 = lambda s: legendre(5, s, (0.0, 2.0))[4]   # noqa: E731
+    # ||phi_4|| = 1 by a 128-node rule: <~ (128 + n^2) u plus leggauss's weights ~ 5e-14; 20x
     assert approximation_error(phi4, (0.0, 2.0), "legendre", 4) == pytest.approx(1.0, abs=1e-12)
-    assert approximation_error(phi4, (0.0, 2.0), "legendre", 5) < 1e-12
+    assert approximation_error(phi4, (0.0, 2.0), "legendre", 5) < 1e-12   # bound 6e-14: 16x
     # a trigonometric polynomial in the span of the first N Fourier functions
     trig = lambda s: 1 + np.cos(2 * np.pi * s) - 0.5 * np.sin(4 * np.pi * s)   # noqa: E731
-    assert approximation_error(trig, (0.0, 1.0), "fourier", 5) < 1e-12
+    assert approximation_error(trig, (0.0, 1.0), "fourier", 5) < 1e-12    # bound 7e-14: 14x
+    # the missing sin(4 pi s) term, 0.5 ||phi_4|| / sqrt(2): rounding <~ 128u * 0.35; 200x
     assert approximation_error(trig, (0.0, 1.0), "fourier", 4) == pytest.approx(
         0.5 * np.sqrt(0.5), abs=1e-12)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import quad_vec
-from scipy.linalg import expm
+from scipy.linalg import expm, expm_cond
 from scipy.signal import cont2discrete
 
 from seqlearn.discretize import discretize, discretize_diag
@@ -58,6 +58,10 @@ def test_matrices_match_scipy_cont2discrete(method, alpha, sp_method, sp_alpha):
                                        dt, method=sp_method, alpha=sp_alpha)
             Ab, Bb = quiet(discretize, A, B, dt, method, alpha)
             assert Ab.shape == (N, N) and Bb.shape == B.shape
+            # Same formulas as SciPy (an LU solve with I - alpha dt A; expm of the same
+            # block): they differ by the solves' rounding, <= cond(I - alpha dt A) N eps |x|
+            # <= 6.6 * 8 * 2.2e-16 * 3.9 ~ 5e-14 here (expm: the same call on the same
+            # matrix); atol 1e-12 leaves >= 20x, rtol 1e-10 covers the entries above 0.01.
             np.testing.assert_allclose(Ab, Ad, rtol=1e-10, atol=1e-12)
             np.testing.assert_allclose(Bb, Bd.reshape(B.shape), rtol=1e-10, atol=1e-12)
 
@@ -67,10 +71,18 @@ def test_zoh_matches_expm_and_explicit_inverse(N):
     rng = np.random.default_rng(N)
     A = stable_matrix(rng, N, margin=1.0)
     B = rng.standard_normal(N)
+    eps = np.finfo(float).eps
     for dt in (1e-3, 0.1, 1.0, 5.0):
         E = expm(dt * A)
         Ab, Bb = no_warning(discretize, A, B, dt, "zoh")
-        np.testing.assert_allclose(Ab, E, rtol=1e-10, atol=1e-14)
+        # Two scaling-and-squaring expms (of dt A, and of the (N+1) block): each is backward
+        # stable, so errs by <= (kappa_exp(dt A) + 1) (eps/2) ||E||_F, kappa_exp <= 125 here
+        # (N = 8, dt = 5); atol = 100x the sum of both sides. (A fixed 1e-14 was within 4x
+        # of this bound for N = 8, dt = 1.) rtol 1e-10 covers the larger entries.
+        np.testing.assert_allclose(
+            Ab, E, rtol=1e-10, atol=100 * (expm_cond(dt * A) + 1) * eps * np.linalg.norm(E))
+        # Reference through inv(A) (cond(A) <= 12.5): <= cond(A) N (eps/2)
+        # |A^-1| |E - I| |B| + ||A^-1|| (expm's error) ||B|| <= 3.5e-14; atol 1e-12 leaves 28x.
         np.testing.assert_allclose(Bb, np.linalg.inv(A) @ (E - np.eye(N)) @ B,
                                    rtol=1e-10, atol=1e-12)
 
@@ -83,6 +95,9 @@ def test_zoh_equals_integral_of_the_matrix_exponential():
     B, dt = rng.standard_normal(4), 0.7
     integral, _ = quad_vec(lambda s: expm(s * A) @ B, 0.0, dt, epsabs=1e-14, epsrel=1e-13)
     Ab, Bb = no_warning(discretize, A, B, dt, "zoh")
+    # quad_vec is asked for epsabs 1e-14 + epsrel 1e-13 ||integral|| ~ 8e-14 (its own
+    # estimate 2.4e-14); expm's side <= (kappa_exp + 1) eps/2 ~ 6e-16. All |entries| >= 0.1,
+    # so rtol 1e-10 gives >= 1e-11 per entry: >= 100x the quadrature's tolerance.
     np.testing.assert_allclose(Bb, integral, rtol=1e-10, atol=1e-13)
 
 
@@ -90,18 +105,29 @@ def test_zoh_equals_integral_of_the_matrix_exponential():
 def test_zoh_singular_closed_forms(dt):
     # The double integrator x1' = x2, x2' = u: Ab = [[1, dt], [0, 1]], Bb = [dt^2/2, dt].
     Ab, Bb = no_warning(discretize, [[0.0, 1.0], [0.0, 0.0]], [0.0, 1.0], dt, "zoh")
+    # expm of a nilpotent 3 x 3 block (norm <= 3: Pade, no squaring): the nonzero entries
+    # are a handful of roundings plus the LU solve, <= ~10 eps/2 ~ 1.1e-15 relative; the
+    # zeros below the diagonal stay exact (triangular). rtol 1e-14 leaves ~9x.
     np.testing.assert_allclose(Ab, [[1.0, dt], [0.0, 1.0]], rtol=1e-14)
     np.testing.assert_allclose(Bb, [dt ** 2 / 2, dt], rtol=1e-14)
     # A = 0: the integrator, Bb = dt B.
     Ab, Bb = no_warning(discretize, np.zeros((3, 3)), np.arange(1.0, 4.0), dt, "zoh")
+    # exact: the block is nilpotent with the identity block untouched (x/x and sums with
+    # exact zeros), so Ab = I bitwise on any machine.
     np.testing.assert_allclose(Ab, np.eye(3), rtol=0, atol=0)
-    np.testing.assert_allclose(Bb, dt * np.arange(1.0, 4.0), rtol=1e-15)
+    # dt B scaled down by 2^s, Pade (b1/b0) and s <= 2 exact doublings: ~6 roundings here,
+    # 1 on the reference, <= 7 eps/2 ~ 8e-16 relative; rtol 1e-14 leaves 13x (1e-15 was
+    # within 1.3x of it).
+    np.testing.assert_allclose(Bb, dt * np.arange(1.0, 4.0), rtol=1e-14)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.25, 0.5, 0.75, 1.0])
 def test_gbt_scalar_closed_form(alpha):
     a, b, dt = -1.7, 0.3, 0.2
     Ab, Bb = no_warning(discretize, [[a]], [b], dt, "gbt", alpha)
+    # The same few operations on both sides (the 1 x 1 LU solve may divide or multiply by
+    # a reciprocal); no cancellation (|1 + (1 - alpha) dt a| >= 0.66): each side <= ~5.5
+    # eps/2 relative, the difference <= 1.2e-15; rtol 1e-14 leaves 8x.
     np.testing.assert_allclose(Ab, [[(1 + (1 - alpha) * dt * a) / (1 - alpha * dt * a)]],
                                rtol=1e-14)
     np.testing.assert_allclose(Bb, [dt * b / (1 - alpha * dt * a)], rtol=1e-14)
@@ -115,6 +141,8 @@ def test_complex_system_matches_scipy():
         Ad, Bd, *_ = cont2discrete((A, B[:, None], np.ones((1, 4)), np.zeros((1, 1))),
                                    0.3, method=sp_method, alpha=sp_alpha)
         Ab, Bb = quiet(discretize, A, B, 0.3, method, alpha)
+        # same formulas as SciPy (see above), cond(I - alpha dt A) <= 1.8, |Ab| <= 0.95:
+        # <= 1.8 * 4 * 2.2e-16 ~ 1.6e-15; atol 1e-12 leaves > 600x.
         np.testing.assert_allclose(Ab, Ad, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(Bb, Bd[:, 0], rtol=1e-10, atol=1e-12)
 
@@ -130,6 +158,9 @@ def test_diag_equals_dense_on_a_diagonal_matrix(method, alpha, complex_):
     for dt in (1e-3, 0.1, 0.9):
         Ab, Bb = quiet(discretize_diag, lam, B, dt, method, alpha)
         Ab_dense, Bb_dense = quiet(discretize, np.diag(lam), B, dt, method, alpha)
+        # elementwise formulas against an LU solve / expm of the same numbers: ~10 roundings,
+        # amplified by the cancellation in 1 + (1 - alpha) z (<= 15x here): <= 1.7e-14
+        # relative (measured 1.1e-14); rtol 1e-10 leaves ~6000x. Every |entry| >= 3e-5.
         np.testing.assert_allclose(Ab, np.diag(Ab_dense), rtol=1e-10, atol=1e-14)
         np.testing.assert_allclose(Bb, Bb_dense, rtol=1e-10, atol=1e-14)
 
@@ -145,6 +176,8 @@ def test_diag_broadcasts_one_step_per_channel(method):
     assert Ab.shape == (H, N) and Bb.shape == (H, N)
     for h in range(H):
         Ab_h, Bb_h = no_warning(discretize, np.diag(lam), B[h], float(dt[h, 0]), method)
+        # as above (cancellation in 1 + z/2 <= 6.3 here): <= ~7e-15 relative; rtol 1e-10
+        # leaves > 1e4x.
         np.testing.assert_allclose(Ab[h], np.diag(Ab_h), rtol=1e-10)
         np.testing.assert_allclose(Bb[h], Bb_h, rtol=1e-10)
 
@@ -156,8 +189,11 @@ def test_diag_zoh_is_accurate_for_tiny_steps():
     dt, B = 1e-6, np.array([1.0, 2.0])
     z = dt * lam
     Ab, Bb = no_warning(discretize_diag, lam, B, dt, "zoh")
-    np.testing.assert_allclose(Bb, dt * B * (1 + z / 2 + z ** 2 / 6), rtol=1e-15)
-    np.testing.assert_allclose(Ab, 1 + z + z ** 2 / 2, rtol=1e-15)
+    # Truncation z^3/24, z^3/6 ~ 1e-18 relative; rounding: libm's exp/expm1 (<= 1 ulp, may
+    # differ by an ulp between libms), a complex division by z and 2-3 products on each
+    # side: <= ~10 eps/2 ~ 1.1e-15 relative. rtol 1e-14 leaves 9x (1e-15 was below it).
+    np.testing.assert_allclose(Bb, dt * B * (1 + z / 2 + z ** 2 / 6), rtol=1e-14)
+    np.testing.assert_allclose(Ab, 1 + z + z ** 2 / 2, rtol=1e-14)
 
 
 @settings(max_examples=80, deadline=None)
@@ -167,6 +203,9 @@ def test_diag_zoh_is_accurate_for_tiny_steps():
 def test_stable_methods_keep_stable_systems_stable_for_any_step(seed, N, margin, dt, method):
     A = stable_matrix(np.random.default_rng(seed), N, margin=margin)
     Ab, _ = no_warning(discretize, A, np.ones(N), dt, method)
+    # exact |eig(Ab)| <= 1 - ~1e-6 for these ranges (zoh: e^(-dt margin) <= 1 - 5e-5;
+    # bilinear at dt = 1e3: 1 - 8 margin / (dt |lambda|^2)); the computed eigenvalues err by
+    # ~kappa_eig N eps ||Ab|| ~ kappa_eig * 1e-15: room for condition numbers up to ~1e9
     assert np.abs(np.linalg.eigvals(Ab)).max() < 1.0
     Ab_diag, _ = no_warning(discretize_diag, np.linalg.eigvals(A), np.ones(N), dt, method)
     assert np.abs(Ab_diag).max() < 1.0
@@ -183,6 +222,10 @@ def test_forward_euler_with_a_large_step_is_unstable_and_warns(seed, N, factor):
                       r" with dt = .* spectral radius") as record:
         Ab, _ = discretize(A, np.ones(N), dt, "forward_euler")
     assert f"{rho:.6g}" in str(record[0].message)
+    # eig(I + dt A) against 1 + dt eig(A), two QR runs on a non-normal matrix: the error is
+    # kappa_eig N eps ||dt A|| / rho ~ kappa_eig * 3e-15 (||dt A|| / rho <= ~3); rtol 1e-8
+    # holds for eigenvalue condition numbers up to ~3e6, which random draws can approach
+    # (a nearly defective A): that, not rounding, sets it (measured <= 3e-15).
     np.testing.assert_allclose(np.abs(np.linalg.eigvals(Ab)).max(), rho, rtol=1e-8)
     with pytest.warns(UserWarning, match="unstable discretisation"):
         discretize_diag(lam, 1.0, dt, "forward_euler")
@@ -284,5 +327,7 @@ def test_array_likes_are_taken_alike():
     for got in (discretize(A, B, 0.1, "bilinear"),
                 discretize(torch.tensor(A), torch.tensor(B), np.float64(0.1), "bilinear"),
                 discretize(np.array(A), np.array(B), 0.1, "gbt", np.array(0.5))):
+        # the same float64 numbers through the same code path: bitwise equal (1e-15 ~ 4.5
+        # eps allows only a last-bit difference)
         np.testing.assert_allclose(got[0], want[0], rtol=1e-15)
         np.testing.assert_allclose(got[1], want[1], rtol=1e-15)

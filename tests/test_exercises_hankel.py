@@ -97,6 +97,9 @@ def test_hidden_cases_change_and_keep_their_promises():
             assert len(K) >= 2 * m
         for P, Q in EXERCISES["hankel.hankel_singular_values"].hidden(rng):
             for X in (P, Q):
+                # hankel.gramians returns (P + P^*) / 2: entry (j, i) is the conjugate of entry
+                # (i, j) bit for bit (IEEE addition commutes), so bound 0 < default rtol 1e-7;
+                # eigvalsh errs by ~N u lambda_max, and lambda_min >= 1e-4 lambda_max here
                 np.testing.assert_allclose(X, X.conj().T)
                 assert np.linalg.eigvalsh(X).min() > 0
         for N, alpha in EXERCISES["hankel.alpha_init"].hidden(rng):
@@ -113,5 +116,10 @@ def test_sigma_reference_matches_the_hankel_matrix():
     B, C = rng.standard_normal(3), rng.standard_normal(3)
     sigma = EXERCISES["hankel.hankel_singular_values"].reference(*hankel.gramians(A, B, C))
     H = hankel.hankel_matrix(ssm_kernel(A, B, C, 199), 100)
+    # float64, sigma = (3.45, 0.21, 2.3e-4): LAPACK's SVD of the 100 x 100 Hankel matrix errs by
+    # ~n u sigma_1 = 100 u 3.45 = 3.8e-14 absolutely; the Gramian route by ~N u (||P|| + ||Q||)
+    # = 3 u 9.8 = 3e-15 to first order (balanced, d sigma_i = (dP_ii + dQ_ii) / 2; these P, Q
+    # are near balanced); the kernel's tail past 199 terms is 0.6^100 ~ 7e-23. For sigma_3 the
+    # tolerance 1e-12 + 1e-8 sigma_3 = 3.3e-12 is 80x that 4e-14
     np.testing.assert_allclose(sigma, np.linalg.svd(H, compute_uv=False)[:3], rtol=1e-8,
                                atol=1e-12)

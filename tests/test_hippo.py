@@ -85,6 +85,8 @@ def test_legs_matrix_is_the_lecture_formula_with_the_sign_flipped():
                     A_p[n, k] = n + 1
         B_p = np.array([math.sqrt(2 * n + 1) for n in range(N)])
         A, B = hippo_matrix("legs", N)
+        # both sides: correctly rounded square roots and one product (n + 1 exact): bitwise
+        # equal; 1e-15 (~4.5 eps) would allow the product formed in another order (<= 3 eps/2)
         np.testing.assert_allclose(A, -A_p, rtol=1e-15)
         np.testing.assert_allclose(B, B_p, rtol=1e-15)
 
@@ -95,6 +97,9 @@ def test_legs_eigenvalues_are_minus_one_to_N(N):
     assert np.all(np.triu(A, 1) == 0)  # lower triangular: the eigenvalues are the diagonal
     np.testing.assert_array_equal(np.diag(A), -np.arange(1, N + 1))
     eig = np.linalg.eigvals(A)
+    # exact: LAPACK's balancing (gebal) permutes a triangular matrix to triangular form and
+    # reads the eigenvalues off the diagonal. (Without it these eigenvalues are very badly
+    # conditioned, LegS being far from normal, and 1e-9 would not hold at N = 32.)
     np.testing.assert_allclose(np.sort(eig.real), -np.arange(N, 0, -1), atol=1e-9)
     np.testing.assert_allclose(eig.imag, 0, atol=1e-9)
 
@@ -112,6 +117,9 @@ def test_legt_matrix_is_the_papers_after_normalising_and_flipping_time(theta):
     B_p = (2 * n + 1) * (-1.0) ** n / theta
     A, B = hippo_matrix("legt", N, theta)
     SR = np.diag((-1.0) ** n * np.sqrt(2 * n + 1))
+    # products with diagonal matrices (sums of exact zeros), a diagonal inverse and the
+    # formula's few operations: <= ~6 eps/2 ~ 7e-16 relative on entries >= 1/theta;
+    # rtol 1e-12 leaves > 1000x (the atol never matters: no entry is 0)
     np.testing.assert_allclose(SR @ A @ np.linalg.inv(SR), -A_p, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(SR @ B, B_p, rtol=1e-12)
 
@@ -121,6 +129,7 @@ def test_lagt_matrix_is_the_lectures_with_the_sign_flipped():
     for N, theta in ((1, 1.0), (6, 1.0), (6, 2.5)):
         A, B = hippo_matrix("lagt", N, theta)
         A_p = np.array([[1.0 if n >= k else 0.0 for k in range(N)] for n in range(N)])
+        # exact: -1 / theta and 1 / theta are one division on both sides (default rtol 1e-7)
         np.testing.assert_allclose(A, -A_p / theta)
         np.testing.assert_allclose(B, np.ones(N) / theta)
 
@@ -131,6 +140,9 @@ def test_every_kind_is_stable(kind, N, theta):
     N = N if kind != "fout" else 2 * (N // 2) + 1
     A, B = hippo_matrix(kind, N, theta)
     assert A.shape == (N, N) and B.shape == (N,)
+    # legs and lagt are triangular (exact eigenvalues, see above); the rightmost eigenvalue
+    # of legt (-7.7 / theta at N = 24, kappa 200) and fout (-0.75 / theta, kappa ~1) errs
+    # by <= kappa N (eps/2) ||A|| ~ 2e-10 / theta: far from 0
     assert np.linalg.eigvals(A).real.max() < 0
 
 
@@ -138,6 +150,8 @@ def test_every_kind_is_stable(kind, N, theta):
 def test_e0_is_the_equilibrium_of_a_constant_input(kind):
     # a constant is in every span: its coefficients are (1, 0, ..., 0), so A e_0 + B = 0
     A, B = hippo_matrix(kind, 7, 0.8)
+    # exact: r_0 = e_0 = 1, so column 0 of A is -B formed by the same operations; if not,
+    # |B| <= 4.5 would leave <= 2 eps/2 * 4.5 ~ 1e-15: atol 1e-12 leaves 1000x
     np.testing.assert_allclose(A[:, 0] + B, 0, atol=1e-12)
 
 
@@ -155,6 +169,10 @@ def test_legt_ode_is_exact_for_polynomials_of_degree_below_N(N, theta, t, seed):
     A, B = hippo_matrix("legt", N, theta)
     c = ref_coefficients("legt", f, t, N, theta)
     scale = 1 + np.abs(ref_coefficients("legt", df, t, N, theta)).max() + np.abs(A @ c).max()
+    # Gauss sums of Q = 100 nodes: each coefficient errs by <= (Q + 3N)(eps/2) sum_i
+    # |w_i p_n(x_i)| F(s_i), F = Horner's scale sum_k |p_k| |s|^k, amplified by |A| for A c.
+    # Over 600 random draws of these ranges 1e-9 scale was >= 120x that estimate (the
+    # measured error <= 1.3x it: Gauss nodes and legval add their own ~eps).
     np.testing.assert_allclose(A @ c + B * f(t), ref_coefficients("legt", df, t, N, theta),
                                atol=1e-9 * scale)
 
@@ -166,6 +184,7 @@ def test_legt_ode_is_only_approximate_beyond_the_span():
     A, B = hippo_matrix("legt", N, theta)
     gap = A @ ref_coefficients("legt", f, t, N, theta) + B * f(t) \
         - ref_coefficients("legt", df, t, N, theta)
+    # the approximation, not rounding: the gap is 3.6e-3 (rounding ~1e-14)
     assert np.abs(gap).max() > 1e-3
 
 
@@ -190,6 +209,8 @@ def test_fout_ode_is_exact_for_theta_periodic_trigonometric_polynomials(K, extra
     c = ref_coefficients("fout", f, t, N, theta)
     ft = f(np.array([t]))[0]
     scale = 1 + np.abs(A).max() * np.abs(c).max()
+    # Gauss sums of 100 nodes (as in the LegT test) plus cos/sin of arguments |w s| rounded
+    # to eps/2 |w s|: over 600 random draws 1e-9 scale was >= 3,000x that estimate
     np.testing.assert_allclose(A @ c + B * ft, ref_coefficients("fout", df, t, N, theta),
                                atol=1e-9 * scale)
 
@@ -199,6 +220,7 @@ def test_fout_ode_is_only_approximate_for_a_non_periodic_input():
     A, B = hippo_matrix("fout", N, theta)
     gap = A @ ref_coefficients("fout", np.exp, t, N, theta) + B * np.exp(t) \
         - ref_coefficients("fout", np.exp, t, N, theta)  # (e^s)' = e^s
+    # the approximation, not rounding: the gap is 3.3e-2 (rounding ~1e-14)
     assert np.abs(gap).max() > 1e-2
 
 
@@ -214,6 +236,11 @@ def test_lagt_ode_is_exact_for_any_polynomial(N, degree, theta, t, seed):
     c = ref_coefficients("lagt", f, t, N, theta)
     dc = ref_coefficients("lagt", df, t, N, theta)
     scale = 1 + np.abs(dc).max() + np.abs(A @ c).max()
+    # Gauss-Laguerre, 120 nodes out to x ~ 460, where f (degree <= 15) is huge and
+    # |L_n(x)| <= e^(x/2): sums err by <= (Q + 3N + 2 deg)(eps/2) sum_i |w_i L_n(x_i)| F(s_i)
+    # (F as in the LegT test), and numpy's nodes and weights add their own ~eps relative
+    # (measured up to 20x the sum's estimate). Over 600 random draws 1e-8 scale was
+    # >= 1.3e4x the estimate, >= 650x the measured error.
     np.testing.assert_allclose(A @ c + B * f(t), dc, atol=1e-8 * scale)
 
 
@@ -228,10 +255,18 @@ def test_legs_ode_is_exact_for_any_smooth_signal(f, df, t):
     N = 12
     A, B = hippo_matrix("legs", N)
     x, w = gauss(0.0, 1.0)
-    t_dc = shifted_legendre(N, x) @ (w * t * x * df(t * x))
+    P = shifted_legendre(N, x)
+    t_dc = P @ (w * t * x * df(t * x))
     c = ref_coefficients("legs", f, t, N)
-    scale = (np.abs(A) @ np.abs(c)).max() + np.abs(B * f(t)).max()
-    np.testing.assert_allclose(A @ c + B * f(t), t_dc, rtol=0, atol=1e-13 * scale)
+    # The bound: each Gauss sum (Q = 100 nodes) errs by <= (Q + 3N)(eps/2) sum_i |w_i P_n g|
+    # (g = f, or t x f'), those of c amplified by |A|, plus A @ c's own (N + 1)(eps/2) |A||c|.
+    # 10x it: 1.4e-11 .. 1.3e-10 here (measured <= 0.37 of the bound). The old atol,
+    # 1e-13 (|A| @ |c|).max(), was about the bound itself (its measured use 0.33).
+    eps = np.finfo(float).eps
+    S_c, S_dc = np.abs(P) @ np.abs(w * f(t * x)), np.abs(P) @ np.abs(w * t * x * df(t * x))
+    bound = ((len(x) + 3 * N) * (np.abs(A) @ S_c + S_dc)
+             + (N + 1) * (np.abs(A) @ np.abs(c) + np.abs(B * f(t)))) * eps / 2
+    np.testing.assert_allclose(A @ c + B * f(t), t_dc, rtol=0, atol=10 * bound.max())
 
 
 # --- online coefficients against the offline projection ---
@@ -265,6 +300,8 @@ def test_online_coefficients_converge_at_the_methods_order(kind, method):
         errors.append(np.abs(c[-1] - exact).max())
     order = np.polyfit(np.log(T / np.array(steps)), np.log(errors), 1)[0]
     print(f"{kind} {method}: errors {np.array(errors)}, order {order:.3f}")
+    # the method's pre-asymptotic terms, not rounding (errors >= 1e-7 >> L N eps |c| ~ 1e-12),
+    # set the deviation: measured <= 0.031 (fout, Euler); 0.15 leaves ~5x
     assert abs(order - ORDER[method]) < 0.15, (order, errors)
 
 
@@ -284,6 +321,8 @@ def test_feeding_the_latest_sample_alone_is_only_first_order():
                 c = Ab @ c + Bb * f_k
             errors.append(np.abs(c - exact).max())
         order = np.polyfit(np.log(1.0 / np.array([200, 400, 800])), np.log(errors), 1)[0]
+        # measured 0.997, 0.996 (errors >= 5e-4, no rounding in sight); the second order
+        # it must not reach is 1.0 away
         assert abs(order - 1) < 0.15, (method, order)
 
 
@@ -296,6 +335,8 @@ def test_legs_forward_euler_transient_is_removed_after_N_steps():
     c = online_coefficients("legs", smooth(dt * np.arange(n_steps + 1)), dt, N,
                             method="forward_euler")
     assert np.all(np.isfinite(c))
+    # forward Euler's O(dt) error, not rounding: 9.7e-5, 1.3e-4, 6.2e-4, 1.67e-3 at these k
+    # (deterministic: 2,000 steps of N = 24 add <= ~1e-11); 2e-3 is a regression bound
     for k in (N + 1, N + 10, 500, n_steps):
         assert np.abs(c[k] - ref_coefficients("legs", smooth, k * dt, N)).max() < 2e-3
 
@@ -318,9 +359,15 @@ def test_legs_reconstruction_error_falls_as_N_grows(capsys):
               f"\n  online (bilinear, dt = {dt}): {np.array(online_err)}"
               f"\n  offline projection:           {np.array(offline_err)}")
     assert np.all(np.diff(online_err) < 0) and np.all(np.diff(offline_err) < 0)
-    # up to N = 16 the projection dominates, so online and offline agree ...
+    # up to N = 16 the projection dominates, so online and offline agree ... (method error,
+    # not rounding: measured 5e-5 relative; the triangle inequality only gives
+    # |rec(c_on - c_off)| = 6e-6 = 17% at N = 16, so 5% rests on where the max falls, which
+    # rounding, ~1e-13, cannot move)
     np.testing.assert_allclose(online_err[:3], offline_err[:3], rtol=0.05)
     # ... at N = 32 the projection error is tiny and what is left is the O(dt^2) online error
+    # (projection: the coefficient tail sum_{n >= 32} |c_n| r_n / sqrt(T) = 3e-12, plus
+    # rounding ~1e-13; 1e-10 leaves 30x. Bilinear: 5.95e-6, a method error deterministic to
+    # ~1e-13; 1e-5 is a regression bound, not a rounding one)
     assert offline_err[3] < 1e-10
     assert online_err[3] < 1e-5
 
@@ -334,10 +381,13 @@ def test_legs_forward_euler_is_the_lecture_recurrence():
     B_p = np.sqrt(2 * np.arange(N) + 1.0)
     samples = smooth(0.01 * np.arange(60))
     c = online_coefficients("legs", samples, 0.01, N, method="forward_euler")
+    # exact copies (default rtol 1e-7): c_0 = f_0 e_0 and forward Euler's c_1 = c_0
     np.testing.assert_allclose(c[0], samples[0] * np.eye(N)[0])
     np.testing.assert_allclose(c[1], c[0])  # the first step: A_p e_0 = B_p, nothing moves
     for k in range(1, 59):
         expected = (np.eye(N) - A_p / k) @ c[k] + B_p * samples[k] / k
+        # one step formed two ways: each <= (N + 3)(eps/2) (|I - A_p/k| |c_k| + |B_p f_k/k|);
+        # 1e-12 + 1e-12 |expected| is >= 79x the sum at every k (|c| <= 4.5)
         np.testing.assert_allclose(c[k + 1], expected, rtol=1e-12, atol=1e-12)
 
 
@@ -352,6 +402,8 @@ def test_legs_forward_euler_transient_leaves_no_residue_at_N_64():
         c = online_coefficients("legs", smooth(dt * np.arange(n_steps + 1)), dt, N,
                                 method="forward_euler")
     assert np.abs(c[: N + 1]).max() > 1e40  # the transient is there ...
+    # forward Euler's O(dt) error: 6.6e-4, 2.9e-4, 6.2e-4, 1.67e-3 at these k; a transient
+    # residue would be ~eps * 4e42. 2e-3 is a regression bound (deterministic to ~1e-11).
     for k in (N + 10, N + 20, 500, n_steps):  # ... and gone: forward Euler's own O(dt)
         assert np.abs(c[k] - ref_coefficients("legs", smooth, k * dt, N)).max() < 2e-3, k
 
@@ -406,6 +458,10 @@ def test_legs_online_update_is_the_dense_per_step_computation(N, method, alpha):
         got = online_coefficients("legs", f, 0.05, N, method=method, alpha=alpha)
         want = dense_legs(f, N, method, alpha)
     assert got.shape == (2, 50, N)
+    # both err by ~ steps x N (eps/2) of the largest coefficient along the way (forward
+    # Euler's transient: 3.4e12 at N = 20, which the dense side does not cancel exactly):
+    # <= 50 * 20 * 1.1e-16 ~ 1.1e-13 of max|want|; 1e-11 leaves ~90x (measured 2.9e-16
+    # of it for Euler, <= 9e-14 otherwise)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-11 * np.abs(want).max())
 
 
@@ -414,7 +470,12 @@ def test_legs_online_update_at_a_large_state_over_several_quadrature_chunks(meth
     # N = 200: the ZOH decays are evaluated 26 steps at a time, so 60 steps cross chunks
     f = smooth(0.01 * np.arange(60))[None]
     got = online_coefficients("legs", f, 0.01, 200, method=method)
-    np.testing.assert_allclose(got, dense_legs(f, 200, method), rtol=0, atol=1e-11)
+    # |c| <= 1.03. Online side, componentwise over 58 steps: <= 3.7e-12 (bilinear's
+    # triangular solves), 2.6e-12 (ZOH's 200-node quadrature). Dense side: N = 200 solves /
+    # expms of h_k A with ||h_k A|| up to ~1e4: ~||h_k A|| (eps/2) sqrt(N) |c| per step,
+    # <= 1.6e-10 summed. The old atol 1e-11 was below that and within 3x of the online
+    # side's (measured 3.2e-13); 2e-9 leaves >= 12x.
+    np.testing.assert_allclose(got, dense_legs(f, 200, method), rtol=0, atol=2e-9)
 
 
 def test_legs_online_update_does_not_discretize_per_step(monkeypatch):
@@ -458,6 +519,8 @@ def test_gbt_update_is_the_theta_method(kind, alpha):
     for k in range(2 if kind == "legs" else 1, 12):
         h = dt / ((k - 1 + alpha) * dt) if kind == "legs" else dt
         rhs = c[k - 1] + h * ((1 - alpha) * (A @ c[k - 1] + B * f[k - 1]) + alpha * B * f[k])
+        # one step, two ways (componentwise: (N + 4)(eps/2) |M^-1| (|M| |c_k| + |rhs terms|)
+        # per solve, M = I - h alpha A): 1e-12 + 1e-11 |c_k| is >= 43x the sum here
         np.testing.assert_allclose(c[k], np.linalg.solve(np.eye(N) - h * alpha * A, rhs),
                                    rtol=1e-11, atol=1e-12)
 
@@ -476,6 +539,9 @@ def test_zoh_update_integrates_the_ode_with_the_held_average(kind):
         scale = (lambda t: 1 / t) if kind == "legs" else (lambda t: 1.0)
         sol = solve_ivp(lambda t, x: scale(t) * (A @ x + B * u), ((k - 1) * dt, k * dt),
                         c[k - 1], method="DOP853", rtol=1e-12, atol=1e-13)
+        # the reference is an adaptive ODE solve to local tolerances 1e-12 |x| + 1e-13 over a
+        # few steps of one interval (its global error a small multiple of that); ZOH's
+        # expm / quadrature ~1e-15. 1e-9 |c| + 1e-10 is >= 100x that (measured <= 5e-14).
         np.testing.assert_allclose(c[k], sol.y[:, -1], rtol=1e-9, atol=1e-10)
 
 
@@ -485,6 +551,7 @@ def test_legs_online_coefficients_do_not_depend_on_dt(method):
     samples = smooth(np.linspace(0, 2, 50))
     a = online_coefficients("legs", samples, 0.01, 5, method=method)
     b = online_coefficients("legs", samples, 7.0, 5, method=method)
+    # exact on purpose: the LegS update never reads dt, so both calls run the same arithmetic
     np.testing.assert_array_equal(a, b)
 
 
@@ -502,7 +569,11 @@ def test_a_constant_input_stays_at_the_equilibrium(kind, method, N, theta, dt, v
         c = online_coefficients(kind, np.full(30, value), dt, N, theta, method=method,
                                 alpha=alpha if method == "gbt" else None, c0=c0)
     assume(not any("unstable" in str(w.message) for w in caught))
-    np.testing.assert_allclose(c, np.broadcast_to(value * np.eye(N)[0], c.shape), atol=1e-9)
+    # 30 steps, each <= (N + 2)(eps/2) (|Ab| |c| + |Bb| |value|) with |c| = |value| <= 3 and
+    # |Ab| row sums <= ~5, propagated by a stable Ab: <= ~2e-12; 1e-9 leaves 500x (measured
+    # <= 1.6e-14 over 1,400 draws). rtol=0: the default 1e-7 |value| added nothing but slack.
+    np.testing.assert_allclose(c, np.broadcast_to(value * np.eye(N)[0], c.shape), rtol=0,
+                               atol=1e-9)
 
 
 @settings(max_examples=25, deadline=None)
@@ -517,8 +588,18 @@ def test_online_coefficients_are_linear_and_batched(kind, method, seed, a):
         one = [online_coefficients(kind, row, 0.05, 5, method=method) for row in f]
         mixed = online_coefficients(kind, a * f[0] + f[1], 0.05, 5, method=method)
     assert both.shape == (2, 40, 5)
-    np.testing.assert_allclose(both, np.stack(one), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(mixed, a * one[0] + one[1], rtol=1e-9, atol=1e-9)
+    # Batched against one row: other BLAS calls (gemm / gemv, trsm with 2 or 1 columns), so
+    # other summation orders. 40 steps, each <= (N + 1)(eps/2) |Ab| |c|: |Ab| row sums
+    # <= ~2.5 (up to ~27 in LegS's first steps), the growth (forward Euler on fout: |c| up
+    # to ~1e3) carried by |c| itself: <= ~1.3e-13 max|c|. An absolute 1e-12 was not enough
+    # for entries near 0 once |c| ~ 1e3; 2e-12 max|c| (with rtol 1e-12) leaves 15x.
+    scale = np.abs(np.stack(one)).max()
+    np.testing.assert_allclose(both, np.stack(one), rtol=1e-12, atol=2e-12 * scale)
+    # the same bound for the mixed run and for a * one[0] + one[1] (|a| <= 2, 2 more
+    # roundings): <= ~1.3e-13 (|a| + 1) max|c|; 1e-11 (|a| + 1) max|c| leaves 75x (a fixed
+    # 1e-9 was within 3x of it when |c| ~ 1e3, and 1e3x loose when |c| ~ 1)
+    np.testing.assert_allclose(mixed, a * one[0] + one[1], rtol=1e-9,
+                               atol=1e-11 * (abs(a) + 1) * scale)
 
 
 # --- offline coefficients and reconstruction ---
@@ -529,8 +610,13 @@ def test_offline_coefficients_match_the_independent_projection(kind, N):
     # rules are exact; the others a smooth non-polynomial signal)
     t, theta = 1.3, 0.6
     f = (lambda s: 1 - s + 0.2 * s**3) if kind == "lagt" else smooth
+    # Two Gauss sums: <= (Q1 + Q2 + 2N)(eps/2) sum_i |w_i p_n f| <= 1.8e-14 (legs, legt,
+    # fout: 128 + 100 nodes); lagt: 1.6e-13 (80 panels x 32 + 120 nodes) plus 1.9e-13 for
+    # cutting the past at age 80 (int_80^inf e^(-x/2) |f(t - theta x)| dx). 5e-12 leaves
+    # >= 14x (1e-12 was within 3x of lagt's 3.5e-13); rtol=0 since the default 1e-7 would
+    # hide float32-sized errors in the larger coefficients.
     np.testing.assert_allclose(offline_coefficients(kind, f, t, N, theta),
-                               ref_coefficients(kind, f, t, N, theta), atol=1e-12)
+                               ref_coefficients(kind, f, t, N, theta), rtol=0, atol=5e-12)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -543,10 +629,15 @@ def test_reconstruct_recovers_a_signal_in_the_span(kind):
     s = {"legs": np.linspace(0, t, 30), "lagt": np.linspace(t - 5, t, 30)}.get(
         kind, np.linspace(t - theta, t, 30))
     c = ref_coefficients(kind, f, t, N, theta)
-    np.testing.assert_allclose(reconstruct(kind, c, t, s, theta), f(s), atol=1e-9)
+    # c by Gauss rules (100 nodes; lagt: Gauss-Laguerre, 120 nodes out to x ~ 460 where
+    # f ~ 1e10) to <= (Q + N)(eps/2) sum|w p f| each, summed against |g_n(s)|: <= 3e-13
+    # (legs, legt), 7e-14 (fout), 3e-12 (lagt, whose rule adds its own ~eps: measured
+    # 6.2e-12). 1e-9 leaves >= 80x (x 2 for both[1]); rtol=0, as the default 1e-7 |f|
+    # (4e-6 at |f| = 41) was the real tolerance for lagt.
+    np.testing.assert_allclose(reconstruct(kind, c, t, s, theta), f(s), rtol=0, atol=1e-9)
     both = reconstruct(kind, np.stack([c, 2 * c]), t, s, theta)
     assert both.shape == (2, 30)
-    np.testing.assert_allclose(both[1], 2 * f(s), atol=1e-9)
+    np.testing.assert_allclose(both[1], 2 * f(s), rtol=0, atol=1e-9)
 
 
 # --- bad input ---

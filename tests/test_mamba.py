@@ -17,6 +17,7 @@ from seqlearn.models import MambaLM
 from seqlearn.mamba import (MambaBlock, RMSNorm, associative_scan, combine,
                             inverse_softplus, scan_numpy, scan_torch_parallel,
                             scan_torch_sequential, selective_scan, selective_scan_step)
+from scan_bounds import err, magnitude
 
 TORCH_BACKENDS = ["torch_sequential", "torch", "torch_recurrence"]
 OPTIONS = ["D", "z", "delta_bias", "delta_softplus"]
@@ -116,6 +117,9 @@ def test_numpy_backend_matches_brute_force(options, batch, d, n, L):
     y_ref, h_ref = brute_force(**args)
     y, h = selective_scan(**args, return_last_state=True, backend="numpy")
     assert y.shape == (batch, d, L) and h.shape == (batch, d, n)
+    # float64, the same recurrence (np.exp vs math.exp, softplus and silu by other formulas):
+    # running bound, <= (2 |Delta A| + 15) u per step on the damped |h|, then the sum over n
+    # and the gate, times sum|C h| / max|y| (<= 10.3): <= 2.5e-14 here; 1e-12 leaves 40x
     assert rel(y, y_ref) < 1e-12 and rel(h, h_ref) < 1e-12
     y_only = selective_scan(**args, backend="numpy")
     assert isinstance(y_only, np.ndarray) and np.array_equal(y_only, y)
@@ -126,6 +130,8 @@ def test_scan_numpy_matches_closed_form(batch, d, n, L):
     args = make_inputs(batch, d, n, L, seed=3, options=())
     core = {k: args[k] for k in ("u", "delta", "A", "B", "C")}
     y, h = scan_numpy(**core)
+    # exp(A sum Delta) vs a product of exps: a term's decay errs by (t - s) u + |x| e^-|x| L u
+    # <= (L + L / e) u; over L = 25 terms with sum|C h| / max|y| <= 3: <= 1.2e-13; 8x
     assert rel(y, closed_form(**core)) < 1e-12
     assert rel(h, brute_force(**core)[1]) < 1e-12
 
@@ -137,7 +143,12 @@ def test_numpy_backend_takes_lists_and_float32_and_computes_in_float64():
     assert np.array_equal(selective_scan(**lists), y)
     f32 = {k: (v.astype(np.float32) if isinstance(v, np.ndarray) else v) for k, v in args.items()}
     y32 = selective_scan(**f32)
-    assert y32.dtype == np.float64 and rel(y32, y) < 1e-6
+    # float32 numbers convert to float64 exactly, then the same float64 operations: equal to
+    # the scan of their float64 copies (bound 0; 1e-15 ~ 9u of slack). The old reference, y of
+    # the unrounded inputs, differs by the inputs' rounding, ~(3 + 2 L |Delta A|) u32 * cond
+    # ~ 1e-6, which cannot tell float32 arithmetic (~ the same size) from float64.
+    up = {k: (v.astype(np.float64) if isinstance(v, np.ndarray) else v) for k, v in f32.items()}
+    assert y32.dtype == np.float64 and rel(y32, selective_scan(**up)) < 1e-15
 
 
 # ---------------------------------------------------------------- torch backends vs NumPy
@@ -146,30 +157,40 @@ def run_backend(args, backend, dtype, chunk_size=64, return_last_state=True):
                           backend=backend, chunk_size=chunk_size)
 
 
+# Scan tolerances, relative to ``magnitude`` (so independent of cancellation): running error
+# bound of h_t = a_t h_{t-1} + b_t, <= (2 |Delta A| + 3) u on a_t |h_{t-1}| (exp and the input's
+# rounding) and ~9 u on |h_t| per step (the products, the add, float32 inputs), plus ~2 log2(T)
+# + 2 for the parallel scan's tree, damped by a_t, then the sum over n and the gate.
+# On these inputs (memory up to L): <= 1.9e-5 in float32 (1e-4 leaves 5x), 3.4e-14 in
+# float64 (1e-12 leaves 29x; was 1e-10 relative to max|y|, which ignored cancellation).
 @pytest.mark.parametrize("backend", TORCH_BACKENDS)
 @pytest.mark.parametrize("options", OPTION_SETS)
-@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-4)])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
 def test_torch_backends_match_numpy_with_each_option(backend, options, dtype, tol):
     args = make_inputs(2, 3, 4, 37, seed=len(options), options=options)
     y_ref, h_ref = selective_scan(**args, return_last_state=True)
+    y_mag, h_mag = magnitude(args)
     y, h = run_backend(args, backend, dtype, chunk_size=7)
     assert y.dtype == dtype and h.dtype == dtype
     assert y.shape == (2, 3, 37) and h.shape == (2, 3, 4)
-    assert rel(y, y_ref) < tol and rel(h, h_ref) < tol
+    assert err(y, y_ref, y_mag) < tol and err(h, h_ref, h_mag) < tol   # bound: see above
     y_only = run_backend(args, backend, dtype, chunk_size=7, return_last_state=False)
     assert isinstance(y_only, torch.Tensor) and torch.equal(y_only, y)
 
 
+# The running bound above on these inputs: <= 1.3e-5 in float32 (1e-4 leaves 7x), 2.4e-14 in
+# float64 (1e-12 leaves 40x; was 1e-10 relative to max|y|)
 @pytest.mark.parametrize("chunk_size", [1, 3, 7, 64])
 @pytest.mark.parametrize("L", [1, 2, 5, 37, 130])
-@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-4)])
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
 def test_parallel_scan_chunk_sizes_and_lengths(chunk_size, L, dtype, tol):
     args = make_inputs(2, 3, 5, L, seed=L * chunk_size)
     y_ref, h_ref = selective_scan(**args, return_last_state=True)
+    y_mag, h_mag = magnitude(args)
     y, h = run_backend(args, "torch", dtype, chunk_size=chunk_size)
-    assert rel(y, y_ref) < tol and rel(h, h_ref) < tol
+    assert err(y, y_ref, y_mag) < tol and err(h, h_ref, h_mag) < tol   # bound: see above
     y_seq, h_seq = run_backend(args, "torch_sequential", dtype)
-    assert rel(y_seq, y_ref) < tol and rel(h_seq, h_ref) < tol
+    assert err(y_seq, y_ref, y_mag) < tol and err(h_seq, h_ref, h_mag) < tol
 
 
 @settings(max_examples=30, deadline=None)
@@ -179,8 +200,12 @@ def test_parallel_scan_chunk_sizes_and_lengths(chunk_size, L, dtype, tol):
 def test_torch_backends_match_numpy_property(batch, d, n, L, chunk_size, options, backend, seed):
     args = make_inputs(batch, d, n, L, seed=seed, options=options)
     y_ref, h_ref = selective_scan(**args, return_last_state=True)
+    y_mag, h_mag = magnitude(args)
     y, h = run_backend(args, backend, torch.float64, chunk_size=chunk_size)
-    assert rel(y, y_ref) < 1e-10 and rel(h, h_ref) < 1e-10
+    # float64, L <= 50, the running bound above (no damping credit): ~(15 + 12) L u <= 1.5e-13
+    # of the magnitude (5e-14 over 2000 draws); 1e-12 leaves 7x. (Was 1e-10 relative to max|y|,
+    # which a draw whose outputs nearly cancel can push past any bound.)
+    assert err(y, y_ref, y_mag) < 1e-12 and err(h, h_ref, h_mag) < 1e-12
 
 
 @pytest.mark.parametrize("L", [1, 6, 19])
@@ -191,6 +216,7 @@ def test_scan_functions_agree_without_the_wrapper(L):
     tc = to_torch(core)
     for y, h in (scan_torch_sequential(**tc), scan_torch_parallel(**tc, chunk_size=4),
                  scan_torch_parallel(**tc)):
+        # float64, L <= 19, the running bound above: <= 8e-14 of max|y| here; 12x
         assert rel(y, y_ref) < 1e-12 and rel(h, h_ref) < 1e-12
 
 
@@ -212,6 +238,8 @@ def test_associative_scan_matches_a_loop(T):
     A_pre, H_pre = associative_scan(a, b)
     A_ref, H_ref = loop_prefixes(a, b)
     assert A_pre.shape == a.shape and H_pre.shape == b.shape
+    # float64 products of <= T = 100 factors in two orders: <= 2 T u; H: (2 T + 4 log2 T) u per
+    # term times sum|terms| / max|H| (<= 1.7): <= 4.3e-14; 1e-12 leaves 23x
     assert rel(A_pre, A_ref) < 1e-12 and rel(H_pre, H_ref) < 1e-12
 
 
@@ -221,10 +249,12 @@ def test_combine_is_associative_and_means_apply_left_then_right():
                 torch.randn(5, 4, generator=g, dtype=torch.float64)) for _ in range(3))
     left = combine(combine(x, y), z)
     right = combine(x, combine(y, z))
+    # float64, 2-3 roundings per side on terms of size <= 8.4 (b) and 1.5 (a): <= 3e-15; 300x
     for p, q in zip(left, right):
         assert torch.allclose(p, q, rtol=1e-12, atol=1e-12)
     h0 = torch.randn(5, 4, generator=g, dtype=torch.float64)
     a, b = combine(x, y)
+    # <= 4 u * (sum of |terms| <= 3.8) = 1.7e-15; 600x
     assert torch.allclose(a * h0 + b, y[0] * (x[0] * h0 + x[1]) + y[1], rtol=1e-12, atol=1e-12)
     assert combine((2.0, 3.0), (5.0, 7.0)) == (10.0, 22.0)  # scalars: (2 * 5, 5 * 3 + 7)
     arrays = combine((np.array([2.0]), np.array([3.0])), (np.array([5.0]), np.array([7.0])))
@@ -250,6 +280,8 @@ def test_long_sequence_with_underflowing_decays_stays_finite():
     for chunk_size in (256, 5000):
         y, h = run_backend(args, "torch", torch.float32, chunk_size=chunk_size)
         assert torch.isfinite(y).all() and torch.isfinite(h).all()
+        # float32, L = 5000 but damped: the running bound (as above, memory <= ~180 steps in
+        # channel 0) is <= 1.1e-5 of max|y| (sum|C h| / max|y| = 1.45); 1e-4 leaves 9x
         assert rel(y, y_ref) < 1e-4 and rel(h, h_ref) < 1e-4
     targs = to_torch(args, torch.float32, requires_grad=True)
     selective_scan(**targs, backend="torch").square().mean().backward()
@@ -275,6 +307,8 @@ def test_gradcheck(backend, chunk_size, L):
                               chunk_size=chunk_size)
         return y, h
 
+    # central differences, eps = 1e-6: truncation eps^2 |f'''| / 6 ~ 1e-11 plus cancellation
+    # u |f| / eps ~ 2.2e-10 |f| (|f| <= 4.3): ~1e-9; atol 1e-7 leaves 100x (rtol: default 1e-3)
     assert torch.autograd.gradcheck(fn, tuple(targs[k] for k in names), eps=1e-6, atol=1e-7)
 
 
@@ -289,10 +323,11 @@ def test_parallel_gradients_equal_sequential_gradients(options):
         ((w * y).sum() + h.square().sum()).backward()
         grads[backend] = {k: v.grad for k, v in targs.items() if isinstance(v, torch.Tensor)}
     assert set(grads["torch"]) == {"u", "delta", "A", "B", "C"} | set(options) - {"delta_softplus"}
+    # float64 forward + reverse recurrences, L = 23: ~40 u per step (no damping credit) times
+    # sum|terms| / max|g| (<= 8.5, for A and delta_bias): <= 8.7e-13; 1e-10 leaves 110x
     for name, g in grads["torch_sequential"].items():
         assert rel(grads["torch"][name], g) < 1e-10, name
         assert rel(grads["torch_recurrence"][name], g) < 1e-10, name
-
 
 
 def test_recurrence_backward_leaves_its_saved_tensors_intact():
@@ -331,19 +366,26 @@ def test_steps_equal_the_scan_numpy_and_torch(options):
             assert y_t.shape == (batch, d) and state.shape == (batch, d, n)
             ys.append(y_t)
         y = torch.stack(ys, -1) if kind == "torch" else np.stack(ys, -1)
+        # float64, L = 9, the running bound of the NumPy tests: <= 3.3e-14 of max|y|; 30x
         assert rel(y, y_ref) < 1e-12 and rel(state, h_ref) < 1e-12
         if kind == "torch":
             y_scan = selective_scan(**a, backend="torch")
-            assert rel(y, y_scan) < 1e-12
+            assert rel(y, y_scan) < 1e-12   # the same bound plus the tree's ~10 u per term
 
 
 # ---------------------------------------------------------------- the Mamba block and LM
 def test_inverse_softplus_inverts_softplus():
     x = torch.tensor([1e-4, 1e-3, 0.01, 0.1, 1.0, 5.0, 20.0, 50.0], dtype=torch.float64)
+    # y = x + log(-expm1(-x)) errs by u |y| + 3u (|y| <= 9.2), and softplus has relative
+    # condition <= 1 in y: <= 13 u = 1.4e-15 relative; 1e-12 leaves 700x
     assert torch.allclose(F.softplus(inverse_softplus(x)), x, rtol=1e-12, atol=0)
     y = torch.linspace(-20, 20, 41, dtype=torch.float64)
-    assert torch.allclose(inverse_softplus(F.softplus(y)), y, rtol=1e-9, atol=1e-9)
+    # back in the other order: log of softplus(y) (relative error ~3u) gives y to ~3u absolute,
+    # and adding x (<= 20) to the log rounds by u |y|: <= ~5u * 20 = 1.1e-14 absolute;
+    # atol 1e-13 leaves 9x (was rtol = atol = 1e-9, 1e5x the bound)
+    assert torch.allclose(inverse_softplus(F.softplus(y)), y, rtol=0, atol=1e-13)
     x32 = x.float()
+    # the first check in float32: 13 u32 = 7.7e-7; 1e-5 leaves 13x
     assert torch.allclose(F.softplus(inverse_softplus(x32)), x32, rtol=1e-5, atol=0)
 
 
@@ -358,6 +400,8 @@ def test_rmsnorm_matches_the_formula():
     for i in range(2):
         for j in range(5):
             ref[i, j] = xn[i, j] / math.sqrt(sum(v * v for v in xn[i, j]) / 6 + 1e-3) * w
+    # a sum of 6 squares (6u), /6, +eps, rsqrt vs 1/sqrt (~4u after halving), two products:
+    # <= ~12 u = 1.3e-15 per entry, relative; 1e-13 leaves 75x
     assert rel(norm(x), ref) < 1e-13
     with pytest.raises(ValueError, match="^eps"):
         RMSNorm(4, eps=0)
@@ -369,9 +413,12 @@ def test_mamba_block_init():
     assert block.d_inner == 96 and block.dt_rank == 2
     A = -torch.exp(block.A_log)
     assert A.shape == (96, 5)
+    # float32 exp(log n): relative error <= (|log n| + 2) u32 <= 3.6 u32 = 2.1e-7; 1e-6: 5x
     assert torch.allclose(A, -torch.arange(1.0, 6.0).expand(96, 5), rtol=1e-6)
     dt = F.softplus(block.dt_proj.bias.double())
     assert dt.shape == (96,)
+    # float32 dt = exp(log-uniform) (<= (|log dt| + 1) u32 = 4.9e-7 relative at the ends), its
+    # inverse softplus (~|log dt| u32 absolute, i.e. relative in dt: 3.7e-7): <= 1e-6; 1e-5: 10x
     assert (dt >= 2e-3 * (1 - 1e-5)).all() and (dt <= 5e-2 * (1 + 1e-5)).all()
     assert dt.max() / dt.min() > 3  # spread log-uniformly, not a constant
     assert torch.equal(block.D, torch.ones(96))
@@ -393,6 +440,8 @@ def test_mamba_block_forward_shape_and_step_equals_forward(backend):
     for t in range(13):
         out, state = block.step(x[:, t], state)
         outs.append(out)
+    # float64: the layers' sums (8, 3, 16, 16 terms) in another order, the scan (~1e-15 of
+    # max|y|: D u dominates), out_proj's sum|W y| / max|out| = 1.6: ~150 u * 1.6 = 3e-14; 40x
     assert rel(torch.stack(outs, 1), y) < 1e-12
     assert y.float().shape == block.float()(x.float()).shape
 
@@ -403,11 +452,16 @@ def test_mamba_block_backends_agree_and_are_causal():
     x = torch.randn(1, 40, 8, dtype=torch.float64)
     y = block(x)
     block.backend = "torch_sequential"
+    # only the scan differs (tree vs loop, L = 40): <= 1.3e-15 of max|y|, then out_proj
+    # (16 terms): ~2e-15; 1e-12 leaves 500x
     assert rel(block(x), y) < 1e-12
     block.backend = "torch"
     x2 = x.clone()
     x2[:, 20] += 1.0
     y2 = block(x2)
+    # exact: the outputs before t = 20 are the same operations on the same numbers (the
+    # scan's prefix t reads elements <= t only). The change at t = 20 (0.07) is 1e4x the
+    # default tolerance 1e-8 + 1e-5 |y| of allclose.
     assert torch.equal(y2[:, :20], y[:, :20]) and not torch.allclose(y2[:, 20], y[:, 20])
 
 
@@ -424,11 +478,15 @@ def test_mamba_lm_step_equals_forward_and_is_causal(mixer):
     for t in range(12):
         out, state = model.step(ids[:, t], state)
         steps.append(out)
+    # float64, 2 layers of 12 steps (s4d: FFT n = 24 vs a recurrence), RMSNorms, the tied head
+    # (8 terms): ~300 u * (sum|terms| / max|logit| <= ~5) ~ 2e-13; 1e-10 leaves 500x
     assert rel(torch.stack(steps, 1), logits) < 1e-10
     for t in (0, 5, 11):
         ids2 = ids.clone()
         ids2[:, t] = (ids2[:, t] + 1) % 11
         logits2 = model(ids2)  # "s4d" convolves by FFT: earlier logits move by rounding only
+        # the FFT (n = 24) mixes every step into every output: ~3 log2(24) u * 4 * cond ~ 1e-14
+        # of max|logit|; 1e-12 leaves 100x. Then the change at t is an effect of order 1.
         assert ((logits2[:, :t] - logits[:, :t]).abs() <= 1e-12 * logits.abs().max()).all()
         assert not torch.allclose(logits2[:, t], logits[:, t])
 
@@ -441,6 +499,8 @@ def test_mamba_lm_head_is_tied_and_state_is_constant_size():
     with torch.no_grad():
         model.embed.weight[5] += 1.0      # the head is E^T: only the logit of token 5 moves
     moved = (model(ids) - logits).abs().amax(dim=(0, 1))
+    # an effect: logit 5 moves by sum_i h_i, of order 1 (1e-3 >> float64 rounding); the other
+    # logits are the same products of unchanged rows of E: bitwise equal
     assert moved[5] > 1e-3 and torch.equal(moved[torch.arange(7) != 5], torch.zeros(6).double())
     state = model.initial_state(1)
     size = sum(t.numel() for s in state for t in s)
@@ -622,12 +682,16 @@ def test_step_sizes_are_the_softplus_the_scan_uses():
                        B.transpose(1, 2).detach().numpy(), C.transpose(1, 2).detach().numpy(),
                        block.D.detach().numpy(), z.detach().numpy())
     expected = block.out_proj(torch.tensor(y).transpose(1, 2))
+    # float64: the same scan (numba's vs NumPy's loop, L = 9, ~1e-15 of max|y|: D u dominates)
+    # and out_proj (12 terms): ~3e-14 of max|out|; 1e-10 leaves 3000x
     assert rel(block(x), expected) < 1e-10
     model = MambaLM(5, 6, 2, d_state=3).double()
     ids = torch.randint(0, 5, (2, 7))
     deltas = model.step_sizes(ids)
     h = model.embed(ids)
     h1 = h + model.layers[0](model.norms[0](h))
+    # the same float64 operations on the same numbers (bitwise equal in practice); at worst the
+    # residual's layers summed in another order: ~50 u * cond ~ 1e-14; 1e-12 leaves 100x
     assert rel(deltas[1], model.layers[1].step_sizes(model.norms[1](h1))) < 1e-12
     with pytest.raises(ValueError, match="mixer='mamba' only"):
         MambaLM(5, 6, 1, mixer="s4d").step_sizes(ids)
@@ -730,6 +794,8 @@ def test_written_and_kept_is_the_last_state_of_an_impulse():
     u[np.arange(batch), :, t0] = 1.0
     _, h = mamba.scan_numpy(u, delta, A, np.ones((batch, n, L)), np.ones((batch, n, L)))
     w = mamba.written_and_kept(torch.tensor(delta), torch.tensor(A), torch.tensor(t0))
+    # exp(A sum Delta) (a sum of <= 16 positive terms: 16 u |x|, |x| <= 24) vs a product of 16
+    # exps ((|x_t| + 3) u each): <= 16 u * 24 + 72 u = 5e-14 relative; 1e-12 leaves 20x
     np.testing.assert_allclose(w.numpy(), h, rtol=1e-12, atol=0)
     with pytest.raises(ValueError, match="^t0:"):
         mamba.written_and_kept(torch.tensor(delta), torch.tensor(A), torch.tensor([0, 1, L]))

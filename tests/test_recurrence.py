@@ -28,16 +28,25 @@ def brute_force(a, b, h0):
 def test_ema_matches_scipy_iir_filter(alpha):
     x = np.random.default_rng(1).standard_normal((4, 257))
     expected = lfilter([1 - alpha], [1, -alpha], x, axis=-1)
+    # both are the float64 recurrence h = alpha h + (1 - alpha) x (lfilter: direct form II); each
+    # step rounds <= 3 times, alpha < 1 damps it: per side <= 1.5 eps S_t, S_t = sum_k alpha^k
+    # (|h| + |b|) <= 7.5 here; entrywise 3 eps S_t <= 0.2 (1e-14 + 1e-12 |h_t|): 5x to spare
     np.testing.assert_allclose(ema(x, alpha), expected, rtol=1e-12, atol=1e-14)
 
 
 def test_ema_step_response_closed_form():
     alpha, L = 0.8, 30
+    # float64, h = 1 - alpha^(t+1) >= 0.2: the recurrence errs by <= 1.5 eps sum_k alpha^k
+    # (|h| + |b|) <= 1.5 eps 1.2 / 0.2 = 9 eps, pow and 1 - . by ~2 eps: <= 11 eps / 0.2
+    # = 1.2e-14 relative; rtol 1e-13 is 8x
     np.testing.assert_allclose(ema(np.ones(L), alpha), 1 - alpha ** np.arange(1, L + 1), rtol=1e-13)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.5, 0.95])
 def test_ema_kernel_closed_form(alpha):
+    # float64: K[k] from k multiplications by alpha (<= k u relative, k < 40, adding 0 is exact),
+    # alpha**k by pow (~1 ulp) times (1 - alpha): <= 43 u = 4.8e-15 relative; rtol 1e-13 is 20x;
+    # atol 1e-300 only lets alpha = 0 (exact zeros on both sides) through
     np.testing.assert_allclose(ema_kernel(alpha, 40), (1 - alpha) * alpha ** np.arange(40),
                                rtol=1e-13, atol=1e-300)
 
@@ -45,6 +54,9 @@ def test_ema_kernel_closed_form(alpha):
 def test_recurrent_view_equals_convolutional_view():
     x = np.random.default_rng(2).standard_normal(300)
     alpha = 0.93
+    # float64: np.convolve sums <= L = 300 terms K[k] x[t-k], each K[k] within k u (recurrence):
+    # error <= 2 L u sum_k |K[k] x[t-k]| <= 300 eps 1.13 = 7.5e-14 (the recurrence adds ~eps 1.13);
+    # atol 1e-12 is 13x that
     np.testing.assert_allclose(ema(x, alpha), np.convolve(x, ema_kernel(alpha, 300))[:300],
                                rtol=1e-10, atol=1e-12)
 
@@ -58,7 +70,10 @@ def test_linear_recurrence_matches_brute_force(data):
     h0 = data.draw(arrays(np.float64, shape[:-1], elements=finite))
     got = linear_recurrence(a, b, h0)
     assert got.shape == shape
-    np.testing.assert_allclose(got, brute_force(a, b, h0), rtol=1e-9, atol=1e-9)
+    # float64, L <= 6, |a| <= 1.5, |b|, |h0| <= 10: h_t sums <= 7 terms, sum |terms| <= 10 *
+    # (1.5^7 - 1) / 0.5 = 322; a term meets <= 12 roundings per side (loop: a mul and an add per
+    # step; brute: np.prod, then +=): |diff| <= 12 eps 322 = 8.6e-13; atol 1e-11 is 12x
+    np.testing.assert_allclose(got, brute_force(a, b, h0), rtol=0, atol=1e-11)
 
 
 @settings(max_examples=40, deadline=None)
@@ -69,11 +84,14 @@ def test_ema_shape_and_batch_independence(x, alpha):
     assert h.shape == x.shape and h.dtype == np.float64
     flat = x.reshape(-1, x.shape[-1])
     for row, h_row in zip(flat, h.reshape(-1, x.shape[-1])):
+        # the same elementwise IEEE multiply and add on the same numbers, batched or not: bitwise
+        # equal on any CPU (bound 0); 1e-12 (|h| <= 10) is slack for "the same numbers"
         np.testing.assert_allclose(h_row, ema(row, alpha), rtol=1e-12, atol=1e-12)
 
 
 def test_scalar_decay_broadcasts_and_complex_works():
     b = np.array([1 + 1j, 0, 0])
+    # exact: times 1j only swaps and negates parts, adding 0 is exact (bound 0; default rtol 1e-7)
     np.testing.assert_allclose(linear_recurrence(1j, b), [1 + 1j, -1 + 1j, -1 - 1j])
 
 
@@ -117,6 +135,7 @@ def test_torch_tensors_are_taken_like_arrays():
     import torch
 
     x = np.arange(5.0)
+    # the same float64 numbers through the same loop: bitwise equal (error 0 < default rtol 1e-7)
     np.testing.assert_allclose(ema(torch.tensor(x), torch.tensor(0.5)), ema(x, 0.5))
     with pytest.raises(ValueError, match="^alpha: .*detach"):
         ema(x, torch.tensor(0.5, requires_grad=True))

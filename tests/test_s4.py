@@ -24,9 +24,13 @@ def test_nplr_reconstructs_hippo(kind, N):
     A, B0 = hippo_matrix(kind, N)
     P2 = np.atleast_2d(P)
     assert P2.shape == ((1, N) if kind == "legs" else (2, N))
-    assert rel(V @ np.diag(Lam) @ V.conj().T - P2.T @ P2.conj(), A) < 1e-10
-    assert np.allclose(V.conj().T @ V, np.eye(N), atol=1e-12)
-    assert np.allclose(Lam.real, -0.5 if kind == "legs" else 0.0, atol=1e-12)
+    # eigh is backward stable: |V Lam V* - S| <= c N u |S|_2 <= c N^2 u max|A|, 4.5e-13 at N = 64
+    assert rel(V @ np.diag(Lam) @ V.conj().T - P2.T @ P2.conj(), A) < 1e-10   # 200x
+    # V unitary to c N u = 1.4e-14 at N = 64; Re Lambda = trace(S) / N, whose N diagonal entries
+    # -(n + 1) + (sqrt(n + 1/2))^2 (legt: -(2n + 1) + r_n^2) err by <= 2u (2n + 1): <= 2 N u.
+    # 1e-12 leaves 70x (rtol=0: the default rtol 1e-5 allowed 5e-6 on the -0.5 and the 1s)
+    assert np.allclose(V.conj().T @ V, np.eye(N), rtol=0, atol=1e-12)
+    assert np.allclose(Lam.real, -0.5 if kind == "legs" else 0.0, rtol=0, atol=1e-12)
     assert np.array_equal(B, B0)
 
 
@@ -35,6 +39,8 @@ def test_cauchy_matches_a_loop():
     v, lam = rng.standard_normal(7) + 1j * rng.standard_normal(7), rng.standard_normal(7)
     om = rng.standard_normal(5) + 1j
     ref = [sum(v[n] / (om[j] - lam[n]) for n in range(7)) for j in range(5)]
+    # complex divisions (<= 5u each side) and a sum of 7: <= ~17 u * sum|terms| / max|k|
+    # (= 2.1 here) ~ 4e-15; 1e-13 leaves 25x
     assert rel(cauchy(v, om, lam), ref) < 1e-13
 
 
@@ -55,6 +61,8 @@ def test_dplr_kernel_random_systems(seed, N, L):
     P = cplx(r, N) / np.sqrt(N)  # Q = P: A + A^* < 0, stable; else a small Q
     Q = P if seed < 2 else 0.1 * cplx(r, N) / np.sqrt(N)
     B, C, dt = cplx(N), cplx(N), rng.uniform(0.01, 0.5)
+    # both backward stable: <= L N u cond(I - dt A/2) |C||Bb| / max|K| (<= 1.8, 4.2 here)
+    # = 3.4e-12, times up to L / pi from 2 / (1 + z) near z = -1: 3e-10; 1e-8 leaves 30x
     assert rel(dplr_kernel(Lam, P, Q, B, C, dt, L), naive(Lam, P, Q, B, C, dt, L)) < 1e-8
 
 
@@ -69,6 +77,8 @@ def test_dplr_kernel_hippo_via_nplr(kind, N, L, dt):
     K0 = ssm_kernel(Ab, Bb, C, L)  # the real HiPPO system, no NPLR involved
     Pt = (Vh @ np.atleast_2d(P).T).T
     K = dplr_kernel(Lam, Pt, Pt, Vh @ B, C @ V, dt, L)
+    # as above, plus the NPLR conjugation (V to N u, A moved by N u |A|, |A|_2 <= 164):
+    # L N u cond(I - dt A/2) (<= 17) |C||Bb|/max|K| (<= 2.1) |A| dt <= 9.4e-11; 1e-8 leaves 100x
     assert rel(K, K0) < 1e-8 and np.abs(K.imag).max() < 1e-8 * np.abs(K0).max()
 
 
@@ -94,7 +104,10 @@ def test_bad_arguments():
 
 
 def test_s4d_inits():
-    assert np.allclose(s4d_lin_init(3), [-0.5, -0.5 + 1j * np.pi, -0.5 + 2j * np.pi])
+    # -1/2 + i pi n: the same float64 products (pi n exact for n <= 2), at most 1 ulp apart;
+    # rtol 1e-14 leaves 45x (the default rtol 1e-5 would pass pi rounded to float32)
+    assert np.allclose(s4d_lin_init(3), [-0.5, -0.5 + 1j * np.pi, -0.5 + 2j * np.pi],
+                       rtol=1e-14, atol=0)
     assert np.all(s4d_inv_init(5).real == -0.5)
 
 
@@ -108,7 +121,9 @@ def test_s4d_inv_approximates_the_legs_eigenvalues(d_state):
     inv = s4d_inv_init(d_state // 2).imag
     assert inv.shape == legs.shape
     assert np.all(inv > 0)
-    assert inv[0] == pytest.approx(legs[0], rel=0.15)  # 1283 vs 1303 at d_state 64
+    # approximation errors of the formula, not rounding (eigh errs by N u |A| ~ 1e-13 relative,
+    # the same on every CPU): inv[0] is 10% low at d_state 8, 1.5% at 64 (1283 vs 1303)
+    assert inv[0] == pytest.approx(legs[0], rel=0.15)
     assert np.max(np.abs(np.log(inv / legs))) < 0.35   # 0.25 up to d_state 64, 0.31 at 128
 
 
@@ -121,6 +136,8 @@ def test_s4d_kernel_is_the_diagonal_ssm_kernel(method, cplx):
     B, C = rng.standard_normal(N), rng.standard_normal(N) + (1j if cplx else 0)
     Ab, Bb = discretize_diag(A, B, dt, method)
     K0 = ssm_kernel(np.diag(Ab), Bb, C, L)
+    # exp(k log Ab) errs by (k |log Ab| + 3) u (k |log Ab| <= 10), L products by k u, sums of N = 6
+    # (12 for the pairs): <= ~30 u sum|terms| / max|K| (<= 14.4) ~ 5e-14; 1e-10 leaves 2000x
     assert rel(s4d_kernel(A, B, C, dt, L, method), K0) < 1e-10
     if cplx:  # 2 Re: the real system holding each mode and its conjugate
         A2, B2, C2 = (np.concatenate([x, np.conj(x)]) for x in (A, B.astype(complex), C))
@@ -139,6 +156,8 @@ def test_s4d_kernel_torch_matches_numpy():
     K0 = s4d_kernel(A, 1.0, C[..., 0] + 1j * C[..., 1], np.exp(log_dt)[:, None], L,
                     conj_pairs=True)
     K = s4d_kernel_torch(*(torch.tensor(x) for x in (log_dt, lre, aim, C)), L)
+    # exp(k dt A) in torch vs exp(k log Ab) in NumPy: the exponents (k dt |A| <= 86) err by
+    # k dt |A| u each, sums of N2 = 4: <= ~180 u * sum|terms| / max|K| (3.7) ~ 7e-14; 1e-10: 1400x
     assert rel(K.numpy(), K0) < 1e-10
 
 
@@ -152,13 +171,18 @@ def test_layer_step_equals_convolution(cls):
     for k in range(u.shape[1]):
         y_k, x = layer.ssm_step(u[:, k], x)
         ys.append(y_k)
+    # float64, L = 30: recurrence vs FFT convolution (n = 60) of the kernel; S4's Cauchy kernel
+    # errs by L N u cond(I - dt A/2) (<= 7.4) |C||Bb|/max|K| times <= L/pi near z = -1: ~4e-12
+    # of max|y| (sum|K||u| / max|y| <= 2.9); 1e-10 relative leaves 25x
     tol = 1e-10 * y_conv.abs().max().item()
     assert torch.allclose(torch.stack(ys, 1), y_conv, rtol=0, atol=tol)
     full, x, outs = layer(u), layer.initial_state(2), []
     for k in range(u.shape[1]):
         o, x = layer.step(u[:, k], x)
         outs.append(o)
-    assert torch.allclose(torch.stack(outs, 1), full, atol=1e-10)
+    # the same through GELU (|gelu'| <= 1.13) and Linear (sum|W| <= 1.05): 4e-12 * 6.9 * 1.2 =
+    # 3.3e-11; 1e-10 leaves 3x (rtol=0: the default rtol 1e-5 allowed 2.6e-5 here)
+    assert torch.allclose(torch.stack(outs, 1), full, rtol=0, atol=1e-10)
 
 
 def test_s4d_linear_part_is_scan():
@@ -173,6 +197,8 @@ def test_s4d_linear_part_is_scan():
         A2, C2 = np.concatenate([A[h], A[h].conj()]), np.concatenate([C[h], C[h].conj()])
         Ab, Bb = discretize_diag(A2, np.ones(4), dt[h], "zoh")
         ref = scan(np.diag(Ab), Bb, C2, layer.D[h].item(), u[0, :, h].numpy())
+        # float64, L = 20: FFT convolution (n = 40) of exp(k dt A) vs a loop, sums of 4 modes:
+        # <= ~100 u * sum|terms| / max|y| (~3) ~ 3e-14; 1e-10 leaves 3000x
         assert rel(y[:, h], ref.real) < 1e-10
 
 
@@ -182,6 +208,8 @@ def test_s4_layer_kernel_is_naive():
     Lam, P, B, C, dt = (x.detach().numpy() for x in layer._params())
     K = layer.kernel(50).detach().numpy()
     for h in range(2):
+        # as test_dplr_kernel_random_systems: L N u cond(I - dt A/2) (<= 2) |C||Bb|/max|K| times
+        # L / pi from the node near z = -1: ~4e-12; 1e-8 leaves 2500x
         assert rel(K[h], naive(Lam[h], P[h], P[h], B[h], C[h], dt[h], 50).real) < 1e-8
 
 
@@ -191,6 +219,9 @@ def test_gradcheck_s4d_kernel_and_linear_part():
     args = [torch.tensor(x, requires_grad=True) for x in
             (rng.uniform(-3, -1, H), rng.standard_normal((H, N2)) * 0.3,
              rng.standard_normal((H, N2)), rng.standard_normal((H, N2, 2)))]
+    # gradcheck's defaults (eps 1e-6, atol 1e-5, rtol 1e-3): central differences err by
+    # eps^2 |f'''| / 6 + u |f| / eps ~ 2e-10 |f| (|f| <= 3); atol 1e-5 leaves 1e4x, kept as
+    # torch's default so that entries near 0 (where only atol applies) are not flaky
     assert torch.autograd.gradcheck(lambda *a: s4d_kernel_torch(*a, L), args)
     layer = S4DLayer(H, d_state=2 * N2).double()
     names = ["log_dt", "log_A_re", "A_im", "C", "D"]
@@ -200,7 +231,7 @@ def test_gradcheck_s4d_kernel_and_linear_part():
     def linear_part(u, *p):  # ssm_forward with the parameters as inputs
         return _call(layer, names, p, "ssm_forward", u)
 
-    assert torch.autograd.gradcheck(linear_part, [u] + params)
+    assert torch.autograd.gradcheck(linear_part, [u] + params)   # default tolerances, as above
 
 
 def _call(module, names, values, method, *args):
@@ -222,6 +253,7 @@ def test_gradcheck_dplr_torch_kernel():
     layer = S4Layer(1, d_state=3).double()
     names = ["log_dt", "log_Lambda_re", "Lambda_im", "P", "B", "C"]
     ps = [getattr(layer, n).detach().clone().requires_grad_() for n in names]
+    # defaults (eps 1e-6, atol 1e-5, rtol 1e-3): finite differences err ~ u |f| / eps ~ 1e-10
     assert torch.autograd.gradcheck(lambda *p: _call(layer, names, p, "kernel", 8), ps)
 
 
@@ -245,11 +277,17 @@ def test_classifier_readouts():
     x = torch.randint(0, 6, (4, 12))
     shuffled = x[:, torch.randperm(12)]
     new_start = torch.cat([(x[:, :1] + 1) % 6, x[:, 1:]], 1)
-    bag = SequenceClassifier(6, 8, 0, 3, readout="mean")
-    torch.testing.assert_close(bag(shuffled), bag(x))
+    # float64: the mean of 12 embeddings (|e| <= 2.4) in two orders errs by <= 2 * 11 u |e|,
+    # then the head (sum|W| <= 1.5, 8 terms): ~1.2e-14; 1e-12 leaves 80x. (In float32 the same
+    # bound, 6.4e-6, was within 2x of the default tolerance 1e-5.)
+    bag = SequenceClassifier(6, 8, 0, 3, readout="mean").double()
+    torch.testing.assert_close(bag(shuffled), bag(x), rtol=0, atol=1e-12)
     last_token = SequenceClassifier(6, 8, 0, 3, readout="last")
+    # the same operations on identical numbers (the last token's row): bitwise equal, any CPU
     torch.testing.assert_close(last_token(new_start), last_token(x))
     model = SequenceClassifier(6, 8, 2, 3, d_state=4, readout="last")
+    # an effect, not rounding: float32 rounding of 12 steps moves the logits (<= 0.62) by
+    # ~1e-6, so 1e-4 is 100x above it; the first token moves them by 0.014 here
     assert (model(new_start) - model(x)).abs().max() > 1e-4
     with pytest.raises(ValueError, match="^readout: expected one of"):
         SequenceClassifier(6, 8, 1, 3, readout="max")
@@ -262,8 +300,13 @@ def test_s4d_kernel_when_a_mode_discretises_to_zero():
     Ab, Bb = discretize_diag(A, B, dt, "bilinear")
     assert Ab[0] == 0
     brute = np.array([(C * Bb * Ab ** k).sum() for k in range(6)])
+    # exp(k log Ab) vs Ab ** k (k <= 5, |log Ab| = 2): <= (k |log Ab| + 4) u + k u per term, plus
+    # the sum: <= 25 u * sum|C Bb| (2.0) = 5.5e-15, which the old atol 1e-14 left only 2x
+    # over; 100x that. (Without the special case the Ab = 0 mode gives NaN.)
+    u = np.finfo(float).eps / 2
+    atol = 100 * 25 * u * np.abs(C * Bb).sum()
     np.testing.assert_allclose(s4d_kernel(A, B, C, dt, 6, method="bilinear"), brute,
-                               rtol=0, atol=1e-14)
+                               rtol=0, atol=atol)
 
 
 def test_float32_s4d_kernel_keeps_its_accuracy_at_long_lengths():
@@ -285,6 +328,8 @@ def test_float32_s4d_kernel_keeps_its_accuracy_at_long_lengths():
         A = -np.exp(p["log_A_re"]) + 1j * p["A_im"]
         K0 = s4d_kernel(A, 1.0, p["C"][..., 0] + 1j * p["C"][..., 1],
                         np.exp(p["log_dt"])[:, None], L, conj_pairs=True)
+        # float32: C Bb (~4 u32), exp rounded to complex64 (u32), product (3 u32), sum of 8
+        # modes (7 u32): <= 15 u32 * sum|terms| / max|K| (1.55) = 1.4e-6; 1e-5 leaves 7x
         assert rel(K.numpy(), K0) < 1e-5
 
 
@@ -301,6 +346,10 @@ def test_float32_s4d_kernel_gradient_matches_float64():
         args = [torch.tensor(x, dtype=dtype, requires_grad=True) for x in params]
         (s4d_kernel_torch(*args, L) * torch.tensor(weights, dtype=dtype)).sum().backward()
         grads[dtype] = [a.grad.double().numpy() for a in args]
+    # float32 gradients are sums over L = 2000 steps of terms with ~8 u32 error each (the
+    # exponents' path is summed in float64); worst case 8 u32 sum|terms| / max|g| reaches 1e-4
+    # for log_dt (cancellation 218), but these are independent roundings of random data
+    # (Higham & Mary 2019): 6 sqrt(8) u32 sqrt(sum terms^2) / max|g| (<= 7.4) = 7.5e-6: 13x
     for g32, g64 in zip(grads[torch.float32], grads[torch.float64]):
         assert rel(g32, g64) < 1e-4
 
@@ -401,9 +450,12 @@ def test_cauchy_takes_array_likes_and_tensors_alike():
     rng = np.random.default_rng(7)
     v, om, lam = rng.standard_normal(4) + 1j, rng.standard_normal(3) + 2j, -rng.uniform(1, 2, 4)
     ref = cauchy(v, om, lam)
+    # lists become the same float64 arrays: the same operations, bitwise equal (bound 0)
     np.testing.assert_allclose(cauchy(list(v), list(om), list(lam)), ref, rtol=1e-15)
     got = cauchy(*(torch.tensor(x) for x in (v, om, lam)))
-    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-15)
+    # torch's complex division vs NumPy's (<= 5u each) and a sum of 4 (3u): <= 13 u *
+    # sum|terms| / |k| (<= 1.06) = 1.5e-15, above the old rtol 1e-15; 2e-14 leaves 13x
+    np.testing.assert_allclose(got.numpy(), ref, rtol=2e-14)
 
 
 def test_fit_kernel_trains_every_ssm_parameter_and_records_its_error():
@@ -424,13 +476,21 @@ def test_fit_kernel_trains_every_ssm_parameter_and_records_its_error():
     for name in names:
         moved = getattr(layer, name).detach() - before[name]
         g = grads[name]
-        torch.testing.assert_close(moved, -1e-3 * g / (g.abs() + 1e-8), rtol=1e-9, atol=1e-15)
+        # p_new - p is exact (Sterbenz), but p_new = p - step is rounded: <= u |p| absolute
+        # (|p| <= 9.4: 1e-15, the old atol), plus <= ~10 u relative from Adam's own roundings
+        # (bias corrections, sqrt, eps, the step): atol 20 u max|p|, rtol 1e-13 (was 1e-9)
+        u = torch.finfo(torch.float64).eps / 2
+        atol = 20 * u * before[name].abs().max().item()
+        torch.testing.assert_close(moved, -1e-3 * g / (g.abs() + 1e-8), rtol=1e-13, atol=atol)
     assert torch.equal(layer.D.detach(), before["D"])          # D is not part of the kernel
-    # (A_im and log_dt are made in float32: a few float32 roundings, 6e-8 each)
+    # A_im = pi j and log_dt = log 0.02 are stored in float32: relative errors <= u32 (6e-8)
+    # in A_im and u32 |log 0.02| = 2.3e-7 in dt: <= 3e-7, the same on every CPU; 1e-6: 3x
     np.testing.assert_allclose(out["freq0"], 0.02 * np.pi * np.arange(4), rtol=1e-6)
     out = fit_kernel(layer, target, 30, 1e-2, every=10)
     assert out["step"] == [10, 20, 30]
     K = layer.kernel(64)[0].detach()
+    # the same float64 expression of the same parameters (bitwise equal in practice); at worst
+    # two sums of 64 positive terms in another order: <= 2 * 64 u = 1.4e-14; 1e-12 leaves 70x
     assert out["error"][-1] == pytest.approx(float(((K - target) ** 2).sum()
                                                    / (target ** 2).sum()), rel=1e-12)
     assert out["top_freq"][-1] == pytest.approx(np.abs(out["freq"]).max(), rel=1e-12)
@@ -466,4 +526,5 @@ def test_dplr_kernel_is_accurate_at_any_step_even_or_odd_length(dt, L):
     Ab = np.linalg.solve(eye - dt / 2 * A, eye + dt / 2 * A)
     Bb = np.linalg.solve(eye - dt / 2 * A, dt * B)
     dense = np.array([C @ np.linalg.matrix_power(Ab, k) @ Bb for k in range(L)])
+    # L N u cond(I - dt A/2) (<= 67.5) |C||Bb| / max|K| (<= 8.4) = 3.5e-12 (docstring); 300x
     assert np.max(np.abs(K - dense)) <= 1e-9 * np.max(np.abs(dense))

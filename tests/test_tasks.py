@@ -32,6 +32,10 @@ def test_mackey_glass_matches_brute_force_euler():
     ours = mackey_glass(301, discard=0)
     coarse, fine = euler_mackey_glass(300, 1e-3), euler_mackey_glass(300, 5e-4)
     gap_coarse, gap_fine = np.abs(ours - coarse).max(), np.abs(ours - fine).max()
+    # All three are method errors, the same on every CPU: rounding over the 6e5 Euler steps is
+    # <= 6e5 u * 1.3 ~ 1e-10, ~1e-9 after the chaotic growth over 300 time units (measured 35x
+    # per 100). Euler's O(h) gap: 5.0e-4 (2x below 1e-3); its ratio: 1.9999. The extrapolation
+    # leaves Euler's O(h^2) term, 3.4e-7: 2e-6 is 6x that, >= 2000x the rounding.
     assert gap_coarse < 1e-3
     assert 1.8 < gap_coarse / gap_fine < 2.2
     np.testing.assert_allclose(ours, 2 * fine - coarse, rtol=0, atol=2e-6)
@@ -42,6 +46,7 @@ def test_mackey_glass_other_parameters_match_brute_force_euler():
                         dt=1.0, substeps=20)
     coarse = euler_mackey_glass(100, 1e-3, tau=5, beta=0.25, gamma=0.15, n=8, x0=0.7)
     fine = euler_mackey_glass(100, 5e-4, tau=5, beta=0.25, gamma=0.15, n=8, x0=0.7)
+    # as above: Euler's O(h^2) remainder after extrapolation (6e-9 here), rounding ~1e-10
     np.testing.assert_allclose(ours, 2 * fine - coarse, rtol=0, atol=2e-6)
 
 
@@ -51,6 +56,8 @@ def test_mackey_glass_discard_and_subsample_pick_the_right_samples(n_steps, disc
     full = mackey_glass(discard + n_steps * subsample, discard=0)
     got = mackey_glass(n_steps, discard=discard, subsample=subsample)
     assert got.shape == (n_steps,)
+    # the same RK4 steps from the same start, only sliced differently: identical (measured 0);
+    # 1e-13 would still allow a few ulp of reordering per step
     np.testing.assert_allclose(got, full[discard::subsample][:n_steps], rtol=0, atol=1e-13)
 
 
@@ -61,7 +68,8 @@ def test_mackey_glass_stays_on_the_attractor_and_looks_chaotic():
     acf = np.array([xc[: len(xc) - k] @ xc[k:] / (xc @ xc) for k in range(1000)])
     assert np.argmax(acf < 0.5) < 20  # decorrelates within a pseudo-period
     assert acf[30:].max() < 0.9  # and never comes back: not periodic (measured: 0.82)
-    # Sensitive dependence on the initial condition: 1e-9 grows to O(0.1).
+    # Sensitive dependence on the initial condition: 1e-9 grows to O(0.1). Dynamics, not
+    # rounding (~1e-16 per step): measured 3.5e-8 over the first 100 (1e-6: 28x), 0.51 later
     y = mackey_glass(6000, x0=1.2 + 1e-9)
     assert np.abs(x - y)[:100].max() < 1e-6
     assert np.abs(x - y)[3000:].max() > 1e-2
@@ -72,7 +80,7 @@ def test_mackey_glass_rng_gives_other_reproducible_trajectories():
     b = mackey_glass(300, rng=np.random.default_rng(1))
     c = mackey_glass(300, rng=np.random.default_rng(2))
     np.testing.assert_array_equal(a, b)
-    assert np.abs(a - c).max() > 1e-3
+    assert np.abs(a - c).max() > 1e-3  # different trajectories: 0.7 apart, not rounding
 
 
 def lorenz_rhs(t, s, sigma=10.0, rho=28.0, beta=8.0 / 3.0):
@@ -100,7 +108,9 @@ def test_lorenz_matches_solve_ivp_with_fourth_order_error(x0, coefficients):
         assert got.shape == (n, 3)
         np.testing.assert_array_equal(got[0], x0)
         errors.append(np.abs(got - ref).max() / np.abs(ref).max())
-    assert errors[0] < 1e-4  # measured 5e-6 .. 5e-5
+    # RK4's truncation error, the same on every CPU (rounding, ~1e-16 grown e^{0.9 * 2} ~ 6x,
+    # and DOP853's 1e-13 are 1e8x smaller): measured 5e-6 .. 4.6e-5, ratios 16.1 .. 16.6
+    assert errors[0] < 1e-4
     assert 12 < errors[0] / errors[1] < 20
 
 
@@ -231,6 +241,8 @@ def test_order_free_copy_accuracy_is_the_brute_force_expectation(m, n_symbols):
     from collections import Counter
     total = sum(max(Counter(seq).values())
                 for seq in itertools.product(range(n_symbols), repeat=m))
+    # exact Fractions converted once (correctly rounded) against int / int / m: <= 2 ulp apart
+    # (4.4e-16); rel 1e-12 leaves 2000x
     assert tasks.order_free_copy_accuracy(m, n_symbols) == pytest.approx(
         total / n_symbols ** m / m, rel=1e-12)
 
@@ -263,6 +275,8 @@ def test_two_tone_kernel_is_its_formula_and_names_bad_arguments():
     peaks = [i for i in range(1, len(w) - 1)
              if spectrum[i] > spectrum[i - 1] and spectrum[i] > spectrum[i + 1]]
     top = sorted(w[sorted(peaks, key=lambda i: -spectrum[i])[:2]])   # (the rest: side lobes)
+    # not rounding: the peaks sit on bins pi / 2048 apart, so each is off by <= half a bin
+    # (7.7e-4, measured 6.6e-4) plus the other tone's leakage; atol is 2 half-bins
     np.testing.assert_allclose(top, [0.3, 2.5], atol=2 * np.pi / 4096)
     with pytest.raises(ValueError, match="high"):
         tasks.two_tone_kernel(16, high=4.0)

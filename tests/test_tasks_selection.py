@@ -72,6 +72,7 @@ class _Echo(torch.nn.Module):
 def test_token_accuracy_counts_only_targets():
     x = torch.tensor([[2, 3, 4, 5], [6, 7, 8, 9]])
     y = torch.tensor([[2, -100, 9, -100], [-100, 7, 8, -100]])   # 3 of 4 targets echo x
+    # integer counts, 3 / 4 = 0.75 exactly in binary (bound 0; approx's default rel 1e-6)
     assert train.token_accuracy(_Echo(), x, y, batch_size=1) == pytest.approx(0.75)
     with pytest.raises(ValueError, match="^y:"):
         train.token_accuracy(_Echo(), x, torch.full_like(y, -100))
@@ -85,4 +86,5 @@ def test_fit_steps_the_scheduler():
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
     train.fit(model, lambda m, b: m(b).sum(), lambda s: torch.ones(1, 1), opt, 3,
               scheduler=sched, progress=False)
+    # 1.0 * 0.5^3: products of powers of 2, exact (bound 0; approx's default rel 1e-6)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.125)
