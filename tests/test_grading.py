@@ -156,3 +156,18 @@ def test_the_gradebook_holds_the_same_scores(graded):
         assert grade.score == 0   # the kernel's run said 2: the notebook redefined check
         grade = gb.find_grade("ex-ema-check", "ch00", "ch00", "correct")
         assert grade.score == 2
+
+
+def test_collect_reads_files_and_one_folder_per_student(tmp_path, capsys):
+    (tmp_path / "ada.ipynb").write_text("{}")
+    (tmp_path / "bob" / "ch07").mkdir(parents=True)
+    (tmp_path / "bob" / "ch07" / "ch07.ipynb").write_text("{}")
+    (tmp_path / "cy").mkdir()
+    (tmp_path / "cy" / "a.ipynb").write_text("{}")
+    (tmp_path / "cy" / "b.ipynb").write_text("{}")   # two notebooks: which one? skipped
+    (tmp_path / "d e.ipynb").write_text("{}")       # an id keeps no spaces
+    (tmp_path / "notes.txt").write_text("")
+    found = grading.collect(tmp_path)
+    assert sorted(found) == ["ada", "bob", "d_e"]
+    assert found["bob"] == tmp_path / "bob" / "ch07" / "ch07.ipynb"
+    assert "skipped" in capsys.readouterr().out
