@@ -31,7 +31,7 @@ def test_the_book_solutions_pass_the_grader(chapter):
     answers = {item.label: item.solution for item in items if item.kind == "code"}
     for item in items:
         if item.kind == "written":
-            assert item.solution.strip(), item.label
+            assert item.solution_cells, item.label
             continue
         points, message = grading.score_code(item, answers, setup)
         assert points == item.points, message
@@ -45,6 +45,18 @@ def test_an_answer_that_leans_on_the_course_scores_zero():
     points, message = grading.score_code(items["ex-mamba-combine"],
                                          {"ex-mamba-combine": answer}, setup)
     assert points == 0 and "seqlearn.mamba.combine" in message
+
+
+def test_a_written_answer_is_graded_against_the_books_solution_in_plain_markdown():
+    from seqlearn.plain_markdown import read_book
+
+    path = grading.chapter_notebook(ROOT, 1)
+    nb, items = grading.source_notebook(read(path), read_book(ROOT), path.relative_to(ROOT), 1)
+    written = [c for c in nb["cells"] if c["metadata"]["nbgrader"]["grade_id"] == "ex-explode"]
+    assert len(written) == 1 and written[0]["metadata"]["nbgrader"]["points"] == 2
+    text = written[0]["source"]
+    assert text.startswith("**Solution to Exercise") and "1.7 \\times 10^4" in text
+    assert "{solution" not in text
 
 
 def test_bad_arguments_are_named(tmp_path):
@@ -141,7 +153,7 @@ def test_feedback_says_why(graded):
     assert "no answer after" in feedback["loop"] and "endless loop" in feedback["loop"]
     assert "exited with status 0" in feedback["exits"]
     assert "passed when the whole notebook ran in one kernel" in feedback["tamper"]
-    assert "no answer (the cell still holds the stub)" in feedback["empty"]
+    assert "not implemented yet" in feedback["empty"]   # the release's stub, untouched
     assert "not a readable notebook" in feedback["broken"]
     assert len(feedback["chatty"]) < 20_000   # the 10 MB it printed are cut
 

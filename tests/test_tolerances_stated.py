@@ -35,28 +35,24 @@ SITE = re.compile(
 )
 
 
-def _comment_lines(path):
-    """Line numbers (1-based) that hold a ``#`` comment token (not a ``#`` in a string)."""
-    with tokenize.open(path) as f:
-        return {tok.start[0] for tok in tokenize.generate_tokens(f.readline)
-                if tok.type == tokenize.COMMENT}
-
-
-def _string_lines(path):
-    """Line numbers covered by string tokens, so a docstring's words are not sites."""
-    lines = set()
+def _lines_of(path):
+    """(comment lines, string lines) of ``path``, 1-based, from one pass of ``tokenize``:
+    the lines holding a ``#`` comment token (not a ``#`` inside a string), and the lines a
+    string token covers (so a docstring's words are not sites)."""
+    comments, strings = set(), set()
     with tokenize.open(path) as f:
         for tok in tokenize.generate_tokens(f.readline):
-            if tok.type == tokenize.STRING:
-                lines.update(range(tok.start[0], tok.end[0] + 1))
-    return lines
+            if tok.type == tokenize.COMMENT:
+                comments.add(tok.start[0])
+            elif tok.type == tokenize.STRING:
+                strings.update(range(tok.start[0], tok.end[0] + 1))
+    return comments, strings
 
 
 def unstated(path):
     """The tolerance sites of ``path`` with no comment beside them: ``[(line, text), ...]``."""
     lines = path.read_text().splitlines()
-    comments = _comment_lines(path)
-    strings = _string_lines(path)
+    comments, strings = _lines_of(path)
     found = []
     for i, line in enumerate(lines, start=1):
         code = line.split("#", 1)[0] if i in comments else line

@@ -54,7 +54,7 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from seqlearn.notebooks import (COLAB_TAG, EXERCISE_TAG, SOLUTION_TAG, _with_plain_markdown,
@@ -79,14 +79,16 @@ class Item:
     kind: "code" (a function checked by ``check``) or "written" (graded by hand).
     check, function: the exercise name and the student's function name (code only).
     needs: labels of earlier code exercises whose functions the book's solution calls.
-    statement: the Markdown cells of the statement (book cells, by index).
+    statement, solution_cells: the book's cells (by index) of the statement and of the
+        solution.
+    solution: the book's solution code (code exercises; "" for a written one).
     stub: the book's code stub, or None.
-    solution: the book's solution (code, or Markdown for a written exercise).
     """
 
     label: str
     kind: str
     statement: list
+    solution_cells: list
     solution: str
     stub: str = None
     check: str = None
@@ -94,7 +96,6 @@ class Item:
     needs: tuple = ()
     points: int = 0
     number: int = 0
-    extra: list = field(default_factory=list)
 
 
 def chapter_notebook(root, chapter):
@@ -115,16 +116,6 @@ def assignment_name(chapter):
 def _check_call(text):
     match = re.search(r'check\(\s*"([\w.]+)"\s*,\s*(\w+)', text)
     return match.groups() if match else (None, None)
-
-
-def _solution_markdown(cells):
-    """A written exercise's solution cells as one Markdown text (code in fences)."""
-    parts = []
-    for cell in cells:
-        text = re.sub(r"```\{solution-(?:start|end)\}[^\n]*\n(?::[^\n]*\n)*```\n?", "",
-                      source(cell))
-        parts.append(text if cell["cell_type"] == "markdown" else f"```python\n{text}\n```")
-    return "\n\n".join(p for p in parts if p.strip())
 
 
 def exercises(nb, path="notebook"):
@@ -151,7 +142,7 @@ def exercises(nb, path="notebook"):
         elif cell["cell_type"] == "code" and EXERCISE_TAG in tags(cell):
             current["stub"] = text
         elif SOLUTION_TAG in tags(cell):
-            current["solution"].append(cell)
+            current["solution"].append(i)
         elif cell["cell_type"] == "code" and "check(" in text and current["check"] == (None, None):
             current["check"] = _check_call(text)
         elif cell["cell_type"] == "markdown" and text.lstrip().startswith("#"):
@@ -164,14 +155,13 @@ def exercises(nb, path="notebook"):
         if name:
             if raw["stub"] is None:
                 raise ValueError(f"{path}: exercise {raw['label']} is checked but has no stub")
-            code = [source(c) for c in raw["solution"] if c["cell_type"] == "code"]
-            out.append(Item(raw["label"], "code", raw["statement"], "\n\n".join(code),
-                            stub=raw["stub"], check=name, function=fn,
+            code = [source(cells[i]) for i in raw["solution"] if cells[i]["cell_type"] == "code"]
+            out.append(Item(raw["label"], "code", raw["statement"], raw["solution"],
+                            "\n\n".join(code), stub=raw["stub"], check=name, function=fn,
                             points=POINTS["code"], number=number))
         else:
-            out.append(Item(raw["label"], "written", raw["statement"],
-                            _solution_markdown(raw["solution"]), stub=raw["stub"],
-                            points=POINTS["written"], number=number))
+            out.append(Item(raw["label"], "written", raw["statement"], raw["solution"], "",
+                            stub=raw["stub"], points=POINTS["written"], number=number))
     earlier = {}   # function name -> label, of the code exercises before this one
     for item in out:
         if item.kind == "code":
@@ -218,7 +208,6 @@ def _cell(kind, text, grade_id=None, **flags):
         cell["metadata"]["nbgrader"] = {"grade_id": grade_id, "schema_version": _SCHEMA,
                                         "grade": False, "solution": False, "locked": False,
                                         **flags}
-    if grade_id:
         cell["id"] = re.sub(r"[^A-Za-z0-9_-]", "-", grade_id)[:64]
     return cell
 
@@ -258,27 +247,31 @@ def source_notebook(nb, book, path, chapter):
         "$\\LaTeX$); it is graded by hand.\n\n"
         f"Points: {POINTS['code']} per code exercise, {POINTS['written']} per written one.")
     colab, imports = setup_cells(nb)
-    cells = [(None, _cell("markdown", intro, "intro", locked=True))]
+    cells = [_cell("markdown", intro, "intro", locked=True)]
     for cell in colab:
-        cells.append((None, _cell("code", source(cell), "colab-setup", locked=True)))
-    cells.append((None, _cell("code", imports, "setup", locked=True)))
+        cells.append(_cell("code", source(cell), "colab-setup", locked=True))
+    cells.append(_cell("code", imports, "setup", locked=True))
+
+    def plain(indices):   # the book's cells as the reader copies show them
+        return _with_plain_markdown([(i, copy.deepcopy(nb["cells"][i])) for i in indices],
+                                    book, path)
+
     for item in items:
-        for i in item.statement:
-            statement = copy.deepcopy(nb["cells"][i])
-            statement.pop("attachments", None)
-            text = _with_plain_markdown([(i, statement)], book, path)
-            if text:
-                cells.append((None, _cell("markdown", source(text[0]),
-                                          f"{item.label}-statement", locked=True)))
+        for statement in plain(item.statement):
+            cells.append(_cell("markdown", source(statement), f"{item.label}-statement",
+                               locked=True))
         if item.kind == "code":
-            cells.append((None, _cell("code", _answer_source(item), item.label, solution=True)))
-            cells.append((None, _cell(
-                "code", f'assert check("{item.check}", {item.function})',
-                f"{item.label}-check", grade=True, locked=True, points=item.points)))
+            cells.append(_cell("code", _answer_source(item), item.label, solution=True))
+            cells.append(_cell("code", f'assert check("{item.check}", {item.function})',
+                               f"{item.label}-check", grade=True, locked=True,
+                               points=item.points))
         else:
-            cells.append((None, _cell("markdown", item.solution or "(see the book)", item.label,
-                                      solution=True, grade=True, points=item.points)))
-    out = {"cells": [cell for _, cell in cells], "metadata": copy.deepcopy(nb.get("metadata", {})),
+            answer = "\n\n".join(source(c) if c["cell_type"] == "markdown" else
+                                  f"```python\n{source(c)}\n```"
+                                  for c in plain(item.solution_cells))
+            cells.append(_cell("markdown", answer, item.label, solution=True, grade=True,
+                               points=item.points))
+    out = {"cells": cells, "metadata": copy.deepcopy(nb.get("metadata", {})),
            "nbformat": 4, "nbformat_minor": 5}
     out["metadata"].pop("widgets", None)
     return out, items
@@ -392,9 +385,6 @@ def score_code(item, answers, setup_code):
     parts = [setup_code]
     parts += [answers[label] for label in item.needs if label in answers]
     parts.append(answers[item.label])
-    answer = answers[item.label]
-    if not answer.strip() or ("YOUR CODE HERE" in answer and "raise NotImplementedError()" in answer):
-        return 0, f"❌ {item.check}: no answer (the cell still holds the stub)."
     ok, message, printed = verdict(item.check, Source("\n\n".join(parts), item.function,
                                                       f"<answer {item.label}>"))
     if printed:
@@ -452,8 +442,9 @@ def grade(chapter, submissions, out=None, root=None, cell_timeout=CELL_TIMEOUT_S
     course = out / "nbgrader"
     if not (course / "release" / name / f"{name}.ipynb").exists():
         write_assignment(chapter, out, root)
-    items = exercises(read(chapter_notebook(root, chapter)))
-    _, setup_code = setup_cells(read(chapter_notebook(root, chapter)))
+    nb = read(chapter_notebook(root, chapter))
+    items = exercises(nb)
+    _, setup_code = setup_cells(nb)
     # The chapter's own import cell (the book's code, not a student's), run here once so
     # that each child process forked to check an answer starts with its modules loaded.
     exec(compile(setup_code, "<chapter imports>", "exec"), {"__name__": "__grading__"})
