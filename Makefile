@@ -4,7 +4,7 @@
 #   make test-other-machine   nbval again with another kernel set and thread count
 #   make test-other-machine-units   the unit tests with that kernel set and thread count
 #   make colab-test           the Colab path: a fresh venv, the notebooks' own install cell
-# Others: make lectures | student | site-test | execute | colab-cell | colab-copies | clean
+# Others: make lectures | student | site-test | reader-copy-test | execute | colab-cell | colab-copies | clean
 
 PYTHON ?= python3
 ROOT   := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
@@ -15,7 +15,7 @@ VENDOR := book/_vendor
 VENDOR_STAMP := $(VENDOR)/static/.installed
 NOTEBOOKS := $(wildcard book/*.ipynb lectures/*.ipynb)
 
-.PHONY: setup vendor book test test-other-machine test-other-machine-units lectures student site-test execute colab-cell clean
+.PHONY: setup vendor book test test-other-machine test-other-machine-units lectures student site-test reader-copy-test execute colab-cell clean
 
 # .venv with the pinned requirements and seqlearn (editable); redone when
 # requirements.txt or pyproject.toml change.
@@ -118,6 +118,12 @@ grade:
 colab-copies:
 	@$(MAKE) -s --no-print-directory -C $(ROOT) setup
 	$(ROOT)$(BIN)/python -m seqlearn.notebooks colab-copies --root $(ROOT)
+
+# Open a reader copy in JupyterLab in headless Chromium: solutions collapsed, references listed.
+#   make reader-copy-test [COPY=book/colab/07_mamba.ipynb]
+COPY ?= book/colab/00_how_to_use.ipynb
+reader-copy-test: $(SETUP)
+	$(BIN)/python tests/reader_copy_check.py $(COPY)
 
 # Serve the built book on localhost and check chapter 0 in headless Chromium.
 site-test: $(SETUP)

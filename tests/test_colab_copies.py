@@ -5,6 +5,7 @@ notebook, and every page's launch buttons must point at a copy that exists.
 """
 
 import importlib.util
+import re
 import types
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -13,9 +14,9 @@ import pytest
 import yaml
 from test_plain_markdown import MYST_LEFT
 
-from seqlearn.notebooks import (COLAB_DIR, SOLUTION_TAG, colab_copy_path, dumps, notebook_paths, read,
-                                reader_copy, source, tags)
-from seqlearn.plain_markdown import read_book
+from seqlearn.notebooks import (COLAB_DIR, SOLUTION_TAG, SOLUTION_TITLE, colab_copy_path, dumps,
+                                notebook_paths, read, reader_copy, source, tags)
+from seqlearn.plain_markdown import cited_keys, read_book, read_citations, read_references
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = read_book(ROOT)
@@ -46,17 +47,88 @@ def test_each_copy_is_exactly_the_conversion_of_its_notebook(path):
 @pytest.mark.parametrize("path", notebook_paths(ROOT), ids=nb_id)
 def test_a_copy_keeps_code_outputs_and_solutions_and_holds_no_myst(path):
     nb, copy = read(path), read(copy_of(path))
-    assert [c for c in copy["cells"] if c["cell_type"] == "code"] == [
-        c for c in nb["cells"] if c["cell_type"] == "code"]
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    copied = [c for c in copy["cells"] if c["cell_type"] == "code"]
+    assert len(copied) == len(code)
+    for book_cell, cell in zip(code, copied):
+        assert cell["outputs"] == book_cell["outputs"]
+        body = source(cell)
+        if SOLUTION_TAG in tags(book_cell):  # runnable, with a Colab form title above the code
+            first, _, body = body.partition("\n")
+            title = re.escape(SOLUTION_TITLE).replace(re.escape("{number}"), r"\d+")
+            assert re.fullmatch(title, first), first
+        assert body == source(book_cell)
+        assert {k: v for k, v in cell["metadata"].items() if k not in ("cellView", "jupyter")} == (
+            book_cell["metadata"])
     assert copy["metadata"] == nb["metadata"]
     solutions = [s for s in map(source, nb["cells"]) if "{solution-start}" in s]
-    headings = [s for s in map(source, copy["cells"]) if s.startswith("**Solution to Exercise ")]
+    headings = [s for s in map(source, copy["cells"])
+                if s.startswith("<details>\n<summary><b>Solution to Exercise ") and "continued" not in s]
     assert len(headings) == len(solutions)
     assert sum(SOLUTION_TAG in tags(c) for c in copy["cells"]) == (
         sum(SOLUTION_TAG in tags(c) for c in nb["cells"]) - len(solutions))  # the {solution-end}s go
     for i, cell in enumerate(copy["cells"]):
         if cell["cell_type"] == "markdown":
             assert not MYST_LEFT.search(source(cell)), f"{copy_of(path)}: cell {i} still holds MyST"
+
+
+@pytest.mark.parametrize("path", notebook_paths(ROOT), ids=nb_id)
+def test_a_copy_hides_every_solution_until_the_reader_opens_it(path):
+    """Jupyter and Colab render a ``<details>`` block closed, and collapse a code cell
+    whose metadata says ``jupyter.source_hidden`` (JupyterLab, Notebook 7) or
+    ``cellView: form`` (Colab, which shows the ``# @title`` line instead)."""
+    copy = read(copy_of(path))
+    for i, cell in enumerate(copy["cells"]):
+        if SOLUTION_TAG not in tags(cell):
+            continue
+        text = source(cell)
+        if cell["cell_type"] == "markdown":
+            assert text.startswith("<details>\n<summary>") and text.endswith("\n</details>"), i
+            assert "<details open" not in text and text.count("<details>") == 1, i
+        else:
+            assert cell["metadata"]["cellView"] == "form", i
+            assert cell["metadata"]["jupyter"] == {"source_hidden": True, "outputs_hidden": True}, i
+            assert text.startswith("# @title Solution to Exercise "), i
+
+
+@pytest.mark.parametrize("path", notebook_paths(ROOT), ids=nb_id)
+def test_a_copy_ends_with_the_references_it_cites(path):
+    """Every author-year citation in a copy's text has its entry in the last cell, and the
+    list holds nothing the page does not cite."""
+    copy = read(copy_of(path))
+    cited = set().union(*(cited_keys(source(c)) for c in read(path)["cells"]
+                          if c["cell_type"] == "markdown"))
+    if not cited:
+        assert not source(copy["cells"][-1]).startswith("## References")
+        return
+    last = source(copy["cells"][-1]).split("\n")
+    assert last[:2] == ["## References", ""]
+    entries = last[2:]
+    labels = read_citations(BOOK.bibfiles)
+    assert len(entries) == len(cited)
+    for key in cited:
+        who, _, year = labels[key].rpartition(" ")
+        surname = who.split(" and ")[0].removesuffix(" et al.")
+        assert any(e.startswith(f"- {surname}, ") and f"({year})." in e for e in entries), key
+
+
+def test_two_entries_alike_are_told_apart_by_a_letter(tmp_path):
+    """S4 and S4D are both "Gu et al. 2022": the citation and the reference say 2022a, 2022b."""
+    bib = tmp_path / "refs.bib"
+    bib.write_text("""
+@inproceedings{one, author = {Gu, Albert and Goel, Karan and R{\\'e}, Christopher},
+  title = {First}, booktitle = {ICLR}, year = {2022}}
+@inproceedings{two, author = {Gu, Albert and Gupta, Ankit and Goel, Karan and R{\\'e}, Christopher},
+  title = {Second?}, booktitle = {NeurIPS}, year = {2022}}
+@misc{three, author = {Yu, Annan}, title = {Alone}, howpublished = {Talk, \\url{https://x.org}},
+  year = {2024}}
+""")
+    assert read_citations([bib]) == {"one": "Gu et al. 2022a", "two": "Gu et al. 2022b",
+                                     "three": "Yu 2024"}
+    assert read_references([bib]) == {
+        "one": "Gu, A., Goel, K. and Ré, C. (2022a). First. ICLR.",
+        "two": "Gu, A., Gupta, A., Goel, K. and Ré, C. (2022b). Second? NeurIPS.",
+        "three": "Yu, A. (2024). Alone. Talk, https://x.org."}
 
 
 def load_extension():

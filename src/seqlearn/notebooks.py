@@ -36,6 +36,14 @@ solution cannot leak into a student copy.
 **Reader copies.** The book's Colab and Binder buttons open ``reader_copy``
 of the page (``book/_ext/colab_launch.py`` points them there): the whole
 notebook, solutions, outputs and set-up cell included, with plain Markdown.
+As in the book, a reader must choose to open a solution: its Markdown cells
+become collapsed ``<details>`` blocks (Jupyter and Colab render them closed),
+and its code cells stay runnable (later cells may use what they define) but
+hidden: ``jupyter.source_hidden`` and ``outputs_hidden`` (JupyterLab and
+Notebook 7 collapse the cell) and a Colab form (``cellView: "form"`` and a
+``# @title`` line, which Colab shows instead of the code). The copy ends with
+a "References" cell listing the entries the page cites, in the book's format
+(``plain_markdown.read_references``).
 They are committed under ``book/colab/`` (``colab_copy_path``: chapters in
 ``book/colab/``, decks in ``book/colab/lectures/``) and a test checks that
 each equals the conversion of its source: after re-executing or editing a
@@ -49,7 +57,7 @@ import re
 import sys
 from pathlib import Path
 
-from seqlearn.plain_markdown import plain_markdown, read_book, scan
+from seqlearn.plain_markdown import cited_keys, plain_markdown, read_book, scan
 
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
@@ -227,14 +235,58 @@ def student_copy(nb, book, path):
     return out
 
 
+SOLUTION_TITLE = "# @title Solution to Exercise {number}: the code (double-click to show)"
+"""The first line a solution's code cell gets in a reader copy (Colab shows it as the form's title)."""
+
+
+def _collapsed(cell, number, title):
+    """A solution cell of a reader copy (already plain Markdown), collapsed."""
+    if cell["cell_type"] == "code":
+        cell["source"] = [SOLUTION_TITLE.format(number=number) + "\n"] + (
+            re.findall(r"[^\n]*\n|[^\n]+$", source(cell)))
+        cell["metadata"]["cellView"] = "form"
+        cell["metadata"].setdefault("jupyter", {}).update(source_hidden=True, outputs_hidden=True)
+        return cell
+    text = source(cell).strip("\n")
+    heading = f"**Solution to Exercise {number}**" + (f" ({title})" if title else "")
+    if text.startswith(heading):
+        summary, text = heading.replace("**", "<b>", 1).replace("**", "</b>", 1), text[len(heading):]
+    else:
+        summary = f"<b>Solution to Exercise {number}</b>, continued"
+    text = text.strip() or "The code is in the next cell, hidden: double-click its title to show it."
+    cell["source"] = re.findall(r"[^\n]*\n|[^\n]+$",
+                                f"<details>\n<summary>{summary}</summary>\n\n{text}\n\n</details>")
+    return cell
+
+
 def reader_copy(nb, book, path):
     """The whole of ``nb`` (the notebook at ``path``) with its Markdown in plain Markdown.
 
-    What the book's Colab button opens: solutions, outputs, metadata and the
-    set-up cell stay.
+    What the book's Colab button opens: outputs, metadata and the set-up cell
+    stay; solutions stay but are collapsed (``_collapsed``); a last cell lists
+    the references the page cites.
     """
     out = copy.deepcopy(nb)
-    out["cells"] = _with_plain_markdown(enumerate(out["cells"]), book, path)
+    cells, solving = [], None  # (number, title) of the exercise whose solution this is
+    cited = set()
+    for i, cell in enumerate(out["cells"]):
+        text = source(cell)
+        if cell["cell_type"] == "markdown":
+            cited |= cited_keys(text)
+        start = re.search(r"\{solution-start\}\s*(\S+)", text) if cell["cell_type"] == "markdown" else None
+        if start:
+            solving = book.exercise(start[1], f"{path}: cell {i}")
+        plain = _with_plain_markdown([(i, cell)], book, path)
+        if SOLUTION_TAG in tags(cell) and plain and solving:
+            plain = [_collapsed(plain[0], *solving)]
+        cells += plain
+    if cited:
+        cells.append({"cell_type": "markdown", "metadata": {},
+                      "source": re.findall(r"[^\n]*\n|[^\n]+$", "\n".join(
+                          ["## References", ""] + book.reference_list(cited)))})
+        if (out.get("nbformat"), out.get("nbformat_minor", 0)) >= (4, 5):
+            cells[-1]["id"] = "references"
+    out["cells"] = cells
     return out
 
 

@@ -15,7 +15,8 @@ MyST                                                  plain Markdown
 ``$$ ... $$ (eq-x)``                                  ``$$ ... \tag{4} $$``
 {eq}`eq-x`                                            ``(4)``
 {cite:p}`a,b`                                         ``(Gu et al. 2022; Gu and Dao 2023)``
-{cite:t}`a`                                           ``Gu et al. (2022)``
+{cite:t}`a`                                           ``Gu et al. (2022)``, with ``2022a``, ``2022b``
+                                                      where two entries would read alike
 {doc}`text <target>`, {doc}`target`                   the text (or the target's title), linked to
                                                       the target's ``.ipynb`` when it is a notebook
                                                       in the same folder
@@ -81,6 +82,7 @@ class Book:
     notebooks: set    # the pages that are notebooks
     bibfiles: list    # the .bib files, read at the first citation
     citations: dict = field(default=None, repr=False)  # key -> "Author et al. 2020"
+    references: dict = field(default=None, repr=False)  # key -> "Author, A. (2020). Title. Venue."
 
     def exercise(self, label, where):
         if label not in self.exercises:
@@ -107,6 +109,12 @@ class Book:
             return "; ".join(f"{who} ({year})" for who, _, year in
                              (label.rpartition(" ") for label in labels))
         return "(" + "; ".join(labels) + ")"
+
+    def reference_list(self, keys):
+        """The entries of ``keys`` (cited on one page) as Markdown list lines, in the book's order."""
+        if self.references is None:
+            self.references = read_references(self.bibfiles)
+        return [f"- {text}" for key, text in self.references.items() if key in keys]
 
     def doc(self, content, page, where):
         """The text of {doc}`text <target>` or the title of {doc}`target`, linked to a sibling notebook."""
@@ -193,27 +201,84 @@ def page_texts(root, page):
     raise ValueError(f"{root}/_toc.yml lists {page!r}, but neither {page}.ipynb nor {page}.md exists")
 
 
+def _sorted_entries(bibfiles):
+    """The entries of ``bibfiles`` in the order of sphinxcontrib-bibtex's default
+    ("alpha") style, which is how the book orders the keys of one citation."""
+    from pybtex.database import parse_file
+    from pybtex.plugin import find_plugin
+
+    entries = [entry for f in bibfiles for entry in parse_file(f).entries.values()]
+    return find_plugin("pybtex.style.formatting", "alpha")().sort(entries)
+
+
+def _text(latex):
+    """A BibTeX field as plain text: braces, accents and ``\\url{...}`` resolved."""
+    from pybtex.richtext import Text
+
+    return Text.from_latex(re.sub(r"\\url\{([^{}]*)\}", r"\1", latex)).render_as("text")
+
+
+def _people(entry, bibfiles):
+    people = entry.persons.get("author") or entry.persons.get("editor") or []
+    if not people:
+        raise ValueError(f"{', '.join(map(str, bibfiles))}: entry {entry.key!r} has no author")
+    return people
+
+
 def read_citations(bibfiles):
     """key -> "Author Year", "Author and Author Year" or "Author et al. Year", in the book's order.
 
-    The order is that of sphinxcontrib-bibtex's default ("alpha") style, which
-    is how the book orders the keys of one citation.
+    Two entries that would get the same label (S4 and S4D: "Gu et al. 2022")
+    get the year's letters in that order: "Gu et al. 2022a", "Gu et al. 2022b".
     """
-    from pybtex.database import parse_file
-    from pybtex.plugin import find_plugin
-    from pybtex.richtext import Text
-
-    entries = [entry for f in bibfiles for entry in parse_file(f).entries.values()]
     labels = {}
-    for entry in find_plugin("pybtex.style.formatting", "alpha")().sort(entries):
-        people = entry.persons.get("author") or entry.persons.get("editor") or []
-        names = [Text.from_latex(" ".join(p.prelast_names + p.last_names)).render_as("text")
-                 for p in people]
-        if not names:
-            raise ValueError(f"{', '.join(map(str, bibfiles))}: entry {entry.key!r} has no author")
+    for entry in _sorted_entries(bibfiles):
+        names = [_text(" ".join(p.prelast_names + p.last_names)) for p in _people(entry, bibfiles)]
         who = f"{names[0]} et al." if len(names) > 2 or "others" in names else " and ".join(names)
         labels[entry.key] = f"{who} {entry.fields.get('year', 'n.d.')}"
+    same = {}
+    for key, label in labels.items():
+        same.setdefault(label, []).append(key)
+    for keys in same.values():
+        if len(keys) > 1:
+            for letter, key in zip("abcdefghijklmnopqrstuvwxyz", keys):
+                labels[key] += letter
     return labels
+
+
+def read_references(bibfiles):
+    """key -> "Gu, A., Goel, K. and Ré, C. (2022a). Title. Venue.", in the book's order.
+
+    The year carries the same letter as the entry's citation label
+    (``read_citations``); the venue is the journal, the proceedings, the
+    report's institution, the publisher or ``howpublished``, whichever the
+    entry has, with an arXiv identifier where there is one.
+    """
+    labels = read_citations(bibfiles)
+    out = {}
+    for entry in _sorted_entries(bibfiles):
+        names = []
+        for person in _people(entry, bibfiles):
+            last = _text(" ".join(person.prelast_names + person.last_names))
+            if last == "others":
+                names.append("et al.")
+                continue
+            initials = " ".join(_text(n)[:1] + "." for n in person.first_names + person.middle_names)
+            names.append(f"{last}, {initials}" if initials else last)
+        if names[-1] == "et al.":
+            authors = ", ".join(names[:-1]) + " et al."
+        else:
+            authors = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        f = entry.fields
+        venue = next((f[k] for k in ("journal", "booktitle", "institution", "publisher",
+                                     "howpublished") if k in f), "")
+        if f.get("eprint") and "arxiv" not in venue.lower():
+            venue = (venue + ", " if venue else "") + f"arXiv:{f['eprint']}"
+        year = labels[entry.key].rpartition(" ")[2]
+        title = _text(f.get("title", ""))
+        text = f"{authors} ({year}). {title}" + ("" if title.endswith(("?", "!", ".")) else ".")
+        out[entry.key] = text + (f" {_text(venue)}." if venue else "")
+    return out
 
 
 def blocks(text, where):
@@ -358,6 +423,12 @@ def tagged_equations(text, book, where):
         number = book.equation(match["label"], where)
         return f"$${body.rstrip()} \\tag{{{number}}}{chr(10) if chr(10) in body else ' '}$$"
     return LABELLED_MATH.sub(tag, text)
+
+
+def cited_keys(text):
+    """The citation keys of the {cite:p} and {cite:t} roles in MyST ``text``."""
+    return {key.strip() for match in ROLE_OR_CODE.finditer(text)
+            if match["role"] in ("cite:p", "cite:t") for key in match["text"].split(",")}
 
 
 def plain_role(name, content, book, page, where):
