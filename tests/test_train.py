@@ -283,3 +283,18 @@ def test_sample_takes_numpy_and_tensor_prefixes_alike():
     assert sample(model, torch.tensor([0, 1]), 6, temperature=0) == a
     assert sample(model, [np.int64(0), 1], 6, temperature=np.float32(0)) == a
     assert sample(model, [0, 1], 0) == []
+
+
+def test_a_jupyter_progress_bar_is_followed_by_a_line_of_text(monkeypatch, capsys):
+    """A viewer without the widget's state shows a Jupyter bar at 0 %: the outcome is also
+    printed as text (review 0-3 #37). Outside Jupyter the text bar says it already."""
+    import tqdm.notebook
+
+    from seqlearn import train
+    monkeypatch.setattr(train, "tqdm", tqdm.notebook.tqdm)
+    hist = _linear_fit(progress=True, desc="probe")
+    printed = capsys.readouterr().out
+    assert "probe: 3 steps in " in printed and f"last loss {hist['loss'][-1]:.3f}" in printed
+    monkeypatch.setattr(train, "tqdm", tqdm.std.tqdm)
+    _linear_fit(progress=True, desc="probe")
+    assert "steps in" not in capsys.readouterr().out

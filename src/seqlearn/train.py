@@ -6,7 +6,8 @@
         every eval_every steps: history["eval"].append(eval_fn(model))
 
 No framework: one function that a chapter can read in full. The progress
-bar is tqdm's (a widget in Jupyter, text elsewhere); its output changes
+bar is tqdm's (a widget in Jupyter, followed by a line of text with the
+outcome, which viewers without the widget's state can show; text elsewhere); its output changes
 from run to run, so notebook cells that train start with
 ``# NBVAL_IGNORE_OUTPUT`` and print their results in the next cell.
 """
@@ -147,6 +148,12 @@ def fit(model, loss_fn, make_batch, optimizer, steps, *, eval_fn=None, eval_ever
             history["eval_step"].append(step + 1)
             postfix["eval"] = f"{history['eval'][-1]:.3f}"
         bar.set_postfix(postfix, refresh=False)  # shown at the next (throttled) redraw
+    if progress and hasattr(bar, "container"):
+        # A Jupyter widget: a viewer without the widget's state (GitHub, Colab before the
+        # cell runs) shows it stuck at 0 %, so the outcome is also written as text.
+        bar.close()
+        last = f", last loss {history['loss'][-1]:.3f}" if steps else ""
+        print(f"{desc or 'training'}: {steps} steps in {bar.format_dict['elapsed']:.0f} s{last}")
     return history
 
 
