@@ -131,3 +131,64 @@ def test_the_chapter_does_not_print_the_legendre_reference_before_its_exercise(r
     code = "\n".join(source(c) for c in nb["cells"] if c["cell_type"] == "code")
     for name in ["legendre", "project", "reconstruct", "measure"]:
         assert f"getsource(basis.{name})" not in code
+
+
+# ---------------------------------------------------------------- Fourier (debug), derivative
+
+def fourier_by_loops(f, t, N):
+    t0, T = t[0], t[-1] - t[0]
+    c = np.zeros(N)
+    for n in range(N):
+        k = (n + 1) // 2
+        trig = np.cos if n % 2 == 1 else np.sin
+        row = (np.full(len(t), 1 / np.sqrt(T)) if n == 0
+               else np.sqrt(2 / T) * trig(2 * np.pi * k * (np.asarray(t) - t0) / T))
+        for j in range(len(t) - 1):
+            h = t[j + 1] - t[j]
+            c[n] += h / 2 * (f[j] * row[j] + f[j + 1] * row[j + 1])
+    return c
+
+
+def derivative_by_quadrature(N, window):
+    """D[n, k] = <phi_n', phi_k> with numpy's exact P_n' and Gauss-Legendre quadrature,
+    exact for these polynomials of degree < 2N."""
+    t0, t1 = window
+    T = t1 - t0
+    x, w = npl.leggauss(N + 1)
+    P = np.array([npl.legval(x, np.eye(N)[n]) for n in range(N)])
+    dP = np.array([npl.legval(x, npl.legder(np.eye(N)[n])) for n in range(N)])
+    norm = np.sqrt((2 * np.arange(N) + 1) / T)[:, None]
+    phi, dphi = norm * P, norm * dP * 2 / T
+    return dphi @ (phi * w * T / 2).T
+
+
+@pytest.mark.parametrize("name, fn", [("basis.fourier_project", fourier_by_loops),
+                                      ("basis.legendre_derivative", derivative_by_quadrature)])
+def test_the_new_exercises_pass_independent_solutions(capsys, name, fn):
+    ok, out = run(capsys, name, fn)
+    assert ok, out
+
+
+def fourier_stub(f, t, N):     # the chapter's Debug exercise: the pairs start at k = 0
+    t0, T = t[0], t[-1] - t[0]
+    x = 2 * np.pi * (t - t0) / T
+    rows = [np.full(len(t), 1 / np.sqrt(T))]
+    for k in range(N // 2):
+        rows += [np.sqrt(2 / T) * np.cos(k * x), np.sqrt(2 / T) * np.sin(k * x)]
+    phi = np.array(rows[:N])
+    return np.trapezoid(phi * f, t, axis=-1)
+
+
+def test_the_fourier_stub_fails_with_the_symptoms_the_exercise_states(capsys):
+    t = np.linspace(0, 1, 101)
+    c = fourier_stub(np.exp(t), t, 5)
+    # the symptoms are exact by construction: sin(0 x) = 0, cos(0 x) = 1
+    assert c[2] == 0 and np.isclose(c[1], np.sqrt(2) * c[0], rtol=1e-15)  # rounding only
+    ok, out = run(capsys, "basis.fourier_project", fourier_stub)
+    assert not ok and "case 1 of 3 fails" in out
+
+
+def test_the_measure_is_refused_although_the_reference_calls_it_from_a_generator(capsys):
+    ok, out = run(capsys, "basis.measure", lambda s, t, theta: np.stack(
+        [basis.measure(k, s, t, theta) for k in ("legt", "lagt", "legs")]))
+    assert not ok and "course's own" in out

@@ -1,5 +1,6 @@
-"""Chapter 3's exercises: signals and bases (Legendre polynomials, projection, reconstruction)
-and HiPPO's time-varying measures."""
+"""Chapter 3's exercises: signals and bases (Legendre polynomials, projection, reconstruction,
+Fourier coefficients to debug, the derivative on the Legendre basis) and HiPPO's
+time-varying measures."""
 
 import numpy as np
 
@@ -182,6 +183,7 @@ _register(Exercise(
     arg_names=("s", "t", "theta"),
     cases=_measure_cases,
     hidden=_measure_hidden,
+    also_refused=(basis.measure,),   # called from a generator inside the reference
     mistakes={
         "LagT (row 1) weighs the future too: exp(-(t - s) / theta) must be cut to 0 for "
         "s > t (the measure lives on the past, s <= t).":
@@ -204,5 +206,106 @@ _register(Exercise(
         "LegS (row 2) uses theta: it has no window length, its density is (1/t) on [0, t].":
             _measure_slip(legs=lambda s, t, th: np.where((s >= t - th) & (s <= t), 1 / th,
                                                          0.0)),
+    },
+))
+
+
+# ------------------------------------------------------- Fourier coefficients (to debug)
+
+def _fourier_cases(rng):
+    t1 = np.linspace(0, 1, 101)
+    t2 = np.linspace(-1, 2, 61)
+    return [(np.sin(2 * np.pi * t1) + 0.5, t1, 5), (rng.standard_normal(61), t2, 6),
+            (np.cos(t1 * 7), t1, 1)]
+
+
+def _fourier_hidden(rng):
+    cases = []
+    for _ in range(2):
+        t0, T, M = float(rng.uniform(-2, 2)), float(rng.uniform(0.5, 4)), int(rng.integers(20, 200))
+        cases.append((rng.standard_normal(M), np.linspace(t0, t0 + T, M), int(rng.integers(2, 10))))
+    return cases
+
+
+def _fourier_rows_swapped(f, t, N):
+    """sin and cos exchanged in every pair."""
+    t = np.asarray(t)
+    phi = basis.fourier(N, t, (t[0], t[-1]))
+    order = [0] + [n + 1 if n % 2 == 1 else n - 1 for n in range(1, N)]
+    rows = np.array([phi[k] if k < N else basis.fourier(N + 1, t, (t[0], t[-1]))[k]
+                     for k in order])
+    return np.trapezoid(rows * np.asarray(f), t, axis=-1)
+
+
+def _fourier_classical(f, t, N):
+    """a_0, a_1, b_1, ...: the 1/T convention, not the orthonormal coefficients."""
+    t = np.asarray(t)
+    T = t[-1] - t[0]
+    c = basis.project(f, t, "fourier", N)
+    scale = np.array([np.sqrt(T)] + [np.sqrt(2 * T)] * (N - 1))
+    return c / scale
+
+
+_register(Exercise(
+    name="basis.fourier_project",
+    signature="fourier_project(f, t, N) -> c (N,), orthonormal Fourier coefficients of "
+              "samples f on [t[0], t[-1]] by the trapezoid rule",
+    reference=lambda f, t, N: basis.project(f, t, "fourier", N),
+    arg_names=("f", "t", "N"),
+    cases=_fourier_cases,
+    hidden=_fourier_hidden,
+    mistakes={
+        "sine and cosine are exchanged: row 2k-1 is sqrt(2/T) cos(k w0 (s - t0)), row 2k "
+        "the sine.": _fourier_rows_swapped,
+        "these are the classical a_k, b_k (the 1/T convention); the orthonormal "
+        "coefficients are c_0 = sqrt(T) a_0, c_{2k-1} = sqrt(2T) a_k, c_{2k} = sqrt(2T) b_k.":
+            _fourier_classical,
+    },
+))
+
+
+# ------------------------------------------------------- the derivative on the Legendre basis
+
+def _legendre_derivative(N, window):
+    """D (N, N) with phi_n'(s) = sum_k D[n, k] phi_k(s) on the window, T = t1 - t0:
+    D[n, k] = (2 / T) sqrt((2n + 1)(2k + 1)) for k < n with n - k odd, else 0
+    (from P_n' = sum_{k < n, n - k odd} (2k + 1) P_k and dx/ds = 2 / T)."""
+    t0, t1 = window
+    n = np.arange(N)
+    gap = n[:, None] - n[None, :]
+    odd = (gap > 0) & (gap % 2 == 1)
+    return np.where(odd, 2.0 / (t1 - t0) * np.sqrt(np.outer(2 * n + 1, 2 * n + 1)), 0.0)
+
+
+def _derivative_cases(rng):
+    return [(1, (0.0, 1.0)), (4, (0.0, 1.0)), (6, (-1.0, 2.0))]
+
+
+def _derivative_hidden(rng):
+    cases = []
+    for _ in range(2):
+        t0, T = float(rng.uniform(-3, 3)), float(rng.uniform(0.5, 4))
+        cases.append((int(rng.integers(3, 11)), (t0, t0 + T)))
+    return cases
+
+
+_register(Exercise(
+    name="basis.legendre_derivative",
+    signature="derivative_matrix(N, window) -> D (N, N), phi_n' = sum_k D[n, k] phi_k for "
+              "the orthonormal shifted Legendre basis on window",
+    reference=_legendre_derivative,
+    arg_names=("N", "window"),
+    cases=_derivative_cases,
+    hidden=_derivative_hidden,
+    mistakes={
+        "D is transposed: phi_n' = sum_k D[n, k] phi_k has degree n - 1, so row n has its "
+        "entries at k < n (D is strictly lower triangular).":
+            lambda N, window: _legendre_derivative(N, window).T,
+        "the chain rule is missing: x = 2 (s - t0) / T - 1, so d/ds = (2 / T) d/dx.":
+            lambda N, window: _legendre_derivative(N, window) * (window[1] - window[0]) / 2,
+        "every k < n is filled: P_n' contains only the P_k with n - k odd (P_n' has the "
+        "opposite parity of P_n).":
+            lambda N, window: np.tril(2.0 / (window[1] - window[0]) * np.sqrt(np.outer(
+                2 * np.arange(N) + 1, 2 * np.arange(N) + 1)), -1),
     },
 ))
