@@ -1,6 +1,6 @@
 """Mamba (chapter 7): the selective scan, three ways, and the Mamba block.
 
-A selective SSM (Gu & Dao 2023, "S6") is a diagonal SSM whose step Delta and
+A selective SSM (Gu & Dao 2024, "S6") is a diagonal SSM whose step Delta and
 matrices B, C are functions of the input, so they carry a time index t.
 Per batch b, channel d and state n (real, diagonal A = -exp(A_log) < 0):
 
@@ -46,7 +46,7 @@ Backends of ``selective_scan`` (one API, one set of tests comparing them):
                        never stored, the backward recomputes the states. Compiled on a GPU,
                        run by Triton's interpreter on a CPU.
 
-Glossary (code name -> symbol in Gu & Dao 2023):
+Glossary (code name -> symbol in Gu & Dao 2024):
     u                 -> x, the scan's input (after in-projection, conv and SiLU)
     delta             -> Delta before softplus (s_Delta(x) = Linear(x) of rank dt_rank)
     delta_bias        -> the bias of the Delta projection (Parameter in tau_Delta(Parameter + s_Delta))
@@ -265,8 +265,8 @@ def combine(left, right):
 def associative_scan(a, b):
     """All prefixes of ``combine`` along axis 0 (time), work-efficiently (Blelloch):
 
-        (A_t, H_t) = (a_0, b_0) o (a_1, b_1) o ... o (a_t, b_t),   so H_t = h_t for h_{-1} = 0
-        and A_t = a_0 a_1 ... a_t.
+        (P_t, H_t) = (a_0, b_0) o (a_1, b_1) o ... o (a_t, b_t),   so H_t = h_t for h_{-1} = 0
+        and P_t = a_0 a_1 ... a_t (P: a product, not the matrix A).
 
     Up-sweep: combine neighbours (0,1), (2,3), ... into a sequence half as long and scan
     it (recursively); its prefixes are the prefixes at the odd positions. Down-sweep:
@@ -296,7 +296,8 @@ def scan_torch_parallel(u, delta, A, B, C, chunk_size=DEFAULT_CHUNK):
     """``scan_numpy`` as a chunked parallel scan (autograd):
 
     for each chunk [s, s + T):  a_t = exp(Delta_t A),  b_t = Delta_t B_t u_t   (T, batch, d, n)
-        (A_t, H_t) = associative_scan(a, b);   h_t = A_t h_{s-1} + H_t;   y_t = C_t . h_t
+        (P_t, H_t) = associative_scan(a, b);   h_t = P_t h_{s-1} + H_t;   y_t = C_t . h_t
+    (s: the chunk's first step; P_t = a_s ... a_t, H_t the state from h_{s-1} = 0)
     Memory per chunk T * batch * d * n; L need not be a multiple of T.
 
     Unchecked: a kernel behind ``selective_scan`` (backend "torch"), which validates the
@@ -506,7 +507,7 @@ class RMSNorm(nn.Module):
 
 
 class MambaBlock(nn.Module):
-    """The Mamba block (Gu & Dao 2023, Fig. 3), x (batch, L, d_model) -> (batch, L, d_model):
+    """The Mamba block (Gu & Dao 2024, Fig. 3), x (batch, L, d_model) -> (batch, L, d_model):
 
         u, z = in_proj(x)                       each (batch, d_inner, L), d_inner = expand * d_model
         u = silu(conv1d(u))                     causal, depthwise, kernel d_conv

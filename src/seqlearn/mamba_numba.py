@@ -1,7 +1,7 @@
 """The selective scan compiled for a CPU (chapter 7): the loop of ``mamba.scan_numpy``,
 written out element by element and compiled by Numba (``backend="numba"``).
 
-The same equations as ``seqlearn.mamba`` (Gu & Dao 2023, S6), per batch b, step t,
+The same equations as ``seqlearn.mamba`` (Gu & Dao 2024, S6), per batch b, step t,
 channel c and state k:
 
     Delta = softplus(delta[b, t, c] + delta_bias[c])     (as selected)
@@ -37,7 +37,7 @@ reassociation allowed (so the compiler can vectorise the sum, 15-20 % faster tha
 in a fixed order): those two gradients may differ in the last bits between CPUs whose
 SIMD widths differ, as torch's own kernels do.
 
-Glossary (code name -> symbol in Gu & Dao 2023): as in ``seqlearn.mamba``; ``a`` is
+Glossary (code name -> symbol in Gu & Dao 2024): as in ``seqlearn.mamba``; ``a`` is
 Ab_t = exp(Delta_t A), ``du`` is Delta_t u_t, ``g`` is dLoss/dh_t.
 
 Threads come from Numba's own pool ("workqueue" unless NUMBA_THREADING_LAYER says

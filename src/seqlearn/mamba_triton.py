@@ -11,7 +11,7 @@ Layouts (those of ``mamba_ssm.selective_scan_fn``):
     u, delta, z : (batch, d, L)     A : (d, n)     B, C : (batch, n, L)
     D, delta_bias : (d,)            state h : (batch, d, n)
 
-Why fuse (the memory-hierarchy argument of Gu & Dao 2023, section 3.3.2): a scan written
+Why fuse (the memory-hierarchy argument of Gu & Dao 2024, section 3.3.2): a scan written
 with tensor operations materialises exp(Delta A) and the states, (batch, d, L, n) numbers,
 in GPU main memory (HBM) -- n times more than its inputs and outputs. Here one program owns
 one batch index and a block of BLOCK_D channels and walks t = 0 .. L-1 sequentially:
@@ -34,9 +34,12 @@ Two versions of the forward and backward kernels, one API (``kernel=``):
      B, C, contiguous along L (coalesced), forms the (TILE_D, n, TILE_L) pairs
      (exp(Delta_t A), Delta_t B_t u_t), scans them in parallel with ``tl.associative_scan``
      and chapter 7's combine (a1, b1) o (a2, b2) = (a1 a2, a2 b1 + b2), and carries h from
-     tile to tile: h_t = A_t h_{s-1} + H_t. The state h_{s-1} saved at every tile start is
-     what the backward recomputes from. The backward runs the tiles last to first and
-     gets g_t = dLoss/dh_t from the same scan on the tile flipped in time (``tl.flip``:
+     tile to tile: h_t = P_t h_{s-1} + H_t, where s is the tile's first step and
+     (P_t, H_t) = (a_s, b_s) o ... o (a_t, b_t) the in-tile prefix (P_t = a_s ... a_t, the
+     decay since the tile began; H_t, the state from h_{s-1} = 0). The state h_{s-1}
+     saved at every tile start is what the backward recomputes from. The backward runs
+     the tiles last to first and gets g_t = dLoss/dh_t from the same scan on the tile
+     flipped in time (``tl.flip``:
      ``associative_scan(reverse=True)`` has been reported wrong, triton #4362, #8412).
 
 Backward: the states are *recomputed*, not stored (as in the paper). With gradients
@@ -331,7 +334,7 @@ def scan_fwd_tiled_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr,
         a = tl.exp(dt[:, None, :] * A[:, :, None])            # (BLOCK_D, N, BLOCK_L)
         x = (dt * u)[:, None, :] * Bt[None, :, :]             # Delta_t B_t u_t
         a, x = tl.associative_scan((a, x), axis=2, combine_fn=_combine)  # in the tile
-        hs = a * h[:, :, None] + x                            # h_t = A_t h_{s-1} + H_t
+        hs = a * h[:, :, None] + x                            # h_t = P_t h_{s-1} + H_t
         y = tl.sum(Ct[None, :, :] * hs, axis=1)               # y_t = C_t . h_t
         y += Dd[:, None] * u                                  # + D u_t
         if HAS_Z:
@@ -353,7 +356,7 @@ def scan_bwd_tiled_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, b
                           BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr):
     """Reverse pass over the tiles, last first; per tile:
 
-    recompute h_t = A_t h_{s-1} + H_t (the forward's in-tile scan, from the saved h_{s-1});
+    recompute h_t = P_t h_{s-1} + H_t (the forward's in-tile scan, from the saved h_{s-1});
     g_t = dy_t C_t + a_{t+1} g_{t+1} (dLoss/dh_t) as the same scan on the flipped tile,
     with a_{t+1} read one step ahead and g carried in from the tile after (dh_last at the
     end, a_L = 1); then every input's gradient, using a_t h_{t-1} = h_t - Delta_t B_t u_t.

@@ -14,7 +14,7 @@ MyST                                                  plain Markdown
 ```{admonition} Title, ```{note} (and the others)     a quote: ``> **Title**``, then ``> `` lines
 ``$$ ... $$ (eq-x)``                                  ``$$ ... \tag{4} $$``
 {eq}`eq-x`                                            ``(4)``
-{cite:p}`a,b`                                         ``(Gu et al. 2022; Gu and Dao 2023)``
+{cite:p}`a,b`                                         ``(Gu et al. 2022; Gu and Dao 2024)``
 {cite:t}`a`                                           ``Gu et al. (2022)``, with ``2022a``, ``2022b``
                                                       where two entries would read alike
 {doc}`text <target>`, {doc}`target`                   the text (or the target's title), linked to

@@ -293,7 +293,7 @@ def _generator(rng, name="rng"):
 
 
 def selective_copying(n_samples, length=64, n_markers=(3, 5), vocab=30, rng=0):
-    """Selective copying (Gu & Dao 2023, section 3.1): remember the few tokens that matter,
+    """Selective copying (Gu & Dao 2024, section 3.1): remember the few tokens that matter,
     in order, among blanks at random places, and recall them when asked.
 
     Token ids: 0 = blank (noise), 1 = marker ("recall the next one now"), 2 .. vocab - 1 =
@@ -393,7 +393,7 @@ def order_free_copy_accuracy(m, n_symbols):
 
 
 def induction_heads(n_samples, length=64, vocab=16, rng=0):
-    """Induction heads (Olsson et al. 2022; Gu & Dao 2023, section 4.1): after a special
+    """Induction heads (Olsson et al. 2022; Gu & Dao 2024, section 4.1): after a special
     token, which appeared once before, output the token that followed it then.
 
     Token ids: 0 = the special token, 1 .. vocab - 1 = content. Sample ``i``:

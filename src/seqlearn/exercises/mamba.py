@@ -1,10 +1,12 @@
 """Chapter 7's exercises: Mamba's selective scan (a step, the discretization, the combine
-of the parallel scan, the whole scan). One sequence (no batch axis): u, delta (d, L);
-A (d, n); B, C (n, L)."""
+of the parallel scan, the whole scan, a scan in chunks to debug, the scan's backward pass).
+One sequence (no batch axis): u, delta (d, L); A (d, n); B, C (n, L); the chunked scan
+takes pairs a, b (L, ...)."""
 
 import numpy as np
+import torch
 
-from seqlearn import mamba
+from seqlearn import mamba, recurrence
 from seqlearn.exercises._checker import Exercise, _register
 
 
@@ -221,4 +223,147 @@ _register(Exercise(
     },
     also_refused=(mamba.scan_numpy, mamba.scan_torch_sequential, mamba.scan_torch_parallel,
                   mamba.scan_torch_recurrence),
+))
+
+
+# ---------------------------------------------------------------- a scan in chunks (debug)
+def _chunked_cases(rng):
+    cases = [(np.array([0.5, 0.5, 0.5, 0.5]), np.array([1.0, 0, 0, 0]), 2)]
+    for L, shape, chunk in ((7, (), 3), (8, (3,), 4), (9, (2, 2), 1), (5, (2,), 8)):
+        cases.append((rng.uniform(0.2, 1.0, (L, *shape)), rng.standard_normal((L, *shape)),
+                      chunk))
+    return cases
+
+
+def _chunked_hidden(rng):
+    cases = []
+    for _ in range(2):
+        L, chunk = int(rng.integers(5, 20)), int(rng.integers(2, 6))
+        shape = tuple(int(k) for k in rng.integers(1, 4, int(rng.integers(0, 3))))
+        cases.append((rng.uniform(0.2, 1.0, (L, *shape)), rng.standard_normal((L, *shape)),
+                      chunk))
+    return cases
+
+
+def _chunked_reference(a, b, chunk):
+    """All states h_t = a_t h_{t-1} + b_t along axis 0 (h_{-1} = 0), and the states
+    h_{s-1} at the chunk starts s = 0, chunk, 2 chunk, ... (0 for the first)."""
+    h = np.moveaxis(recurrence.linear_recurrence(np.moveaxis(a, 0, -1),
+                                                 np.moveaxis(b, 0, -1)), -1, 0)
+    starts = np.concatenate([np.zeros((1, *np.shape(b)[1:])), h[chunk - 1:-1:chunk]])
+    return h, starts
+
+
+def _chunked(a, b, chunk, carry_first=True, carry=True):
+    """The chunked scan with the carried pair combined before (right) or after (the bug)
+    the chunk's prefix, or not carried at all."""
+    def comb(left, right):
+        return left[0] * right[0], right[0] * left[1] + right[1]
+    L, shape = len(b), np.shape(b)[1:]
+    h, starts = np.zeros(np.shape(b)), []
+    before = (np.ones(shape), np.zeros(shape))
+    for s in range(0, L, chunk):
+        starts.append(before[1])
+        pre = (np.ones(shape), np.zeros(shape))
+        for t in range(s, min(s + chunk, L)):
+            pre = comb(pre, (a[t], b[t]))
+            whole = comb(before, pre) if carry_first else comb(pre, before)
+            h[t] = whole[1] if carry else pre[1]
+        before = comb(before, pre) if carry_first else comb(pre, before)
+    return h, np.array(starts)
+
+
+_register(Exercise(
+    name="mamba.chunked_scan",
+    signature="chunked_scan(a, b, chunk) -> (h (L, ...), starts (ceil(L / chunk), ...)): "
+              "h_t = a_t h_{t-1} + b_t, h_{-1} = 0, chunk by chunk, and the state h_{s-1} "
+              "carried into each chunk s",
+    reference=_chunked_reference,
+    arg_names=("a", "b", "chunk"),
+    cases=_chunked_cases,
+    hidden=_chunked_hidden,
+    mistakes={
+        "the pair carried in from the chunks before sits on the wrong side of the chunk's "
+        "prefix: the combine is not commutative; which steps happen first?":
+            lambda a, b, chunk: _chunked(a, b, chunk, carry_first=False),
+        "nothing is carried into a chunk: each chunk starts again from h = 0; h_t = "
+        "P_t h_{s-1} + H_t needs the state h_{s-1} from the chunks before.":
+            lambda a, b, chunk: _chunked(a, b, chunk, carry=False),
+    },
+    outputs=("h", "starts"),
+    also_refused=(mamba.associative_scan, mamba.scan_numpy),
+))
+
+
+# ---------------------------------------------------------------- the scan's backward pass
+def _backward_cases(rng):
+    cases = [(np.array([[1.0, 0, 0]]), np.full((1, 3), 0.5), -np.ones((1, 1)),
+              np.ones((1, 3)), np.ones((1, 3)), np.array([[0.0, 0, 1]]))]
+    for d, n, L in ((2, 3, 5), (3, 2, 8), (1, 4, 6)):
+        cases.append((*_selective_inputs(rng, d, n, L), rng.standard_normal((d, L))))
+    return cases
+
+
+def _backward_hidden(rng):
+    cases = []
+    for _ in range(2):
+        d, n = (int(k) for k in rng.integers(1, 6, 2))
+        L = int(rng.integers(2, 16))
+        cases.append((*_selective_inputs(rng, d, n, L), rng.standard_normal((d, L))))
+    return cases
+
+
+def _backward_reference(u, delta, A, B, C, dy):
+    """(dL/d delta, dL/dB) for L = sum(dy * y), by autograd through the package's loop."""
+    t = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (delta, B)]
+    y = mamba.selective_scan(torch.tensor(u)[None], t[0][None], torch.tensor(A), t[1][None],
+                             torch.tensor(C)[None], backend="torch_sequential")[0]
+    (y * torch.tensor(dy)).sum().backward()
+    return t[0].grad.numpy(), t[1].grad.numpy()
+
+
+def _backward_by_hand(u, delta, A, B, C, dy, carry=True, through_decay=True):
+    """The reverse recurrence g_t = dy_t C_t + a_{t+1} g_{t+1}, with two known slips."""
+    d, L = u.shape
+    a = np.exp(delta.T[:, :, None] * A)                         # (L, d, n)
+    h, hs = np.zeros(A.shape), []
+    for t in range(L):
+        h = a[t] * h + (delta[:, t] * u[:, t])[:, None] * B[:, t]
+        hs.append(h)
+    g_next, d_delta, dB = np.zeros(A.shape), np.zeros((d, L)), np.zeros(B.shape)
+    for t in range(L - 1, -1, -1):
+        g = dy[:, t, None] * C[:, t] + (a[t + 1] * g_next if carry and t + 1 < L else 0)
+        h_prev = hs[t - 1] if t else np.zeros(A.shape)
+        d_delta[:, t] = (g * B[:, t]).sum(1) * u[:, t]
+        if through_decay:
+            d_delta[:, t] += (g * A * a[t] * h_prev).sum(1)
+        dB[:, t] = (g * (delta[:, t] * u[:, t])[:, None]).sum(0)
+        g_next = g
+    return d_delta, dB
+
+
+_register(Exercise(
+    name="mamba.scan_backward",
+    signature="scan_backward(u, delta, A, B, C, dy) -> (d_delta (d, L), d_B (n, L)): the "
+              "gradients of sum(dy * y) for y = scan(u, delta, A, B, C)",
+    reference=_backward_reference,
+    arg_names=("u", "delta", "A", "B", "C", "dy"),
+    cases=_backward_cases,
+    hidden=_backward_hidden,
+    # float64 on both sides, at most 16 steps: rounding ~ L * 1e-16 relative, far below
+    rtol=1e-8, atol=1e-12,  # the smallest error a real slip makes (a whole term)
+    mistakes={
+        "g_t lacks the carried term: h_t also feeds h_{t+1}, so g_t = dy_t C_t + "
+        "exp(delta_{t+1} A) g_{t+1}, computed from the last step backwards.":
+            lambda *args: _backward_by_hand(*args, carry=False),
+        "d_delta lacks the path through exp(delta_t A): delta_t also scales the decay, "
+        "adding sum_n g_t A exp(delta_t A) h_{t-1}.":
+            lambda *args: _backward_by_hand(*args, through_decay=False),
+        "the results are in the other order: return (d_delta, d_B).":
+            lambda *args: _backward_reference(*args)[::-1],
+    },
+    outputs=("d_delta", "d_B"),
+    also_refused=(mamba.selective_scan, mamba.scan_torch_sequential,
+                  mamba.scan_torch_parallel, mamba.scan_torch_recurrence,
+                  mamba.ScanRecurrence.backward),
 ))
