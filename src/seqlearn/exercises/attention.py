@@ -1,5 +1,7 @@
-"""Chapter 2's exercises: attention (the causal mask, scaled dot-product attention with
-any mask, the sinusoidal positional encoding, a linear-attention step)."""
+"""Chapter 2's exercises: attention (the causal mask with a sliding window, scaled
+dot-product attention with any mask, a causal attention with three bugs, reading the
+position back from the sinusoidal code, a linear-attention step with two bugs,
+grouped-query attention, rotary position embeddings)."""
 
 import numpy as np
 
@@ -7,29 +9,59 @@ from seqlearn import attention
 from seqlearn.exercises._checker import Exercise, _register
 
 
+def _window_mask(L, window):
+    """Causal, and when ``window`` is an int, only the ``window`` latest keys: i - window < j <= i."""
+    mask = attention.causal_mask(L)
+    if window is not None:
+        i, j = np.arange(L)[:, None], np.arange(L)[None, :]
+        mask = mask & (j > i - window)
+    return mask
+
+
 def _mask_cases(rng):
-    return [(1,), (4,), (7,)]
+    return [(1, None), (4, None), (7, None), (5, 1), (6, 2), (8, 3), (4, 10)]
 
 
 def _mask_hidden(rng):
-    return [(int(L),) for L in rng.choice(np.arange(8, 40), 2, replace=False)]
+    L1, L2 = (int(L) for L in rng.choice(np.arange(8, 40), 2, replace=False))
+    return [(L1, None), (L2, int(rng.integers(2, L2)))]
+
+
+def _band(L, lower, upper):
+    """True where lower <= j - i <= upper."""
+    i, j = np.arange(L)[:, None], np.arange(L)[None, :]
+    return (j - i >= lower) & (j - i <= upper)
 
 
 _register(Exercise(
     name="attention.causal_mask",
-    signature="causal_mask(L) -> (L, L) bool, True where query i may attend to key j",
-    reference=attention.causal_mask,
-    arg_names=("L",),
+    signature="causal_mask(L, window) -> (L, L) bool, True where query i may attend to key "
+              "j: j <= i, and with an int window only the window latest keys (i - window < j)",
+    reference=lambda L, window: _window_mask(L, window),
+    arg_names=("L", "window"),
     cases=_mask_cases,
     hidden=_mask_hidden,
     mistakes={
         "the diagonal is missing: token i may (and must) attend to itself, j <= i.":
-            lambda L: np.tril(np.ones((L, L), dtype=bool), -1),
+            lambda L, window: _window_mask(L, window) & ~np.eye(L, dtype=bool),
         "the mask looks at the future: True should be where j <= i (lower triangle).":
-            lambda L: np.triu(np.ones((L, L), dtype=bool)),
+            lambda L, window: _window_mask(L, window).T,
         "True and False are swapped: True means 'may attend'.":
-            lambda L: ~attention.causal_mask(L),
+            lambda L, window: ~_window_mask(L, window),
+        "the window holds one key too many: with window w, query i sees the w keys "
+        "i - w + 1, ..., i (itself included), not i - w.":
+            lambda L, window: _window_mask(L, None if window is None else window + 1),
+        "the window holds one key too few: with window w, query i sees w keys, itself "
+        "and the w - 1 before it.":
+            lambda L, window: _window_mask(L, None if window is None else window - 1),
+        "the window is ignored: with an int window, query i sees only keys "
+        "i - window < j <= i.": lambda L, window: _window_mask(L, None),
+        "the window reaches into the future: keys j > i stay masked; the window only "
+        "limits how far back a query looks.":
+            lambda L, window: (_window_mask(L, None) if window is None
+                               else _band(L, -(window - 1), window - 1)),
     },
+    also_refused=(attention.causal_mask,),
 ))
 
 
@@ -166,55 +198,67 @@ _register(Exercise(
 ))
 
 
-def _positions_cases(rng):
-    return [(1, 2), (5, 4), (12, 8), (50, 16)]
+def _code_rows(rng, n, d_model, t_max=5000):
+    """(P,): n rows of the sinusoidal code (d_model) at random positions 0 <= t < t_max."""
+    t = rng.integers(0, t_max, n)
+    t[: min(n, 2)] = [0, t_max - 1][: min(n, 2)]     # both ends of the range
+    return (attention.sinusoidal_positions(t_max, d_model)[rng.permutation(t)],)
 
 
-def _positions_hidden(rng):
-    return [(int(rng.integers(2, 60)), 2 * int(rng.integers(1, 12))) for _ in range(2)]
+def _position_cases(rng):
+    return [_code_rows(rng, 1, 8, 1), _code_rows(rng, 5, 8, 7), _code_rows(rng, 6, 8),
+            _code_rows(rng, 20, 16), _code_rows(rng, 10, 64)]
 
 
-def _positions_with(freq_of, interleave=True, sin_first=True):
-    def wrong(L, d_model):
-        t = np.arange(L)[:, None]
-        w = freq_of(np.arange(d_model // 2), d_model)
-        a, b = (np.sin(t * w), np.cos(t * w)) if sin_first else (np.cos(t * w), np.sin(t * w))
-        if not interleave:
-            return np.concatenate([a, b], axis=1)
-        P = np.empty((L, d_model))
-        P[:, 0::2], P[:, 1::2] = a, b
-        return P
-    return wrong
+def _position_hidden(rng):
+    return [_code_rows(rng, int(rng.integers(3, 30)), 2 * int(rng.integers(4, 33)))
+            for _ in range(2)]
 
 
-def _positions_per_column(L, d_model):
-    t, j = np.arange(L)[:, None], np.arange(d_model)[None, :]
-    angle = t / 10000.0 ** (j / d_model)
-    return np.where(j % 2 == 0, np.sin(angle), np.cos(angle))
+def _position_from_code(P):
+    """t from the slowest pair, whose angle t w_last stays below 2 pi for every t < 5000
+    once d_model >= 8; w_last is the angle of that pair in the code at t = 1."""
+    P = np.asarray(P, dtype=float)
+    one = attention.sinusoidal_positions(2, P.shape[-1])[1]
+    w_last = np.arctan2(one[-2], one[-1])
+    angle = np.mod(np.arctan2(P[..., -2], P[..., -1]), 2 * np.pi)
+    return np.rint(angle / w_last).astype(int)
+
+
+def _position_fastest_pair(P):
+    return np.rint(np.mod(np.arctan2(P[..., 0], P[..., 1]), 2 * np.pi)).astype(int)
+
+
+def _position_no_wrap(P):
+    d = np.shape(P)[-1]
+    return np.rint(np.arctan2(P[..., -2], P[..., -1]) / 10000.0 ** (-(d - 2) / d)).astype(int)
+
+
+def _position_swapped(P):
+    d = np.shape(P)[-1]
+    angle = np.mod(np.arctan2(P[..., -1], P[..., -2]), 2 * np.pi)
+    return np.rint(angle / 10000.0 ** (-(d - 2) / d)).astype(int)
 
 
 _register(Exercise(
-    name="attention.positional_encoding",
-    signature="positional_encoding(L, d_model) -> P (L, d_model): P[t, 2i] = sin(t w_i), "
-              "P[t, 2i+1] = cos(t w_i), w_i = 10000^(-2i/d_model)",
-    reference=attention.sinusoidal_positions,
-    arg_names=("L", "d_model"),
-    cases=_positions_cases,
-    hidden=_positions_hidden,
-    rtol=1e-9, atol=1e-12,
+    name="attention.position_from_code",
+    signature="position_from_code(P) -> t (n,) int: P (n, d_model) rows P[t] of the "
+              "sinusoidal code, 0 <= t < 5000, d_model >= 8 even",
+    reference=_position_from_code,
+    arg_names=("P",),
+    cases=_position_cases,
+    hidden=_position_hidden,
+    rtol=0, atol=0.5,   # positions are integers: any answer within 0.5 rounds to the right one
     mistakes={
-        "sin and cos are swapped: even columns 2i hold sin, odd columns 2i+1 hold cos.":
-            _positions_with(lambda i, d: 10000.0 ** (-2 * i / d), sin_first=False),
-        "the exponent uses i, not 2i: pair i has w_i = 10000^(-2i/d_model).":
-            _positions_with(lambda i, d: 10000.0 ** (-i / d)),
-        "the exponent's sign is flipped: w_i = 1 / 10000^(2i/d_model) gets slower with i.":
-            _positions_with(lambda i, d: 10000.0 ** (2 * i / d)),
-        "the sines and cosines are in two halves [sin | cos]; interleave them: column 2i "
-        "is sin, column 2i+1 is cos of the same frequency.":
-            _positions_with(lambda i, d: 10000.0 ** (-2 * i / d), interleave=False),
-        "each column j has its own frequency 10000^(-j/d_model); the pair (2i, 2i+1) "
-        "shares one, w_i = 10000^(-2i/d_model).": _positions_per_column,
+        "the first pair (w_0 = 1, a period of 2 pi steps) only gives t modulo 2 pi: use "
+        "the slowest pair, whose period is longer than 5000 steps.": _position_fastest_pair,
+        "np.arctan2 returns an angle in (-pi, pi]: a position past half the slowest period "
+        "comes out negative; add 2 pi to negative angles (np.mod(angle, 2 pi)).":
+            _position_no_wrap,
+        "sin and cos are swapped: column 2i holds sin(t w_i), column 2i + 1 cos(t w_i); "
+        "the angle is np.arctan2(sin, cos).": _position_swapped,
     },
+    also_refused=(attention.position_rotation,),
 ))
 
 
@@ -274,5 +318,179 @@ _register(Exercise(
         "with q_t.": _linear_step_old_state,
         "phi is missing: S_t adds phi(k_t) v_t^T (not k_t v_t^T) and y_t reads with "
         "phi(q_t) = elu(q_t) + 1.": _linear_step_no_phi,
+    },
+))
+
+
+# ---------------------------------------------------------------- debug: causal attention
+def _causal_attention_with(scale_by_d=False, mask_k=1, norm_axis=-1):
+    """The exercise's stub with some of its three bugs: scores / d (not sqrt(d)), the
+    future masked from k = mask_k = 2 (so key i + 1 leaks in), the weights normalised over
+    the queries (axis -2)."""
+    def attend(Q, K, V):
+        Q, K, V = (np.asarray(a, dtype=float) for a in (Q, K, V))
+        L, d = Q.shape[-2], Q.shape[-1]
+        scores = Q @ np.swapaxes(K, -1, -2) / (d if scale_by_d else np.sqrt(d))
+        future = np.triu(np.ones((L, L), dtype=bool), k=mask_k)
+        scores = np.where(future, -np.inf, scores)
+        weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        weights = weights / weights.sum(axis=norm_axis, keepdims=True)
+        return weights @ V
+    return attend
+
+
+def _causal_attention_cases(rng):
+    return [_qkv(rng, 3, 4), _qkv(rng, 6, 8), _qkv(rng, 2, 5, 16), _qkv(rng, 2, 3, 7, 2)]
+
+
+def _causal_attention_hidden(rng):
+    return [_qkv(rng, int(rng.integers(1, 4)), int(rng.integers(3, 10)),
+                 int(rng.integers(2, 20))) for _ in range(2)]
+
+
+_BUGS = {"scale": "the scores are divided by d, not sqrt(d)",
+         "mask": "the mask lets key i + 1 in (np.triu(..., k=2)): the future starts at k=1",
+         "axis": "the weights are normalised over the queries (axis -2), not over each "
+                 "query's keys (axis -1)"}
+
+
+def _causal_attention_mistakes():
+    mistakes = {}
+    for scale in (True, False):
+        for mask_k in (2, 1):
+            for axis in (-2, -1):
+                left = [b for b, bad in [("scale", scale), ("mask", mask_k == 2),
+                                         ("axis", axis == -2)] if bad]
+                if left:
+                    text = "; ".join(_BUGS[b] for b in left)
+                    mistakes[f"still {len(left)} of the 3 bugs: {text}."] = \
+                        _causal_attention_with(scale, mask_k, axis)
+    return mistakes
+
+
+_register(Exercise(
+    name="attention.causal_attention",
+    signature="causal_attention(Q, K, V) -> (..., L, d_v): Q, K (..., L, d), V (..., L, d_v), "
+              "softmax(Q K^T / sqrt(d) + causal mask) V",
+    reference=lambda Q, K, V: attention.scaled_dot_product_attention(Q, K, V, causal=True),
+    arg_names=("Q", "K", "V"),
+    cases=_causal_attention_cases,
+    hidden=_causal_attention_hidden,
+    rtol=1e-6, atol=1e-9,   # float64 softmax of O(1) scores: rounding ~1e-15, far below
+    mistakes=_causal_attention_mistakes(),
+    also_refused=(attention.softmax, attention.multi_head_attention,
+                  attention.online_softmax_attention),
+))
+
+
+# ---------------------------------------------------------------- grouped-query attention
+def _gqa_cases(rng):
+    def case(batch, h, g, L, d, d_v):
+        return (rng.standard_normal((*batch, h, L, d)), rng.standard_normal((*batch, g, L, d)),
+                rng.standard_normal((*batch, g, L, d_v)))
+    return [case((), 2, 1, 3, 4, 2), case((), 4, 2, 5, 8, 3), case((), 4, 4, 4, 4, 4),
+            case((2,), 6, 3, 5, 8, 2), case((2,), 8, 2, 6, 4, 5)]
+
+
+def _gqa_hidden(rng):
+    out = []
+    for _ in range(2):
+        g = int(rng.integers(2, 4))
+        h = g * int(rng.integers(2, 4))
+        L, d, d_v = (int(n) for n in rng.integers(2, 9, 3))
+        out.append((rng.standard_normal((2, h, L, d)), rng.standard_normal((2, g, L, d)),
+                    rng.standard_normal((2, g, L, d_v))))
+    return out
+
+
+def _causal_softmax_attention(Q, K, V, scale=True, causal=True):
+    """softmax(Q K^T / sqrt(d) + M) V in plain NumPy (not a course function, so that the
+    grouped-query exercise may call the course's attention on its own groups)."""
+    Q, K, V = (np.asarray(a, dtype=float) for a in (Q, K, V))
+    s = Q @ np.swapaxes(K, -1, -2) / (np.sqrt(Q.shape[-1]) if scale else 1.0)
+    if causal:
+        s = np.where(np.tril(np.ones(s.shape[-2:], dtype=bool)), s, -np.inf)
+    w = np.exp(s - s.max(axis=-1, keepdims=True))
+    return w / w.sum(axis=-1, keepdims=True) @ V
+
+
+def _gqa_with(share="consecutive", **kwargs):
+    def attend(Q, K, V):
+        h, g = np.shape(Q)[-3], np.shape(K)[-3]
+        if share == "consecutive":        # query head i uses key-value head i // (h / g)
+            K, V = (np.repeat(np.asarray(a), h // g, axis=-3) for a in (K, V))
+        else:                             # np.tile: query head i uses head i % g
+            K, V = (np.concatenate([np.asarray(a)] * (h // g), axis=-3) for a in (K, V))
+        return _causal_softmax_attention(Q, K, V, **kwargs)
+    return attend
+
+
+_register(Exercise(
+    name="attention.gqa",
+    signature="gqa(Q, K, V) -> (..., h, L, d_v): Q (..., h, L, d), K (..., g, L, d), "
+              "V (..., g, L, d_v), g divides h; query head i uses key-value head "
+              "i // (h // g); causal",
+    reference=_gqa_with(),
+    arg_names=("Q", "K", "V"),
+    cases=_gqa_cases,
+    hidden=_gqa_hidden,
+    rtol=1e-6, atol=1e-9,   # float64 softmax of O(1) scores: rounding ~1e-15, far below
+    mistakes={
+        "the key-value heads are tiled (np.tile: query head i uses head i % g); here "
+        "consecutive query heads share one: heads 0 .. h/g - 1 use key-value head 0, "
+        "as np.repeat(K, h // g, axis=-3) gives.": _gqa_with("tiled"),
+        "the causal mask is missing: query i attends to keys j <= i only.":
+            _gqa_with(causal=False),
+        "the scores are not divided by sqrt(d).": _gqa_with(scale=False),
+    },
+))
+
+
+# ---------------------------------------------------------------- rotary positions
+def _rope(X, direction=1, pairs="adjacent", exponent=2, start=0):
+    """Rotary position embedding: the pair (x[2i], x[2i+1]) of row t, read as the complex
+    number x[2i] + 1j x[2i+1], times exp(1j t theta_i), theta_i = 10000^(-2i/d)."""
+    X = np.asarray(X, dtype=float)
+    L, d = X.shape[-2], X.shape[-1]
+    theta = 10000.0 ** (-exponent * np.arange(d // 2) / d)
+    angle = direction * (np.arange(L)[:, None] + start) * theta            # (L, d/2)
+    if pairs == "adjacent":
+        z = (X[..., 0::2] + 1j * X[..., 1::2]) * np.exp(1j * angle)
+        out = np.empty_like(X)
+        out[..., 0::2], out[..., 1::2] = z.real, z.imag
+        return out
+    z = (X[..., : d // 2] + 1j * X[..., d // 2:]) * np.exp(1j * angle)   # "rotate_half"
+    return np.concatenate([z.real, z.imag], axis=-1)
+
+
+def _rope_cases(rng):
+    return [(rng.standard_normal((1, 2)),), (rng.standard_normal((4, 2)),),
+            (rng.standard_normal((6, 8)),), (rng.standard_normal((2, 3, 10, 16)),),
+            (rng.standard_normal((40, 32)),)]
+
+
+def _rope_hidden(rng):
+    return [(rng.standard_normal((int(rng.integers(2, 4)), int(rng.integers(3, 30)),
+                                  2 * int(rng.integers(1, 20)))),) for _ in range(2)]
+
+
+_register(Exercise(
+    name="attention.rope",
+    signature="rope(X) -> (..., L, d): row t of X (..., L, d), d even, at position t; each "
+              "pair (x[2i], x[2i+1]) rotated by the angle t theta_i, theta_i = 10000^(-2i/d)",
+    reference=_rope,
+    arg_names=("X",),
+    cases=_rope_cases,
+    hidden=_rope_hidden,
+    rtol=1e-6, atol=1e-9,   # a rotation of O(1) numbers in float64: rounding ~1e-15
+    mistakes={
+        "each pair turns the wrong way: multiply by exp(+1j t theta_i), i.e. "
+        "(x cos - y sin, x sin + y cos).": lambda X: _rope(X, direction=-1),
+        "dimension i is paired with i + d/2 (the 'rotate_half' layout of some libraries); "
+        "here the pairs are adjacent, (x[2i], x[2i+1]).": lambda X: _rope(X, pairs="half"),
+        "the exponent uses i, not 2i: theta_i = 10000^(-2i/d).":
+            lambda X: _rope(X, exponent=1),
+        "the positions start at 1: the first row is position t = 0 (not rotated).":
+            lambda X: _rope(X, start=1),
     },
 ))
