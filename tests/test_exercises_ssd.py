@@ -43,19 +43,83 @@ def linear_attention_by_loops(Q, K, V):
     return Y
 
 
+def chunk_states_by_recurrence(X, dt, A, B, Q):
+    X, dt, B = (np.asarray(v, float) for v in (X, dt, B))
+    h = np.zeros((X.shape[1], B.shape[1]))
+    H = [h]
+    for t in range(len(dt)):
+        h = np.exp(dt[t] * A) * h + dt[t] * np.outer(X[t], B[t])
+        if (t + 1) % Q == 0:
+            H.append(h)
+    return np.stack(H)
+
+
+def chunked_head_by_recurrence(X, dt, A, B, C, Q):
+    return one_head_by_recurrence(X, dt, A, B, C)
+
+
+def diagonal_decay_by_recurrence(X, dt, A, B, C):
+    X, dt, A, B, C = (np.asarray(v, float) for v in (X, dt, A, B, C))
+    h = np.zeros((X.shape[1], B.shape[1]))
+    Y = np.zeros_like(X)
+    for t in range(len(dt)):
+        h = h * np.exp(dt[t] * A)[None, :] + dt[t] * np.outer(X[t], B[t])
+        Y[t] = h @ C[t]
+    return Y
+
+
+NAMES = ["ssd.semiseparable_mask", "ssd.one_head", "ssd.linear_attention", "ssd.chunk_states",
+         "ssd.chunked_head", "ssd.diagonal_decay"]
+
+
 @pytest.mark.parametrize("name, fn", [("ssd.semiseparable_mask", mask_by_loops),
                                       ("ssd.one_head", one_head_by_recurrence),
-                                      ("ssd.linear_attention", linear_attention_by_loops)])
+                                      ("ssd.linear_attention", linear_attention_by_loops),
+                                      ("ssd.chunk_states", chunk_states_by_recurrence),
+                                      ("ssd.chunked_head", chunked_head_by_recurrence),
+                                      ("ssd.diagonal_decay", diagonal_decay_by_recurrence)])
 def test_independent_solutions_pass(capsys, name, fn):
     ok, out = run(capsys, name, fn)
     assert ok, out
 
 
-@pytest.mark.parametrize("name", ["ssd.semiseparable_mask", "ssd.one_head",
-                                  "ssd.linear_attention"])
+@pytest.mark.parametrize("name", NAMES)
 def test_each_mistake_gets_its_hint(capsys, course_functions_allowed, name):
     ex = EXERCISES[name]
     for hint, wrong in ex.mistakes.items():
         ok, out = run(capsys, name, wrong)
         assert not ok
         assert " ".join(hint.split())[:40] in out, (hint, out)
+
+
+def test_the_library_and_chapter_2_are_refused(capsys):
+    """Review finding 13: each exercise passed by one call of the function the chapter
+    printed; now that call, and chapter 2's linear attention, are refused."""
+    from seqlearn import attention, mamba, ssd
+    one = lambda X, dt, A, B, C: ssd.ssd_scan(  # noqa: E731
+        X[None, :, None], dt[None, :, None], np.array([float(A)]), B[None, :, None],
+        C[None, :, None], backend="numpy")[0, :, 0]
+    refused = [
+        ("ssd.semiseparable_mask", lambda dA: ssd.semiseparable_mask(dA)),
+        ("ssd.one_head", one),
+        ("ssd.linear_attention",
+         lambda Q, K, V: attention.linear_attention_parallel(Q, K, V, causal=True)),
+        ("ssd.linear_attention", lambda Q, K, V: attention.linear_attention_recurrent(Q, K, V)),
+        ("ssd.chunked_head", lambda X, dt, A, B, C, Q: one(X, dt, A, B, C)),
+        ("ssd.diagonal_decay", lambda X, dt, A, B, C: mamba.selective_scan(
+            X.T[None], np.repeat(dt[None, None], X.shape[1], axis=1),
+            np.repeat(np.asarray(A)[None], X.shape[1], axis=0), B.T[None], C.T[None])[0].T),
+    ]
+    for name, fn in refused:
+        ok, out = run(capsys, name, fn)
+        assert not ok and "course's own" in out, (name, out)
+
+
+def test_the_mask_checker_catches_the_ratio_of_products(capsys):
+    """Right in exact arithmetic and on short sequences; 0 / 0 on the 300-step case."""
+    def ratio(dA):
+        P = np.cumprod(np.exp(np.asarray(dA, float)))
+        with np.errstate(all="ignore"):
+            return np.tril(P[:, None] / P[None, :])
+    ok, out = run(capsys, "ssd.semiseparable_mask", ratio)
+    assert not ok and "underflows" in out, out
