@@ -183,3 +183,18 @@ def test_collect_reads_files_and_one_folder_per_student(tmp_path, capsys):
     assert sorted(found) == ["ada", "bob", "d_e"]
     assert found["bob"] == tmp_path / "bob" / "ch07" / "ch07.ipynb"
     assert "skipped" in capsys.readouterr().out
+
+
+def test_a_debug_exercise_releases_its_broken_code():
+    """A stub with code in it (a Debug exercise) reaches the student as it is, with the
+    solution after it between nbgrader's markers; a placeholder stub keeps its signature."""
+    debug = grading.Item("ex-d", "code", [0], [1], "def f(x):\n    return x + 2",
+                         stub="def f(x):\n    return x + 1  # off by one?")
+    text = grading._answer_source(debug)
+    assert text.startswith("def f(x):\n    return x + 1  # off by one?\n\n" + grading.FIX_ABOVE)
+    assert text.endswith("### BEGIN SOLUTION\ndef f(x):\n    return x + 2\n### END SOLUTION")
+    blank = grading.Item("ex-b", "code", [0], [1], "def f(x):\n    return x + 2",
+                         stub="def f(x):\n    # Your code here\n    raise NotImplementedError")
+    assert not grading._is_given_code(blank.stub)
+    assert grading._answer_source(blank) == (
+        "def f(x):\n    ### BEGIN SOLUTION\n    return x + 2\n    ### END SOLUTION")

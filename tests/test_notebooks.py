@@ -109,12 +109,22 @@ def test_kernel_is_python3(notebook):
 def test_exercises_have_a_tagged_solution_and_a_checker(notebook):
     path, nb = notebook
     cells = nb["cells"]
+    inside = False  # between a {solution-start} and its {solution-end}
     for i, cell in enumerate(cells):
         text = source(cell)
         if "{solution" in text:
             assert SOLUTION_TAG in tags(cell), f"{path}: cell {i} holds a solution but is not tagged"
-        if SOLUTION_TAG in tags(cell) and cell["cell_type"] == "markdown":
-            assert "{solution" in text, f"{path}: cell {i} is tagged solution but is not a solution block"
+        if "{solution-start}" in text:
+            assert not inside, f"{path}: cell {i} starts a solution inside another one"
+            inside = True
+        if SOLUTION_TAG in tags(cell) and "{solution" not in text:
+            # a cell of a solution's body (Markdown or code) between its start and end
+            assert inside, f"{path}: cell {i} is tagged solution but is outside a solution block"
+        if SOLUTION_TAG not in tags(cell):
+            assert not inside, f"{path}: cell {i} is inside a solution block but not tagged solution"
+        if "{solution-end}" in text:
+            assert inside, f"{path}: cell {i} ends a solution that was never started"
+            inside = False
         labels = re.findall(r"```\{exercise\}[^\n]*\n(?::[^\n]*\n)*?:label:\s*(\S+)", text)
         for label in labels:
             rest = [source(c) for c in cells[i + 1:]]

@@ -212,14 +212,33 @@ def _cell(kind, text, grade_id=None, **flags):
     return cell
 
 
+PLACEHOLDER = re.compile(r"^(raise NotImplementedError.*|pass|\.\.\.|(def|class|import|from|@)\b.*)$")
+"""A line of a stub that holds no code to keep: a placeholder, a signature or an import."""
+
+FIX_ABOVE = "# Fix the code above; then delete this line and the two below."
+
+
+def _is_given_code(stub):
+    """Whether ``stub`` holds code for the student to work on (a Debug exercise's broken
+    function), not just a signature, comments and ``raise NotImplementedError``."""
+    lines = (line.strip() for line in stub.splitlines())
+    return any(line and not line.startswith("#") and not PLACEHOLDER.match(line) for line in lines)
+
+
 def _answer_source(item):
     """The source notebook's answer cell: the book's solution between nbgrader's markers.
 
-    When the solution is the stub's ``def`` line and a body, only the body is
-    marked, so the release keeps the signature; otherwise the stub is kept as a
-    comment above the marked solution.
+    A stub with code to work on (a Debug exercise) is kept as it is, and the
+    marked solution follows it: the release shows the broken code and, where
+    the solution was, nbgrader's ``raise NotImplementedError()`` under a line
+    saying to fix the code and delete it. Otherwise, when the solution is the
+    stub's ``def`` line and a body, only the body is marked, so the release
+    keeps the signature; else the stub is kept as a comment above the marked
+    solution.
     """
     stub, solution = item.stub.splitlines(), item.solution.splitlines()
+    if _is_given_code(item.stub):
+        return f"{item.stub.rstrip()}\n\n{FIX_ABOVE}\n### BEGIN SOLUTION\n{item.solution}\n### END SOLUTION"
     body = solution[1:]
     if stub and solution and stub[0] == solution[0] and body and \
             all(not line.strip() or line.startswith("    ") for line in body):
