@@ -7,7 +7,8 @@ from contextlib import redirect_stdout
 import numpy as np
 import pytest
 
-from seqlearn.exercises import check
+from seqlearn import rnn
+from seqlearn.exercises import EXERCISES, check
 
 sig = lambda a: 1 / (1 + np.exp(-a))
 
@@ -182,3 +183,13 @@ def test_the_lstm_debug_stub_fails_without_naming_its_bug():
         return sig(a_o) * np.tanh(c_t), c_t
     ok, text = _check("rnn.lstm_step", stub)
     assert not ok and "hint" not in text, text
+
+
+def test_the_rnn_step_is_a_building_block_not_a_refused_call():
+    """The references import the step from ``rnn`` (one definition of the formula); a
+    student's answer may call it too, while the reference itself stays refused."""
+    from seqlearn.exercises._checker import _refused
+    for name in ("rnn.step_jacobian", "rnn.bptt", "rnn.bidirectional"):
+        refused = _refused(EXERCISES[name])
+        assert rnn.rnn_step.__code__ not in refused, name
+        assert EXERCISES[name].reference.__code__ in refused, name

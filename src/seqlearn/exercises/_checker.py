@@ -59,6 +59,9 @@ class Exercise:
     also_refused: course functions that solve the exercise besides the reference
         and the course functions it calls (``linear_recurrence`` for the EMA); a
         student's function that calls one is refused, naming it.
+    building_blocks: course functions the reference calls that a student may call too
+        (the RNN step inside its Jacobian): never refused, so that a reference can
+        import a formula from the package instead of writing it again.
     """
 
     name: str
@@ -72,6 +75,7 @@ class Exercise:
     mistakes: dict = field(default_factory=dict)
     outputs: tuple = None
     also_refused: tuple = ()
+    building_blocks: tuple = ()
 
 
 EXERCISES = {}
@@ -223,7 +227,8 @@ _REFUSED = {}   # exercise name -> {code object: name}
 def _refused(exercise):
     """{code object: "module.name"} of the functions that solve ``exercise``: its
     reference, the course functions the reference calls directly when it is a formula
-    of this package (a lambda around ``hippo_matrix``, say), and ``also_refused``."""
+    of this package (a lambda around ``hippo_matrix``, say), except its
+    ``building_blocks``, and ``also_refused``."""
     cached = _REFUSED.get(exercise.name)
     if cached is not None:
         return cached
@@ -249,6 +254,8 @@ def _refused(exercise):
                     reference(*copy.deepcopy(args))
         finally:
             sys.setprofile(previous)
+    for function in exercise.building_blocks:
+        refused.pop(function.__code__, None)
     for function in exercise.also_refused:
         refused[function.__code__] = f"{function.__module__}.{function.__qualname__}"
     _REFUSED[exercise.name] = refused

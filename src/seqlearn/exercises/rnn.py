@@ -23,12 +23,11 @@ def _step_jacobian(x_t, h, W_ih, W_hh, b_ih, b_hh):
     """dh_t/dh_{t-1} = diag(1 - h_t**2) W_hh of h_t = tanh(W_ih x_t + b_ih + W_hh h + b_hh).
 
     One sequence (x_t (D,), h (H,)) gives (H, H); a batch (x_t (batch, D), h (batch, H))
-    gives (batch, H, H). Written here, not taken from ``rnn``, so that a student may use
-    ``rnn.rnn_step`` for h_t.
+    gives (batch, H, H). ``rnn.rnn_step`` gives h_t; a student may use it too (the
+    exercise lists it as a building block).
     """
-    x_t, h, W_ih, W_hh, b_ih, b_hh = map(np.asarray, (x_t, h, W_ih, W_hh, b_ih, b_hh))
-    h_t = np.tanh(x_t @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
-    return (1 - h_t ** 2)[..., :, None] * W_hh
+    h_t = rnn.rnn_step(x_t, h, W_ih, W_hh, b_ih, b_hh)
+    return (1 - h_t ** 2)[..., :, None] * np.asarray(W_hh)
 
 
 def _jacobian_slip(slip):
@@ -36,7 +35,7 @@ def _jacobian_slip(slip):
     the columns of W_hh scaled instead of its rows."""
     def wrong(x_t, h, W_ih, W_hh, b_ih, b_hh):
         x_t, h, W_ih, W_hh, b_ih, b_hh = map(np.asarray, (x_t, h, W_ih, W_hh, b_ih, b_hh))
-        d = 1 - np.tanh(x_t @ W_ih.T + b_ih + h @ W_hh.T + b_hh) ** 2
+        d = 1 - rnn.rnn_step(x_t, h, W_ih, W_hh, b_ih, b_hh) ** 2
         if slip == "old state":
             return (1 - h ** 2)[..., :, None] * W_hh
         if slip == "no tanh'":
@@ -70,6 +69,7 @@ _register(Exercise(
     signature="step_jacobian(x_t, h, W_ih, W_hh, b_ih, b_hh) -> J = dh_t/dh; "
               "x_t (D,), h (H,) -> J (H, H); x_t (batch, D), h (batch, H) -> J (batch, H, H)",
     reference=_step_jacobian,
+    building_blocks=(rnn.rnn_step,),   # the step is given; the exercise is what is built on it
     arg_names=("x_t", "h", "W_ih", "W_hh", "b_ih", "b_hh"),
     cases=_step_jacobian_cases,
     hidden=_step_jacobian_hidden,
@@ -255,7 +255,7 @@ def _elman_bptt(x, W_ih, W_hh, W_hy, y, slip=None):
     T, H = x.shape[0], W_hh.shape[0]
     hs = [np.zeros(H)]                                   # h_0 .. h_T
     for t in range(T):
-        hs.append(np.tanh(W_ih @ x[t] + W_hh @ hs[-1]))
+        hs.append(rnn.rnn_step(x[t], hs[-1], W_ih, W_hh, np.zeros(H), np.zeros(H)))
     dW_ih, dW_hh = np.zeros_like(W_ih, dtype=float), np.zeros_like(W_hh, dtype=float)
     delta = np.zeros(H)                                  # dL/dh_{t+1} reaching back to h_t
     for t in range(T, 0, -1):
@@ -293,6 +293,7 @@ _register(Exercise(
     signature="bptt(x, W_ih, W_hh, W_hy, y) -> (dL_dW_ih, dL_dW_hh); x (T, D), y (T, K), "
               "L = 1/2 sum_t ||W_hy h_t - y_t||^2, h_t = tanh(W_ih x_t + W_hh h_{t-1}), h_0 = 0",
     reference=_elman_bptt,
+    building_blocks=(rnn.rnn_step,),   # the step is given; the exercise is what is built on it
     arg_names=("x", "W_ih", "W_hh", "W_hy", "y"),
     cases=_bptt_cases,
     hidden=_bptt_hidden,
@@ -327,10 +328,9 @@ def _birnn(x, forward_weights, backward_weights, slip=None):
     x = np.asarray(x)
 
     def run(x, W_ih, W_hh, b_ih, b_hh):
-        W_ih, W_hh, b_ih, b_hh = map(np.asarray, (W_ih, W_hh, b_ih, b_hh))
-        h, out = np.zeros(x.shape[:-2] + (W_hh.shape[0],)), []
+        h, out = np.zeros(x.shape[:-2] + (np.shape(W_hh)[0],)), []
         for t in range(x.shape[-2]):
-            h = np.tanh(x[..., t, :] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+            h = rnn.rnn_step(x[..., t, :], h, W_ih, W_hh, b_ih, b_hh)
             out.append(h)
         return np.stack(out, axis=-2)
 
@@ -362,6 +362,7 @@ _register(Exercise(
     signature="bidirectional(x, forward_weights, backward_weights) -> (batch, L, 2H); "
               "x (batch, L, D), weights (W_ih, W_hh, b_ih, b_hh) each",
     reference=_birnn,
+    building_blocks=(rnn.rnn_step,),   # the step is given; the exercise is what is built on it
     arg_names=("x", "forward_weights", "backward_weights"),
     cases=_birnn_cases,
     hidden=_birnn_hidden,
