@@ -37,8 +37,25 @@ $(VENDOR_STAMP): $(VENDOR)/package.json $(VENDOR)/package-lock.json $(VENDOR)/wi
 	cp $(VENDOR)/widgets-offline.js $(VENDOR)/static/vendor/
 	@touch $@
 
+# BOOK_EXECUTE=off builds the pages from the notebooks' stored outputs instead of
+# re-running every notebook (force, _config.yml's choice). CI does this right after
+# `make test`, whose nbval pass has just checked those outputs against the code.
+BOOK_EXECUTE ?= force
+BOOK_EXECUTE_MODES := force off cache auto
 book: $(SETUP) $(VENDOR_STAMP)
+	@test -n "$(filter $(BOOK_EXECUTE),$(BOOK_EXECUTE_MODES))" || { \
+	  echo "BOOK_EXECUTE: expected one of $(BOOK_EXECUTE_MODES), got '$(BOOK_EXECUTE)'"; exit 2; }
+ifeq ($(BOOK_EXECUTE),force)
 	$(BIN)/jupyter-book build . --all --warningiserror --nitpick --keep-going
+else
+	@mkdir -p _build
+	sed -e 's/^\(  execute_notebooks:\) force .*/\1 "$(BOOK_EXECUTE)"/' \
+	    -e 's#: book/_ext#: $(CURDIR)/book/_ext#' _config.yml > _build/_config.$(BOOK_EXECUTE).yml
+	@grep -q '^  execute_notebooks: "$(BOOK_EXECUTE)"' _build/_config.$(BOOK_EXECUTE).yml || { \
+	  echo "BOOK_EXECUTE: _config.yml has no 'execute_notebooks: force' line to change"; exit 2; }
+	$(BIN)/jupyter-book build . --all --warningiserror --nitpick --keep-going \
+	  --config _build/_config.$(BOOK_EXECUTE).yml
+endif
 	@echo "Book built: open file://$(CURDIR)/_build/html/index.html"
 
 test: $(SETUP)
