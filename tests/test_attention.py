@@ -869,3 +869,155 @@ def test_kv_cache_numbers_refuses_an_array_whose_count_overflows_int64():
         kv_cache_numbers(np.array([10 ** 17]), 1000)
     most = np.iinfo(np.int64).max // 2000
     assert kv_cache_numbers(np.array([most]), 1000)[0] == 2000 * most
+
+
+# ------------------------------------------------------------ encoder-decoder (chapter 2)
+def _brute_attention(layer, x, memory, mask):
+    """MultiHeadAttention by loops over batch, head, query and key, float64 throughout."""
+    W_q, W_k, W_v = (w.detach().numpy() for w in layer.W_qkv.weight.chunk(3, dim=0))
+    W_o = layer.W_o.weight.detach().numpy()
+    x, memory = x.numpy(), memory.numpy()
+    batch, L_q, d = x.shape
+    L_k, h = memory.shape[1], layer.n_heads
+    dh = d // h
+    out = np.zeros((batch, L_q, d))
+    for b in range(batch):
+        heads = np.zeros((L_q, d))
+        for head in range(h):
+            sl = slice(head * dh, (head + 1) * dh)
+            for i in range(L_q):
+                q = W_q[sl] @ x[b, i]
+                scores, values = [], []
+                for j in range(L_k):
+                    m = mask if mask is None or mask.ndim == 2 else mask[b]
+                    if m is None or bool(m[i, j]):
+                        scores.append(q @ (W_k[sl] @ memory[b, j]) / np.sqrt(dh))
+                        values.append(W_v[sl] @ memory[b, j])
+                w = np.exp(np.array(scores) - max(scores))
+                heads[i, sl] = (w / w.sum()) @ np.array(values)
+        out[b] = heads @ W_o.T
+    return out
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "shared", "per_batch"])
+def test_cross_attention_equals_a_loop_over_queries_and_keys(mask_kind):
+    torch.manual_seed(0)
+    layer = attention.MultiHeadAttention(8, n_heads=2).double()
+    x, memory = torch.randn(3, 4, 8, dtype=torch.float64), torch.randn(3, 6, 8, dtype=torch.float64)
+    rng = np.random.default_rng(1)
+    mask = {"none": None,
+            "shared": torch.tensor(rng.random((4, 6)) < 0.6),
+            "per_batch": torch.tensor(rng.random((3, 4, 6)) < 0.6)}[mask_kind]
+    if mask is not None:
+        mask[..., 0] = True                         # every query sees a key
+    with torch.no_grad():
+        y = layer(x, memory, mask).numpy()
+    # float64, d_head = 4, 6 keys: both sides err by a few hundred eps at most; 1e-12 is ~4,000 eps
+    np.testing.assert_allclose(y, _brute_attention(layer, x, memory, mask), rtol=0, atol=1e-12)
+    w = layer.weights(x, memory, mask).detach()
+    assert w.shape == (3, 2, 4, 6)
+    if mask is not None:
+        assert (w.masked_select(~mask.reshape(-1, 1, 4, 6).expand_as(w)) == 0).all()
+    # a sum of 6 positive float64 weights: error <= 6 eps ~ 1.3e-15
+    torch.testing.assert_close(w.sum(-1), torch.ones(3, 2, 4, dtype=torch.float64),
+                               rtol=0, atol=1e-14)
+
+
+def test_self_attention_with_the_causal_mask_is_causal_self_attention():
+    torch.manual_seed(0)
+    layer = attention.MultiHeadAttention(8, n_heads=2).double()
+    causal = CausalSelfAttention(8, n_heads=2).double()
+    causal.load_state_dict(layer.state_dict())
+    x = torch.randn(2, 5, 8, dtype=torch.float64)
+    # the same float64 operations in the same order: equal up to the masking's ulp (1e-12 is far)
+    torch.testing.assert_close(layer(x, mask=torch.tensor(causal_mask(5))), causal(x),
+                               rtol=0, atol=1e-12)
+
+
+def test_attention_mask_is_refused_when_a_query_sees_no_key_or_the_shape_is_wrong():
+    layer = attention.MultiHeadAttention(4, n_heads=2)
+    x = torch.randn(2, 3, 4)
+    with pytest.raises(ValueError, match="^mask: every query"):
+        layer(x, mask=torch.zeros(3, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="^mask: expected"):
+        layer(x, mask=torch.ones(3, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="^mask: expected"):
+        layer(x, mask=torch.ones(3, 3))
+    with pytest.raises(ValueError, match="^memory: expected a batch"):
+        layer(x, torch.randn(1, 3, 4))
+
+
+def _seq2seq_batch(n=6, seed=0):
+    from seqlearn import tasks
+    return [torch.as_tensor(a) for a in tasks.digit_reversal(n, (2, 5), rng=seed)]
+
+
+def test_encoder_decoder_shapes_and_the_cross_weights_ignore_padding():
+    torch.manual_seed(0)
+    model = attention.EncoderDecoder(13, 16, n_heads=2, n_enc=2, n_dec=2).double()
+    src, tgt_in, _ = _seq2seq_batch()
+    assert model(src, tgt_in).shape == (6, 6, 13)
+    ws = model.cross_weights(src, tgt_in)
+    assert len(ws) == 2 and ws[0].shape == (6, 2, 6, 5)
+    pad = (src == 0)[:, None, None, :].expand_as(ws[0])
+    assert all((w.masked_select(pad) == 0).all() for w in ws)
+    assert attention.EncoderDecoder(13, 16, cross=False).cross_weights(src, tgt_in) == []
+
+
+def test_encoder_decoder_output_at_t_does_not_see_later_decoder_inputs():
+    torch.manual_seed(0)
+    model = attention.EncoderDecoder(13, 16, n_dec=2).double()
+    src, tgt_in, _ = _seq2seq_batch()
+    with torch.no_grad():
+        y = model(src, tgt_in)
+        for t in range(tgt_in.shape[1] - 1):
+            changed = tgt_in.clone()
+            changed[:, t + 1:] = 3 + (changed[:, t + 1:] + 4) % 10     # other future inputs
+            y2 = model(src, changed)
+            assert torch.equal(y[:, :t + 1], y2[:, :t + 1])            # the past: bit for bit
+            assert not torch.allclose(y[:, t + 1:], y2[:, t + 1:])
+
+
+def test_encoder_decoder_ignores_what_the_padding_holds_and_uses_the_source():
+    torch.manual_seed(0)
+    model = attention.EncoderDecoder(13, 16).double()
+    src, tgt_in, _ = _seq2seq_batch()
+    with torch.no_grad():
+        y = model(src, tgt_in)
+        model.embed.weight[0] = torch.randn(16, dtype=torch.float64)   # what PAD holds
+        # the decoder's own padding comes after every output it is scored on
+        real_out = (tgt_in != 0) | (torch.arange(tgt_in.shape[1]) == 0)
+        # masked keys get weight exactly 0, so the padding's vector cannot reach the outputs
+        # at all (float64, the same operations: the results agree to the last bit)
+        # (the tied head's logit of PAD itself, column 0, changes with it)
+        y2 = model(src, tgt_in)
+        assert torch.equal(y2[real_out][:, 1:], y[real_out][:, 1:])
+        src2 = src.clone()
+        src2[:, -1] = 3 + (src2[:, -1] - 3 + 1) % 10          # change a real digit
+        assert not torch.allclose(model(src2, tgt_in), y2)
+    no_cross = attention.EncoderDecoder(13, 16, cross=False).double()
+    with torch.no_grad():
+        assert torch.equal(no_cross(src2, tgt_in), no_cross(src, tgt_in))   # never reads it
+
+
+def test_greedy_decoding_equals_argmax_of_the_teacher_forced_logits_on_its_own_output():
+    torch.manual_seed(0)
+    model = attention.EncoderDecoder(13, 16).double()
+    src, _, _ = _seq2seq_batch()
+    out = model.greedy(src, 5, bos=1)
+    tgt_in = torch.cat([torch.ones(6, 1, dtype=torch.int64), out[:, :-1]], dim=1)
+    with torch.no_grad():
+        assert torch.equal(model(src, tgt_in).argmax(-1), out)
+
+
+def test_encoder_decoder_refuses_an_all_padding_source_and_bad_ids():
+    model = attention.EncoderDecoder(13, 16)
+    src, tgt_in, _ = _seq2seq_batch()
+    with pytest.raises(ValueError, match="^src: every sequence"):
+        model(torch.zeros_like(src), tgt_in)
+    with pytest.raises(ValueError, match="^tgt_in: expected token ids"):
+        model(src, tgt_in + 20)
+    with pytest.raises(ValueError, match="^tgt_in: expected a batch"):
+        model(src, tgt_in[:2])
+    with pytest.raises(ValueError, match="^d_model: expected an even"):
+        attention.EncoderDecoder(13, 15)

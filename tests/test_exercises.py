@@ -238,3 +238,29 @@ def test_no_notebook_prints_the_source_of_an_exercise_it_checks(root):
                 continue
             printed = [s for s in shown if s.split(".")[-1] == ref.__name__]
             assert not printed, f"{path.name} prints {printed[0]}, the reference of {name}"
+
+
+def _ema_by_the_printed_loop(x, alpha):
+    from seqlearn.recurrence import linear_recurrence
+    return linear_recurrence(alpha, (1 - alpha) * np.asarray(x, dtype=float))
+
+
+def _gated_ema_by_the_printed_loop(x, a):
+    from seqlearn.recurrence import linear_recurrence
+    a = np.asarray(a, dtype=float)
+    return linear_recurrence(a, (1 - a) * np.asarray(x, dtype=float))
+
+
+def _kernel_by_an_impulse(alpha, L):
+    from seqlearn.recurrence import ema
+    return ema(np.eye(1, L)[0], alpha)
+
+
+@pytest.mark.parametrize("name, fn", [("intro.ema", _ema_by_the_printed_loop),
+                                      ("intro.gated_ema", _gated_ema_by_the_printed_loop),
+                                      ("intro.ema_kernel", _kernel_by_an_impulse)])
+def test_chapter0s_exercises_refuse_the_one_line_call_the_chapter_prints(capsys, name, fn):
+    # chapter 0 prints linear_recurrence's source just above these exercises (review
+    # turn 3, finding 9): one call to it (or to ema) matches the reference, and is refused
+    ok, out = run(capsys, name, fn)
+    assert not ok and "course's own" in out, out

@@ -498,6 +498,8 @@ EXAMPLES = {
     "charlm.stream_windows": lambda: ((torch.arange(41) % 10, 2, 5), {}),
     "charlm.CarriedState": lambda: ((), {}),
     "charlm.perplexity": lambda: ((_char_rnn(), torch.tensor([1, 2, 3, 4])), {}),
+    "charlm.tbptt_batches": lambda: ((torch.arange(41) % 10, 2, 5), {}),
+    "charlm.window_loss": lambda: ((_char_rnn(), torch.tensor([1, 2, 3, 4])), {"seq_len": 2}),
     "diagrams.unrolled_rnn": lambda: ((), {}),
     "diagrams.lstm_cell": lambda: ((), {}),
     "diagrams.gru_cell": lambda: ((), {}),
@@ -576,6 +578,23 @@ EXAMPLES = {
                                  _ch9("s5.S5Layer").initial_state(2)), {}),
     "tasks.mqar": lambda: ((3,), {"length": 12, "n_pairs": 2, "n_keys": 4, "n_values": 4}),
     "diagrams.semiseparable_blocks": lambda: ((), {"L": 8, "chunk": 3}),
+    "attention.MultiHeadAttention": lambda: ((4,), {"n_heads": 2}),
+    "attention.MultiHeadAttention.forward": lambda: (
+        (_t(2, 3, 4, dtype=torch.float32),),
+        {"memory": _t(2, 5, 4, seed=1, dtype=torch.float32),
+         "mask": None}),   # the fuzzer cannot mutate bool tensors; masks: test_attention.py
+    "attention.MultiHeadAttention.weights": lambda: (
+        (_t(2, 3, 4, dtype=torch.float32),),
+        {"memory": _t(2, 5, 4, seed=1, dtype=torch.float32), "mask": None}),
+    "attention.EncoderDecoder": lambda: ((13, 8), {"n_heads": 2, "n_enc": 1, "n_dec": 1}),
+    "attention.EncoderDecoder.forward": lambda: (
+        (torch.tensor([[0, 3, 4], [5, 6, 7]]), torch.tensor([[1, 4, 3], [1, 7, 6]])), {}),
+    "attention.EncoderDecoder.encode": lambda: ((torch.tensor([[0, 3, 4], [5, 6, 7]]),), {}),
+    "attention.EncoderDecoder.cross_weights": lambda: (
+        (torch.tensor([[0, 3, 4], [5, 6, 7]]), torch.tensor([[1, 4, 3], [1, 7, 6]])), {}),
+    "attention.EncoderDecoder.greedy": lambda: (
+        (torch.tensor([[0, 3, 4], [5, 6, 7]]), 3), {"bos": 1}),
+    "tasks.digit_reversal": lambda: ((4,), {"lengths": (2, 4), "n_digits": 5}),
 }
 
 # Arguments whose every value of the right type is valid (a seed, free text, a label):
@@ -618,12 +637,14 @@ NONDETERMINISTIC = {"cost.time_call", "cost.peak_memory_bytes", "cost.cost_curve
                     "mamba.RMSNorm", "rnn.to_torch_nn", "charlm.sample"}
 NONDETERMINISTIC |= {"attention.TransformerBlock", "models.TransformerLM"}  # chapter 2
 NONDETERMINISTIC |= {"attention.feed_forward"}  # random init
+NONDETERMINISTIC |= {"attention.MultiHeadAttention", "attention.EncoderDecoder"}  # random init
 NONDETERMINISTIC |= {"s4.fit_kernel"}  # chapter 8: trains a layer drawn at random
 NONDETERMINISTIC |= {"experiment.run_one", "experiment.compare", "experiment.build",
                      "experiment.versions"}  # timings, random init
 NONDETERMINISTIC |= {"models.SequenceModel", "models.make_mixer", "rnn.RecurrentMixer",
                      "rnn.chrono_bias", "attention.CausalLinearAttention"}  # random init
 VALID |= {("charlm.stream_windows", "ids", "id out of range")}  # chapter 1: any id >= 0
+VALID |= {("charlm.tbptt_batches", "ids", "id out of range")}  # chapter 1: any id >= 0
 # a NaN logit is scored as a wrong answer and flagged (diverged = True): documented
 VALID |= {("experiment.score", "x", "NaN entry")}
 NONE_OK |= {("models.match_width", "n_classes")}  # None: a language model

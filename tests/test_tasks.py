@@ -293,3 +293,27 @@ def test_a_lorenz_overflow_names_the_coefficient_that_caused_it():
         lorenz(100, sigma=1e300)
     with pytest.raises(ValueError, match="^dt: "), pytest.warns(RuntimeWarning):
         lorenz(1000, dt=0.5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_digit_reversal_against_python_lists(seed):
+    src, tgt_in, tgt_out = tasks.digit_reversal(200, (2, 6), n_digits=7, rng=seed)
+    assert src.shape == (200, 6) and tgt_in.shape == tgt_out.shape == (200, 7)
+    lengths = set()
+    for s, ti, to in zip(src.tolist(), tgt_in.tolist(), tgt_out.tolist()):
+        digits = [v for v in s if v != tasks.PAD]
+        n = len(digits)
+        lengths.add(n)
+        assert s == [tasks.PAD] * (6 - n) + digits              # right-aligned
+        assert all(3 <= v < 10 for v in digits)
+        rev = digits[::-1]
+        assert ti == [tasks.BOS] + rev + [tasks.PAD] * (6 - n)
+        assert to == rev + [tasks.EOS] + [tasks.IGNORE] * (6 - n)
+    assert lengths == {2, 3, 4, 5, 6}
+
+
+def test_digit_reversal_refuses_bad_lengths():
+    with pytest.raises(ValueError, match="^lengths"):
+        tasks.digit_reversal(3, (4, 2))
+    with pytest.raises(ValueError, match="^lengths"):
+        tasks.digit_reversal(3, 5)

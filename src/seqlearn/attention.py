@@ -64,7 +64,7 @@ import numpy as np
 import torch
 
 from seqlearn._checks import (MAX_ELEMENTS, affordable, flag, function, integer, layer_input,
-                              numeric_array)
+                              numeric_array, token_ids)
 
 # Attention keeps float32 in float32, as torch does (the tests compare both).
 _float_array = partial(numeric_array, keep_float32=True)
@@ -909,3 +909,225 @@ class TransformerBlock(torch.nn.Module):
         x = x + self.attn(self.norm1(x))
         return x + self.mlp(self.norm2(x))
 
+
+
+# ---------------------------------------------------------------- encoder-decoder (torch)
+def _attention_mask(mask, batch, L_q, L_k, device):
+    """``mask`` checked: None, or a bool tensor (L_q, L_k) or (batch, L_q, L_k), True = may
+    attend, every query allowed at least one key. Returns it as (batch or 1, 1, L_q, L_k)."""
+    if mask is None:
+        return None
+    want = f"a bool tensor ({L_q}, {L_k}) or ({batch}, {L_q}, {L_k}), True = may attend"
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        got = (f"{mask.dtype} of shape {tuple(mask.shape)}" if isinstance(mask, torch.Tensor)
+               else type(mask).__name__)
+        raise ValueError(f"mask: expected {want}, got {got}")
+    if tuple(mask.shape) not in ((L_q, L_k), (batch, L_q, L_k)):
+        raise ValueError(f"mask: expected {want}, got shape {tuple(mask.shape)}")
+    if mask.device != device:
+        raise ValueError(f"mask: expected a tensor on {device} (the layer's), got one on "
+                         f"{mask.device}")
+    if not bool(mask.any(-1).all()):
+        raise ValueError("mask: every query must be allowed at least one key (a row of "
+                         "False would divide 0 by 0)")
+    return mask.reshape(-1, 1, L_q, L_k)
+
+
+class MultiHeadAttention(torch.nn.Module):
+    """Multi-head attention as a trainable torch layer, no biases, with any mask: self-
+    attention (``memory=None``: queries, keys and values from x) or cross-attention
+    (queries from x, keys and values from ``memory``, the encoder's output):
+
+        Q = x W_q^T,  K = memory W_k^T,  V = memory W_v^T     (split into n_heads heads)
+        y = merge(softmax(Q K^T / sqrt(d_head) + M) V) W_o^T,  M = 0 where mask, -inf not
+
+    ``W_qkv.weight`` is [W_q; W_k; W_v] (3 d_model, d_model) and ``W_o.weight`` W_o, as in
+    ``CausalSelfAttention`` and ``torch.nn.MultiheadAttention``. Written out (no fused
+    kernel), so that its output is the same on every CPU.
+
+    forward(x, memory=None, mask=None): x (batch, L_q, d_model), memory (batch, L_k,
+    d_model) or None (then L_k = L_q), mask None (every key), or bool (L_q, L_k) or
+    (batch, L_q, L_k), True = may attend (``causal_mask`` for a decoder, a padding mask
+    ``keep[:, None, :]`` for the keys of padded sequences); every query must see a key.
+    Returns (batch, L_q, d_model). NaN or inf in x or memory propagates (as NaN).
+    """
+
+    def __init__(self, d_model, n_heads=2):
+        super().__init__()
+        self.d_model = integer("d_model", d_model)
+        self.n_heads = integer("n_heads", n_heads)
+        affordable("d_model", 4 * d_model ** 2, what="weights (4 d_model^2)")
+        if d_model % n_heads:
+            raise ValueError(f"n_heads: expected a divisor of d_model = {d_model}, got {n_heads}")
+        self.W_qkv = torch.nn.Linear(d_model, 3 * d_model, bias=False)
+        self.W_o = torch.nn.Linear(d_model, d_model, bias=False)
+
+    def _weights_and_values(self, x, memory, mask):
+        layer_input("x", x, "(batch, L_q, d_model)", self.d_model, self.W_o.weight)
+        if memory is None:
+            memory = x
+        else:
+            layer_input("memory", memory, "(batch, L_k, d_model)", self.d_model,
+                        self.W_o.weight)
+            if memory.shape[0] != x.shape[0]:
+                raise ValueError(f"memory: expected a batch of {x.shape[0]} (x's), got shape "
+                                 f"{tuple(memory.shape)}")
+        (batch, L_q, d), L_k = x.shape, memory.shape[1]
+        affordable("x", batch * self.n_heads * L_q * L_k, what="scores (batch heads L_q L_k)")
+        mask = _attention_mask(mask, batch, L_q, L_k, x.device)
+        W_q, W_k, W_v = self.W_qkv.weight.chunk(3, dim=0)
+
+        def heads(t, W):                                   # (batch, n_heads, L, d_head)
+            return (t @ W.T).reshape(batch, t.shape[1], self.n_heads, -1).transpose(1, 2)
+
+        q, k, v = heads(x, W_q), heads(memory, W_k), heads(memory, W_v)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(d // self.n_heads)  # (b, h, L_q, L_k)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        return torch.softmax(scores, dim=-1), v
+
+    def forward(self, x, memory=None, mask=None):
+        """x (batch, L_q, d_model) [, memory (batch, L_k, d_model), mask] -> (batch, L_q,
+        d_model); see the class docstring."""
+        weights, v = self._weights_and_values(x, memory, mask)
+        batch, L_q, d = x.shape
+        return self.W_o((weights @ v).transpose(1, 2).reshape(batch, L_q, d))
+
+    def weights(self, x, memory=None, mask=None):
+        """The attention weights A (batch, n_heads, L_q, L_k) that ``forward`` uses (row i:
+        query i's softmax over the keys it may see, 0 elsewhere)."""
+        return self._weights_and_values(x, memory, mask)[0]
+
+
+class EncoderDecoder(torch.nn.Module):
+    """The encoder-decoder Transformer of Vaswani et al. (2017), pre-norm and small, for
+    seq2seq tasks of token ids (chapter 2's digit reversal):
+
+        encoder, n_enc x:  e = e + SelfAttn(LN(e), mask = the source's real tokens)  (both ways)
+                           e = e + MLP(LN(e));                 memory = LN(e)
+        decoder, n_dec x:  h = h + SelfAttn(LN(h), mask = causal)
+                           h = h + CrossAttn(LN(h), memory, mask = the source's real tokens)
+                           h = h + MLP(LN(h));                 logits = LN(h) E^T
+
+    e and h start as the token embedding E plus ``sinusoidal_positions``; the embedding is
+    shared by source, target and the output head (tied). Initialisation: the field's for
+    this model, the Annotated Transformer's (Rush 2018): every weight matrix Glorot-uniform,
+    biases 0, and the embedding scaled by sqrt(d_model), the factor Vaswani et al. multiply
+    embeddings by (here folded into the initial weights, so the tied head sees it too).
+    ``cross=False`` drops the cross-attention sublayers: the decoder then never sees the
+    source (the baseline that shows what the target alone gives away).
+
+    vocab_size : ids in [0, vocab_size);  d_model : even;  pad : the id of padding in the
+    source (its keys are masked out; every source needs one token that is not pad).
+
+    forward(src, tgt_in): src (batch, S), tgt_in (batch, T) int64 -> logits (batch, T,
+    vocab_size); position t of the output sees tgt_in[:, :t + 1] and the whole source
+    (teacher forcing: tgt_in is the target shifted right, starting with a BOS id).
+    """
+
+    def __init__(self, vocab_size, d_model, n_heads=2, n_enc=1, n_dec=1, pad=0, cross=True):
+        super().__init__()
+        self.vocab_size = integer("vocab_size", vocab_size)
+        self.d_model = d_model = integer("d_model", d_model)
+        self.n_enc = integer("n_enc", n_enc, minimum=0, maximum=1_000)
+        self.n_dec = integer("n_dec", n_dec, maximum=1_000)
+        self.pad = integer("pad", pad, minimum=0, maximum=vocab_size - 1)
+        self.cross = flag("cross", cross)
+        if d_model % 2:
+            raise ValueError(f"d_model: expected an even number (sinusoidal positions), got "
+                             f"{d_model}")
+        n_heads = integer("n_heads", n_heads)
+        affordable("d_model", (vocab_size + 16 * (n_enc + n_dec) * d_model) * d_model,
+                   what="weights ((vocab_size + 16 (n_enc + n_dec) d_model) d_model)")
+        LN = lambda: torch.nn.LayerNorm(d_model)                          # noqa: E731
+        block = lambda parts: torch.nn.ModuleDict(parts)                  # noqa: E731
+        self.embed = torch.nn.Embedding(vocab_size, d_model)
+        self.encoder = torch.nn.ModuleList(block({
+            "norm1": LN(), "attn": MultiHeadAttention(d_model, n_heads),
+            "norm2": LN(), "mlp": feed_forward(d_model)}) for _ in range(n_enc))
+        self.decoder = torch.nn.ModuleList(block({
+            "norm1": LN(), "attn": MultiHeadAttention(d_model, n_heads),
+            **({"norm_x": LN(), "cross": MultiHeadAttention(d_model, n_heads)} if cross else {}),
+            "norm2": LN(), "mlp": feed_forward(d_model)}) for _ in range(n_dec))
+        self.norm_enc, self.norm_dec = LN(), LN()
+        for p in self.parameters():                      # the Annotated Transformer's init
+            if p.dim() > 1:
+                torch.nn.init.xavier_uniform_(p)
+        with torch.no_grad():                           # Vaswani et al.: embeddings x sqrt(d)
+            self.embed.weight.mul_(math.sqrt(d_model))
+
+    def _embed(self, ids):
+        P = sinusoidal_positions(ids.shape[1], self.d_model)
+        h = self.embed(ids)
+        return h + torch.as_tensor(P, dtype=h.dtype, device=h.device)
+
+    def _ids(self, name, ids, axes):
+        token_ids(name, ids, 2, axes, self.vocab_size)
+        if ids.device != self.embed.weight.device:
+            raise ValueError(f"{name}: expected a tensor on {self.embed.weight.device} (the "
+                             f"model's), got one on {ids.device}")
+        affordable(name, ids.shape[0] * ids.shape[1] ** 2 * self.d_model,
+                   what="numbers (batch L^2 d_model)")
+        return ids
+
+    def _source(self, src):
+        self._ids("src", src, "(batch, S)")
+        keep = src != self.pad                                        # (batch, S)
+        if not bool(keep.any(-1).all()):
+            raise ValueError(f"src: every sequence needs a token that is not pad = {self.pad}")
+        return keep
+
+    def encode(self, src):
+        """The encoder's output, memory (batch, S, d_model), and the source's mask keep
+        (batch, S), True at the real tokens. Every position sees every real token."""
+        keep = self._source(src)
+        e, mask = self._embed(src), keep[:, None, :].expand(-1, src.shape[1], -1)
+        for b in self.encoder:
+            e = e + b["attn"](b["norm1"](e), mask=mask)
+            e = e + b["mlp"](b["norm2"](e))
+        return self.norm_enc(e), keep
+
+    def _decode(self, memory, keep, tgt_in, want_weights=False):
+        self._ids("tgt_in", tgt_in, "(batch, T)")
+        if tgt_in.shape[0] != memory.shape[0]:
+            raise ValueError(f"tgt_in: expected a batch of {memory.shape[0]} (src's), got "
+                             f"shape {tuple(tgt_in.shape)}")
+        T = tgt_in.shape[1]
+        causal = torch.ones(T, T, dtype=torch.bool, device=tgt_in.device).tril()
+        cross_mask = keep[:, None, :].expand(-1, T, -1)
+        h, weights = self._embed(tgt_in), []
+        for b in self.decoder:
+            h = h + b["attn"](b["norm1"](h), mask=causal)
+            if self.cross:
+                u = b["norm_x"](h)
+                if want_weights:
+                    weights.append(b["cross"].weights(u, memory, cross_mask))
+                h = h + b["cross"](u, memory, cross_mask)
+            h = h + b["mlp"](b["norm2"](h))
+        return (self.norm_dec(h) @ self.embed.weight.T), weights
+
+    def forward(self, src, tgt_in):
+        """src (batch, S), tgt_in (batch, T) token ids -> logits (batch, T, vocab_size)."""
+        memory, keep = self.encode(src)
+        return self._decode(memory, keep, tgt_in)[0]
+
+    def cross_weights(self, src, tgt_in):
+        """Each decoder layer's cross-attention weights: a list of n_dec tensors (batch,
+        n_heads, T, S), row t = output position t's softmax over the source tokens (0 at
+        padding). Empty without cross-attention."""
+        memory, keep = self.encode(src)
+        return self._decode(memory, keep, tgt_in, want_weights=True)[1]
+
+    @torch.no_grad()
+    def greedy(self, src, n_steps, bos=1):
+        """Greedy decoding: start from ``bos``, append the most likely next id, ``n_steps``
+        times. src (batch, S) -> ids (batch, n_steps) (the BOS not included). The source is
+        encoded once; the decoder re-reads its prefix at every step (no KV cache)."""
+        n_steps = integer("n_steps", n_steps, maximum=10_000)
+        bos = integer("bos", bos, minimum=0, maximum=self.vocab_size - 1)
+        memory, keep = self.encode(src)
+        out = torch.full((src.shape[0], 1), bos, dtype=torch.int64, device=src.device)
+        for _ in range(n_steps):
+            logits = self._decode(memory, keep, out)[0][:, -1]
+            out = torch.cat([out, logits.argmax(-1, keepdim=True)], dim=1)
+        return out[:, 1:]

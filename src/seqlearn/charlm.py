@@ -5,8 +5,10 @@
     p(c_{t+1} | c_{<=t}) = softmax(W h_t + b)
 
 Truncated BPTT: ``stream_windows`` cuts the text into contiguous streams and consecutive
-windows; ``CarriedState`` carries the state from window to window, detached, so the
-gradient flows back at most one window. ``perplexity`` = exp(cross-entropy).
+windows; ``tbptt_batches`` walks through them pass after pass (each pass from a random
+offset); ``CarriedState`` carries the state from window to window, detached, so the
+gradient flows back at most one window. ``perplexity`` = exp(cross-entropy);
+``window_loss`` scores a text with the state carried through it or reset every window.
 
 Glossary: ``vocab_size`` = |V| characters, ``hidden_size`` = H, batches of
 ids are (batch, L) with time on axis 1. Training minimises the cross-entropy
@@ -230,6 +232,91 @@ def stream_windows(ids, batch_size, seq_len):
     shape = (batch_size, n, seq_len)
     return (x.reshape(shape).transpose(0, 1).contiguous(),
             y.reshape(shape).transpose(0, 1).contiguous())
+
+
+def tbptt_batches(ids, batch_size, seq_len, generator=None):
+    """The batches of truncated BPTT for ``fit``: passes over the text in consecutive windows.
+
+    Pass p (steps p n .. p n + n - 1) is ``stream_windows(ids[o_p:], batch_size, seq_len)``,
+    its first n windows, with n the same for every pass (that of the largest offset,
+    ``seq_len - 1``). The offset o_p is 0 when ``generator`` is None (every pass cuts the
+    same windows) and otherwise drawn uniformly from [0, seq_len) at the start of each pass
+    (the random offset of Dive into Deep Learning, sec. 9.3), so that the windows do not
+    always start at the same characters.
+
+    ids : 1-D integer tensor (ids >= 0), at least ``batch_size * seq_len + seq_len`` ids
+    batch_size, seq_len : ints >= 1;  generator : None or a torch.Generator
+    returns make_batch(step) -> (inputs, targets, reset): inputs and targets
+        (batch_size, seq_len) as ``stream_windows`` cuts them, reset True on the first window
+        of a pass; the batch that ``CarriedState`` takes. Call it with step = 0, 1, 2, ...
+        in order, as ``fit`` does (a pass's offset is drawn when its first step is asked for).
+    """
+    batch_size = integer("batch_size", batch_size)
+    seq_len = integer("seq_len", seq_len)
+    _generator(generator)
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 1:
+        got = (f"{ids.dtype} of shape {tuple(ids.shape)}" if isinstance(ids, torch.Tensor)
+               else type(ids).__name__)
+        raise ValueError(f"ids: expected a 1-D integer tensor, got {got}")
+    if len(ids) < batch_size * seq_len + seq_len:
+        raise ValueError(f"ids: expected at least batch_size * seq_len + seq_len = "
+                         f"{batch_size * seq_len + seq_len} ids (one window per stream after "
+                         f"the largest offset), got {len(ids)}")
+    n = len(stream_windows(ids[seq_len - 1:], batch_size, seq_len)[0])
+    current = {"pass": None, "windows": None}
+
+    def make_batch(step):
+        step = integer("step", step, 0)
+        p, j = divmod(step, n)
+        if current["pass"] != p:
+            offset = 0 if generator is None else int(
+                torch.randint(0, seq_len, (1,), generator=generator))
+            current["pass"] = p
+            current["windows"] = stream_windows(ids[offset:], batch_size, seq_len)
+        inputs, targets = current["windows"]
+        return inputs[j], targets[j], j == 0
+
+    make_batch.n_windows = n
+    return make_batch
+
+
+@torch.no_grad()
+def window_loss(model, ids, seq_len=None):
+    """Mean next-character cross-entropy (nats) of ``model`` on the text ``ids``.
+
+    seq_len None: the text read in one pass from h = 0, the state carried through it
+        (``log perplexity(model, ids)``).
+    seq_len an int >= 1: the inputs ids[:-1] cut into consecutive windows of ``seq_len``
+        (the last one may be shorter), each read from h = 0: a model that sees at most
+        ``seq_len`` characters of context.
+    Either way every one of the len(ids) - 1 next characters is scored once, so the two
+    numbers differ only by the context the model is given. The model runs in eval mode and
+    is returned to the mode it was in.
+
+    model : a CharRNN (forward(ids (batch, L)) -> (logits, state));  ids : 1-D integer tensor,
+        at least 2 ids in [0, vocab)
+    returns float
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model: expected a torch.nn.Module like CharRNN, got "
+                         f"{type(model).__name__}")
+    token_ids("ids", ids, 1, "(L,)", getattr(model, "vocab_size", None))
+    ids = ids.long()
+    if len(ids) < 2:
+        raise ValueError(f"ids: expected at least 2 ids (one to read, one to predict), got "
+                         f"{len(ids)}")
+    k = len(ids) - 1 if seq_len is None else integer("seq_len", seq_len, maximum=MAX_STEPS)
+    was_training = model.training
+    model.eval()
+    try:
+        total = 0.0
+        for start in range(0, len(ids) - 1, k):
+            end = min(start + k, len(ids) - 1)
+            x, y = ids[start:end][None], ids[start + 1:end + 1][None]
+            total += float(next_char_loss(model, (x, y))) * y.shape[1]
+    finally:
+        model.train(was_training)
+    return total / (len(ids) - 1)
 
 
 class CarriedState:

@@ -267,7 +267,8 @@ def lstm_cell(ax=None):
 
 def gru_cell(ax=None):
     """The GRU cell: the update gate z mixes h_{t-1} with the candidate n, the reset gate r
-    acts inside n, placed where PyTorch places it (chapter 1). Returns the figure."""
+    acts inside n, placed where PyTorch places it, and the input's part W_in x_t + b_in
+    enters n's tanh (chapter 1). Returns the figure."""
     ax = _canvas(ax, (8.5, 4.8), (-0.6, 10.6), (-1.05, 5.1))
     ax.add_patch(FancyBboxPatch((0.6, 0.2), 8.3, 4.4, boxstyle="round,pad=0.05,rounding_size=0.3",
                                 facecolor="none", edgecolor=OP, lw=1.0, ls="--"))
@@ -296,16 +297,24 @@ def gru_cell(ax=None):
     _node(ax, (8.0, 2.5), r"$\times$", 0.22, GATE)
     _arrow(ax, (8.0, 1.65), (8.0, 2.28), color=GATE)
     _arrow(ax, (8.0, 2.72), (8.0, top - 0.25), color=GATE)
-    # the candidate n, with r applied after W_hn (PyTorch)
+    # the candidate n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn)): r applied after
+    # W_hn (PyTorch), the input's part added before the tanh
     _box(ax, (3.9, 3.2), r"$W_{hn} h_{t-1} + b_{hn}$", 1.9, 0.5, OP, fontsize=8)
     _arrow(ax, (3.3, base), (3.3, 2.95))
     _node(ax, (3.9, 2.5), r"$\times$", 0.22, GATE)
     _arrow(ax, (2.3, 1.65), (3.7, 2.4), color=GATE)
     _arrow(ax, (3.9, 2.95), (3.9, 2.72))
-    _box(ax, (5.2, 2.5), r"$\tanh$", 0.7, 0.45, GATE, fontsize=9)
-    _arrow(ax, (4.12, 2.5), (4.85, 2.5))
-    ax.text(5.2, 2.95, "$n_t$", ha="center", va="center", fontsize=10, color=GATE)
-    _arrow(ax, (5.55, 2.5), (7.78, 2.5), color=GATE)
+    _box(ax, (4.75, 1.45), r"$W_{in} x_t + b_{in}$", 1.45, 0.45, INPUT, fontsize=8)
+    _arrow(ax, (4.75, base), (4.75, 1.22), color=INPUT)
+    _node(ax, (4.75, 2.5), "$+$", 0.22, GATE)
+    _arrow(ax, (4.12, 2.5), (4.53, 2.5))
+    _arrow(ax, (4.75, 1.68), (4.75, 2.28), color=INPUT)
+    _box(ax, (5.7, 2.5), r"$\tanh$", 0.7, 0.45, GATE, fontsize=9)
+    _arrow(ax, (4.97, 2.5), (5.35, 2.5))
+    ax.text(5.7, 2.95, "$n_t$", ha="center", va="center", fontsize=10, color=GATE)
+    _arrow(ax, (6.05, 2.5), (7.78, 2.5), color=GATE)
+    ax.text(4.0, 0.38, "the line carries $h_{t-1}$ and $x_t$", ha="center", va="center",
+            fontsize=8, color=TEXT)
     ax.text(1.8, -0.55, r"$h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}$", ha="left",
             va="center", fontsize=10)
     ax.text(1.8, -0.92, r"PyTorch: $n_t = \tanh(W_{in} x_t + b_{in} + r_t \odot (W_{hn} "

@@ -522,3 +522,54 @@ def mqar(n_samples, length=64, n_pairs=4, n_keys=16, n_values=16, rng=0):
     y = np.full((n_samples, length), IGNORE, dtype=np.int64)
     y[rows, pos] = values[rows, order]
     return x, y
+
+
+# ---------------------------------------------------------------- chapter 2: seq2seq
+PAD, BOS, EOS = 0, 1, 2
+"""Special ids of ``digit_reversal``: padding, begin and end of the target."""
+
+
+def digit_reversal(n_samples, lengths=(3, 8), n_digits=10, rng=0):
+    """A toy translation: read a short sequence of digits, write it backwards (the
+    encoder-decoder of chapter 2, with teacher forcing).
+
+    Token ids: 0 = PAD, 1 = BOS, 2 = EOS, 3 .. n_digits + 2 = the digits 0 .. n_digits - 1.
+    Sample ``i`` has n digits c_1 .. c_n, n uniform in lengths = (lo, hi) (inclusive),
+    the digits uniform and independent:
+
+        src[i]     = PAD ... PAD   c_1 c_2 ... c_n            (batch, hi), right-aligned
+        tgt_in[i]  = BOS c_n ... c_1   PAD ... PAD            (batch, hi + 1), the decoder's input
+        tgt_out[i] = c_n ... c_1 EOS   IGNORE ... IGNORE      (batch, hi + 1), what it must emit
+
+    so tgt_out[i, t] follows tgt_in[i, :t + 1] (teacher forcing). The source is padded in
+    front, so its last digit always sits at position hi - 1: output t of a correct model
+    reads source position hi - 1 - t whatever n, the anti-diagonal.
+
+    n_samples : int >= 1;  lengths : (lo, hi), 1 <= lo <= hi;  n_digits : int >= 1;
+    rng : numpy Generator or int seed >= 0. Returns src, tgt_in, tgt_out, int64.
+    """
+    n_samples = integer("n_samples", n_samples)
+    n_digits = integer("n_digits", n_digits, maximum=10**6)
+    try:
+        lo, hi = (integer("lengths", v, maximum=10**4) for v in lengths)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"lengths: expected a pair (lo, hi) of integers, got "
+                         f"{lengths!r}") from exc
+    if not 1 <= lo <= hi:
+        raise ValueError(f"lengths: expected 1 <= lo <= hi, got {lengths!r}")
+    affordable("n_samples", n_samples * (2 * hi + 1), what="tokens (n_samples (2 hi + 1))")
+    rng = _generator(rng)
+    n = rng.integers(lo, hi + 1, size=n_samples)                       # (n_samples,)
+    digits = rng.integers(3, n_digits + 3, size=(n_samples, hi))
+    t = np.arange(hi)
+    real = t[None, :] < n[:, None]                                     # (n_samples, hi)
+    c = np.where(real, digits, PAD)                                    # c_1 .. c_n PAD ..
+    src = np.take_along_axis(c, (t[None, :] + n[:, None]) % hi, axis=1)    # PAD .. c_1 .. c_n
+    rev = np.where(real, np.take_along_axis(c, np.clip(n[:, None] - 1 - t, 0, hi - 1),
+                                             axis=1), PAD)             # c_n .. c_1 PAD ..
+    tgt_in = np.concatenate([np.full((n_samples, 1), BOS), rev], axis=1)
+    tgt_out = np.concatenate([np.where(real, rev, IGNORE),
+                              np.full((n_samples, 1), IGNORE)], axis=1)
+    tgt_out[np.arange(n_samples), n] = EOS
+    return src.astype(np.int64), tgt_in.astype(np.int64), tgt_out.astype(np.int64)
+

@@ -138,6 +138,9 @@ _register(Exercise(
         "the last coefficient is dropped (range(N - 1) or c[:-1]?): the sum runs over all "
         "N coefficients, n = 0 .. N-1.": _reconstruct_dropped,
     },
+    # hippo.reconstruct (through measure_basis), shown in the chapter, sums the same series
+    # in one call; basis.legendre, the previous exercise, stays a building block
+    also_refused=(basis.measure_basis,),
 ))
 
 
@@ -261,6 +264,9 @@ _register(Exercise(
         "coefficients are c_0 = sqrt(T) a_0, c_{2k-1} = sqrt(2T) a_k, c_{2k} = sqrt(2T) b_k.":
             _fourier_classical,
     },
+    # the chapter prints basis.fourier: calling it (directly or through basis.evaluate or
+    # basis.project) skips the debugging
+    also_refused=(basis.fourier,),
 ))
 
 
