@@ -14,6 +14,7 @@ PRIVATE = re.compile(r"\bseed\s+00\d|\bseed's\b|lecture\s+notes|\breviewer|was\s
 
 def _sources():
     yield from sorted((ROOT / "book").glob("*.ipynb"))
+    yield from sorted((ROOT / "book" / "colab").glob("*.ipynb"))   # the reader copies
     yield from sorted((ROOT / "book").glob("*.md"))
     yield from sorted((ROOT / "lectures").glob("*.ipynb"))
     yield ROOT / "README.md"
@@ -22,17 +23,36 @@ def _sources():
 def _texts(path):
     """(where, text): a notebook's cells one by one (source and text outputs), or the file."""
     if path.suffix != ".ipynb":
-        yield str(path.relative_to(ROOT)), path.read_text()
+        yield str(path), path.read_text()
         return
     for i, cell in enumerate(json.loads(path.read_text())["cells"]):
         outputs = "".join("".join(o.get("text", "")) for o in cell.get("outputs", []))
-        yield f"{path.relative_to(ROOT)}, cell {i}", "".join(cell["source"]) + "\n" + outputs
+        yield f"{path}, cell {i}", "".join(cell["source"]) + "\n" + outputs
+
+
+def _found(paths):
+    return [f"{where}: {PRIVATE.search(text).group()!r}"
+            for path in paths for where, text in _texts(path) if PRIVATE.search(text)]
 
 
 def test_no_reference_a_reader_cannot_follow():
-    found = [f"{where}: {PRIVATE.search(text).group()!r}"
-             for path in _sources() for where, text in _texts(path) if PRIVATE.search(text)]
+    found = _found(_sources())
     assert not found, "\n".join(found)
+
+
+def test_a_planted_source_is_found(tmp_path):
+    """The scan itself can fail: a copy of chapter 0 with "seed 002" planted in one Markdown
+    cell, and a README that says "lecture notes", are both reported, by cell."""
+    nb = json.loads((ROOT / "book" / "00_how_to_use.ipynb").read_text())
+    first_md = next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown")
+    nb["cells"][first_md]["source"] = ["The kernel of seed 002 shows it.\n"]
+    planted = tmp_path / "00_how_to_use.ipynb"
+    planted.write_text(json.dumps(nb))
+    readme = tmp_path / "README.md"
+    readme.write_text("As the lecture\nnotes say.\n")
+    assert _found([planted]) == [f"{planted}, cell {first_md}: 'seed 002'"]
+    assert _found([readme]) == [f"{readme}: 'lecture\\nnotes'"]
+    assert _found([ROOT / "book" / "00_how_to_use.ipynb"]) == []
 
 
 def test_the_pattern_catches_the_phrases():

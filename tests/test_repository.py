@@ -23,9 +23,13 @@ def test_readme_gives_the_two_commands_and_ci_runs_the_test_one(root):
     readme = (root / "README.md").read_text()
     assert "make book" in readme and "make test" in readme
     ci = (root / ".ci" / "run").read_text()
-    for target in ["test", "test-other-machine", "colab-test"]:
-        assert re.search(rf'^\s*(step\s+"[^"]*"\s+)?make {target}\s*$', ci, re.M), (
+    commands = "\n".join(ln for ln in ci.splitlines() if not ln.lstrip().startswith("#"))
+    assert re.search(r'^\s*step\s+"[^"]*"\s+make test\s*$', commands, re.M), (
+        ".ci/run must call `make test` as a step of its own")
+    for target in ["test-other-machine", "colab-test"]:     # alone, or one side of side_by_side
+        assert re.search(rf'(^|\s)make {target}(\s+--)?\s*\\?\s*$', commands, re.M), (
             f".ci/run must call `make {target}`")
+    assert "make book" in commands, ".ci/run must build the book"
 
 
 def test_book_build_is_strict(root):
