@@ -123,3 +123,30 @@ def test_the_mask_checker_catches_the_ratio_of_products(capsys):
             return np.tril(P[:, None] / P[None, :])
     ok, out = run(capsys, "ssd.semiseparable_mask", ratio)
     assert not ok and "underflows" in out, out
+
+
+def diagonal_decay_by_one_state_heads(X, dt, A, B, C):
+    """A right answer by another route: N SSD heads of one state each, head n with
+    the decay A_n, key B[:, n] and query C[:, n], summed over the heads (GLA's gate per
+    key dimension, split into heads)."""
+    from seqlearn import ssd
+    X, dt, A, B, C = (np.asarray(v, float) for v in (X, dt, A, B, C))
+    N = len(A)
+    Y = ssd.ssd_scan(np.repeat(X[None, :, None], N, axis=2), np.repeat(dt[None, :, None], N, 2),
+                     A, B[None, :, :, None], C[None, :, :, None], backend="quadratic")
+    return Y[0].sum(1)
+
+
+def test_the_diagonal_decay_by_one_state_heads_is_right_and_refused(capsys):
+    """The route is right (compared with the loop above, float64: 1e-12 is rounding of
+    sums of at most L N products of order 1), but it never builds the N masks the
+    exercise asks for: ssd_scan is refused there."""
+    rng = np.random.default_rng(3)
+    L, P, N = 7, 2, 3
+    args = (rng.standard_normal((L, P)), rng.uniform(0.1, 1, L), -rng.uniform(0, 2, N),
+            rng.standard_normal((L, N)), rng.standard_normal((L, N)))
+    # float64, sums of at most L * N = 21 products of order 1: rounding well below 1e-12
+    assert np.allclose(diagonal_decay_by_one_state_heads(*args),
+                       diagonal_decay_by_recurrence(*args), rtol=0, atol=1e-12)
+    ok, out = run(capsys, "ssd.diagonal_decay", diagonal_decay_by_one_state_heads)
+    assert not ok and "seqlearn.ssd.ssd_scan" in out, out

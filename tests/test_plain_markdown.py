@@ -149,7 +149,7 @@ def test_the_real_books_numbers_are_the_rendered_books(root):
     # Read off a build of the book (Jupyter Book 1.0.4, Sphinx 7.4.7, sphinx-exercise 1.2.1):
     # with no numbered toc, numbers run through the book (chapter 1 opens with Exercise 5).
     book = read_book(root)
-    assert len(book.exercises) == 106 and len(book.equations) == 37
+    assert len(book.exercises) == 106 and len(book.equations) == 39
     assert {label: book.exercises[label][0] for label in
             ["ex-ema", "ex-half-life", "ex-rnn-step", "ex-explode", "ex-causal-mask",
              "ex-legs-scale", "ex-nplr", "ex-mamba-step", "ex-mamba-scan", "ex-hankel-matrix",
@@ -161,10 +161,11 @@ def test_the_real_books_numbers_are_the_rendered_books(root):
     assert {label: book.equations[label] for label in
             ["eq-linear-recurrence", "eq-ema-kernel", "eq-elman", "eq-attention", "eq-hippo",
              "eq-ssm", "eq-kernel", "eq-s4d", "eq-s6", "eq-lti-transfer", "eq-freq-grad",
-             "eq-ssd", "eq-ssd-attention"]} == {
+             "eq-ssd", "eq-ssd-attention", "eq-rope", "eq-gla"]} == {
         "eq-linear-recurrence": 1, "eq-ema-kernel": 3, "eq-elman": 4, "eq-attention": 9,
-        "eq-hippo": 17, "eq-ssm": 21, "eq-kernel": 25, "eq-s4d": 27, "eq-s6": 28,
-        "eq-lti-transfer": 30, "eq-freq-grad": 35, "eq-ssd": 36, "eq-ssd-attention": 37}
+        "eq-rope": 12, "eq-hippo": 18, "eq-ssm": 22, "eq-kernel": 26, "eq-s4d": 28,
+        "eq-s6": 29, "eq-lti-transfer": 31, "eq-freq-grad": 36, "eq-ssd": 37,
+        "eq-ssd-attention": 38, "eq-gla": 39}
     assert book.cite("gu2023mamba,dao2024mamba2", "here") == "(Dao and Gu 2024; Gu and Dao 2024)"
 
 
