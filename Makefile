@@ -4,7 +4,7 @@
 #   make test-other-machine   nbval again with another kernel set and thread count
 #   make test-other-machine-units   the unit tests with that kernel set and thread count
 #   make colab-test           the Colab path: a fresh venv, the notebooks' own install cell
-# Others: make lectures | student | site-test | reader-copy-test | execute | colab-cell | colab-copies | clean
+# Others: make lectures | student | site-test | reader-copy-test | execute | colab-cell | colab-copies | arena | clean
 
 PYTHON ?= python3
 ROOT   := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
@@ -128,6 +128,14 @@ grade:
 	@test -n "$(CH)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade CH=7 SUBMISSIONS=dir/"; exit 2; }
 	@$(MAKE) -s --no-print-directory -C $(ROOT) setup
 	$(ROOT)$(BIN)/python -m seqlearn.grading grade $(CH) $(abspath $(SUBMISSIONS)) --root $(ROOT)
+
+# Chapter 10's grid (python -m seqlearn.arena --all): every model on every task, resumable
+# (finished runs are skipped), results in experiments/results/arena/. One thread per process:
+# on 2 cores run `make arena SHARD=1/2` and `make arena SHARD=2/2` side by side.
+SHARD ?= 1/1
+.PHONY: arena
+arena: $(SETUP)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m seqlearn.arena --all --shard $(SHARD)
 
 # Authoring: rewrite the reader copies in book/colab/ (what the Colab button
 # opens) after editing or re-executing a notebook; a test says when they are stale.

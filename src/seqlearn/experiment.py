@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 import seqlearn
 from seqlearn import tasks
 from seqlearn.tasks import IGNORE
-from seqlearn._checks import MAX_STEPS, flag, function, integer, number
+from seqlearn._checks import MAX_STEPS, flag, function, integer, number, option
 from seqlearn.models import SequenceModel, count_parameters
 from seqlearn.train import fit, seed_everything
 
@@ -63,6 +63,9 @@ class Task:
         drawn with the test seed), and each run reports its accuracy at every L'.
     input_dim : None (token ids), or the number of features of x (float, chapter 8); then
         vocab_size is None and the models embed x with a Linear layer.
+    splits : False (every set is drawn from one generator, with different seeds), or True:
+        the task draws from fixed data split three ways (chapter 10's digits), so make takes
+        split="train", "val" or "test" as well, and each set reads only its own part.
     """
     name: str
     make: object
@@ -75,6 +78,7 @@ class Task:
     n_test: int = 1024
     test_lengths: tuple = ()
     input_dim: object = None
+    splits: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -90,6 +94,7 @@ class Task:
                 raise ValueError(f"vocab_size: expected None for a task of features "
                                  f"(input_dim={self.input_dim}), got {self.vocab_size!r}")
         flag("per_position", self.per_position)
+        flag("splits", self.splits)
         if not isinstance(self.params, dict):
             raise ValueError(f"params: expected a dict (the generator's arguments), got "
                              f"{type(self.params).__name__}")
@@ -269,6 +274,8 @@ def configuration(task, specs, steps, lrs, seeds, batch_size, eval_every=None):
         config["input_dim"] = task.input_dim
     if eval_every is not None:                                        # (the same)
         config["eval_every"] = eval_every
+    if task.splits:                                                   # (the same)
+        config["splits"] = True
     return config, digest(config)
 
 
@@ -304,25 +311,50 @@ def build(spec, task):
                          n_classes=task.n_classes, max_len=max(task.length, 2), **spec)
 
 
+def _split(task, name):
+    """make's split argument, for a task with fixed splits; none for the others."""
+    return {"split": name} if task.splits else {}
+
+
 def _held_out(task):
     """(val, test, {L': test set at L'}): the fixed sets every run of a task is scored on."""
     features = task.input_dim is not None
-    return (_tensors(task.make(task.n_val, np.random.default_rng(VAL_SEED)), features),
-            _tensors(task.make(task.n_test, np.random.default_rng(TEST_SEED)), features),
-            {L: _tensors(task.make(task.n_test, np.random.default_rng(TEST_SEED), length=L),
-                         features)
+    return (_tensors(task.make(task.n_val, np.random.default_rng(VAL_SEED),
+                               **_split(task, "val")), features),
+            _tensors(task.make(task.n_test, np.random.default_rng(TEST_SEED),
+                               **_split(task, "test")), features),
+            {L: _tensors(task.make(task.n_test, np.random.default_rng(TEST_SEED), length=L,
+                                   **_split(task, "test")), features)
              for L in task.test_lengths})
 
 
+DEVICES = ("cpu", "cuda")
+
+
+def peak_memory_mb(device="cpu"):
+    """The peak memory of this process so far, in MB: on "cuda" torch's peak allocation
+    since the last reset, on "cpu" the resident set's high-water mark (ru_maxrss: the whole
+    process, data and Python included; Linux reports it in KiB, macOS in bytes)."""
+    device = option("device", device, DEVICES)
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+    import sys
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
 def run_one(spec, task, lr, seed, steps, batch_size, data=None, return_model=False,
-            eval_fn=None, eval_every=None):
+            eval_fn=None, eval_every=None, device="cpu"):
     """Train one model once; returns its record (accuracies, parameters, time per step, and
     with ``task.test_lengths`` the test accuracy at each of them, "test_by_length").
     data : the held-out sets (val, test, {L': test}), drawn once by ``compare`` and shared
     by every run, or None to draw them here;  return_model : also return the trained
     model, (record, model), for a chapter that looks inside it;  eval_fn(model) -> number,
     eval_every : ``train.fit``'s, to follow a run during training (the record then has
-    "eval_step" and "eval"; its time per step includes the evaluations)."""
+    "eval_step" and "eval"; its time per step includes the evaluations);  device : "cpu" or
+    "cuda" (the model and batches live there; the record has "device" and "peak_mb",
+    ``peak_memory_mb``)."""
     _task(task)
     _spec("spec", spec)
     lr = number("lr", lr, 0, strict=True)
@@ -330,16 +362,24 @@ def run_one(spec, task, lr, seed, steps, batch_size, data=None, return_model=Fal
     steps = integer("steps", steps, maximum=MAX_STEPS)
     batch_size = integer("batch_size", batch_size, maximum=100_000)
     return_model = flag("return_model", return_model)
+    device = option("device", device, DEVICES)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: expected a device this machine has, got 'cuda' (torch sees "
+                         "no GPU)")
     if data is not None and (not isinstance(data, tuple) or len(data) != 3):
         raise ValueError(f"data: expected (val, test, {{length: test}}) (x, y) pairs, or None, "
                          f"got {type(data).__name__}")
     val, test, longer = data if data is not None else _held_out(task)
     seed_everything(seed)
-    model = build(spec, task)
+    model = build(spec, task).to(device)
     stream = np.random.default_rng([seed, 0])
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
 
     def batch(step):
-        return _tensors(task.make(batch_size, stream), task.input_dim is not None)
+        x, y = _tensors(task.make(batch_size, stream, **_split(task, "train")),
+                        task.input_dim is not None)
+        return x.to(device), y.to(device)
 
     def loss(model, b):
         out = model(b[0])
@@ -351,7 +391,10 @@ def run_one(spec, task, lr, seed, steps, batch_size, data=None, return_model=Fal
     start = time.perf_counter()
     history = fit(model, loss, batch, torch.optim.Adam(model.parameters(), lr=lr), steps,
                   eval_fn=eval_fn, eval_every=eval_every, max_grad_norm=1.0, progress=False)
+    if device == "cuda":
+        torch.cuda.synchronize()
     seconds = (time.perf_counter() - start) / steps
+    peak = peak_memory_mb(device)
     (val_acc, val_bad), (test_acc, test_bad) = (score(model, *val, task.per_position),
                                                 score(model, *test, task.per_position))
     by_length = {L: score(model, *longer[L], task.per_position, batch_size=64)
@@ -359,7 +402,7 @@ def run_one(spec, task, lr, seed, steps, batch_size, data=None, return_model=Fal
     tail = history["loss"][-max(1, steps // 10):]
     record = {"lr": lr, "seed": seed, "val_acc": val_acc, "test_acc": test_acc,
               "params": count_parameters(model), "seconds_per_step": seconds,
-              "final_loss": float(np.mean(tail)),
+              "final_loss": float(np.mean(tail)), "device": device, "peak_mb": round(peak, 1),
               "diverged": bool(val_bad or test_bad or any(bad for _, bad in by_length.values())
                                or not np.all(np.isfinite(tail)))}
     if by_length:
@@ -391,6 +434,7 @@ def score(model, x, y, per_position=False, batch_size=256):
                          f"{getattr(y, 'dtype', type(y).__name__)} of shape "
                          f"{tuple(getattr(y, 'shape', ()))}")
     was = model.training
+    device = next(iter(model.parameters()), torch.empty(0)).device
     model.eval()
     right = due = 0
     bad = False
@@ -398,7 +442,7 @@ def score(model, x, y, per_position=False, batch_size=256):
         with torch.no_grad():
             for i in range(0, len(x), batch_size):
                 try:
-                    out = model(x[i:i + batch_size])
+                    out = model(x[i:i + batch_size].to(device)).cpu()
                 except (RuntimeError, TypeError, IndexError) as e:
                     raise ValueError(f"x: expected inputs the model takes, got "
                                      f"{x.dtype} of shape {tuple(x.shape)} ({e})") from None
@@ -469,7 +513,7 @@ def stored(name):
 
 
 def compare(specs, task, steps, lrs, seeds, batch_size=32, path=None, progress=True,
-            only=None, eval_every=None):
+            only=None, eval_every=None, seeds_now=None, device="cpu"):
     """Train every model spec at every learning rate with every seed; returns the runs.
 
     specs : {name: SequenceModel arguments (mixer, d_model, n_layers, ...)};  task : Task;
@@ -479,6 +523,9 @@ def compare(specs, task, steps, lrs, seeds, batch_size=32, path=None, progress=T
         each run, so two processes may share one grid (each with its own ``only``).
     only : None (every model), or the names of the models to train now (the others'
         runs are returned if the file has them); the configuration is the whole grid's
+    seeds_now : None (every seed), or the seeds to train now, in the same way
+    device : "cpu" or "cuda", where the runs train (not part of the configuration: a run's
+        record says where it ran)
     eval_every : None, or every how many steps to score the validation set during
         training: each record then has "eval_step" and "eval" (validation accuracy), the
         curve of accuracy against steps (its time per step includes the evaluations)
@@ -491,6 +538,11 @@ def compare(specs, task, steps, lrs, seeds, batch_size=32, path=None, progress=T
                              or not set(only) <= set(specs)):
         raise ValueError(f"only: expected None or a list of model names from specs "
                          f"({sorted(specs)}), got {only!r:.200}")
+    if seeds_now is not None and (isinstance(seeds_now, str) or not hasattr(seeds_now, "__iter__")
+                                  or not set(seeds_now) <= set(seeds)):
+        raise ValueError(f"seeds_now: expected None or a list of seeds from seeds ({seeds}), "
+                         f"got {seeds_now!r:.200}")
+    device = option("device", device, DEVICES)
     if path is not None and not isinstance(path, (str, Path)):
         raise ValueError(f"path: expected a file name or None, got {type(path).__name__}")
     config, config_hash = configuration(task, specs, steps, lrs, seeds, batch_size, eval_every)
@@ -510,12 +562,14 @@ def compare(specs, task, steps, lrs, seeds, batch_size=32, path=None, progress=T
         if (name, lr, seed) in done:
             out.append(done[(name, lr, seed)])
             continue
-        if only is not None and name not in only:
+        if (only is not None and name not in only) or (seeds_now is not None
+                                                        and seed not in seeds_now):
             continue
         eval_fn = None if eval_every is None else (
             lambda model: score(model, *data[0], task.per_position)[0])
         record = {"model": name, **run_one(specs[name], task, lr, seed, steps, batch_size,
-                                           data, eval_fn=eval_fn, eval_every=eval_every)}
+                                           data, eval_fn=eval_fn, eval_every=eval_every,
+                                           device=device)}
         out.append(record)
         if path is not None:
             with path.open("a") as f:

@@ -6,7 +6,10 @@
         dx/dt = sigma (y - x),   dy/dt = x (rho - z) - y,   dz/dt = x y - beta z
 
 Both are integrated with the classical fourth-order Runge-Kutta method (RK4).
-The character corpus feeds the character-level RNN of chapter 1.
+The character corpus feeds the character-level RNN of chapter 1. The classification and
+recall tasks of chapters 1, 2, 7, 8 and 9 follow, and chapter 10's long-range tasks:
+ListOps (nested MAX/MIN/MED/SM expressions), a handwritten digit read pixel by pixel
+(scikit-learn's bundled digits on a larger canvas) and a small Pathfinder.
 Everything is seeded or deterministic; nothing is downloaded.
 
 Glossary (code name -> symbol):
@@ -17,6 +20,7 @@ Glossary (code name -> symbol):
     chars, stoi         -> the vocabulary (sorted characters) and its index, char -> id
 """
 
+import functools
 import importlib.resources
 import math
 from fractions import Fraction
@@ -573,3 +577,276 @@ def digit_reversal(n_samples, lengths=(3, 8), n_digits=10, rng=0):
     tgt_out[np.arange(n_samples), n] = EOS
     return src.astype(np.int64), tgt_in.astype(np.int64), tgt_out.astype(np.int64)
 
+
+# ---------------------------------------------------------------------------------------
+# Chapter 10's long-range tasks: ListOps, a digit read pixel by pixel, a small Pathfinder.
+
+LISTOPS_TOKENS = ("<pad>", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9",
+                  "[MAX", "[MIN", "[MED", "[SM", "]")
+"""ListOps' vocabulary, by id: 0 the padding, 1 .. 10 the digits 0 .. 9, 11 .. 14 the four
+operators (each opens a bracket), 15 the closing bracket."""
+LISTOPS_OPERATORS = ("MAX", "MIN", "MED", "SM")
+
+
+def listops_value(op, args):
+    """One ListOps operator on a list of digits (Nangia & Bowman 2018): MAX, MIN, MED (the
+    median, rounded down for an even count), SM (the sum modulo 10). Returns an int 0..9."""
+    if not isinstance(op, str) or op not in LISTOPS_OPERATORS:
+        raise ValueError(f"op: expected one of {LISTOPS_OPERATORS}, got {op!r}")
+    if isinstance(args, (str, bytes)) or not hasattr(args, "__iter__"):
+        raise ValueError(f"args: expected a list of digits 0..9, got {args!r:.100}")
+    args = [integer("args", a, 0, maximum=9) for a in args]
+    if not args:
+        raise ValueError("args: expected at least one digit, got none")
+    if op == "MAX":
+        return max(args)
+    if op == "MIN":
+        return min(args)
+    if op == "MED":
+        return int(np.median(args))
+    return sum(args) % 10
+
+
+def _listops_tree(rng, depth, max_depth, max_args, p_leaf):
+    """(tokens, value) of a random expression: a digit with probability p_leaf (always at
+    max_depth), else an operator over 2 .. max_args sub-expressions."""
+    if depth >= max_depth or (depth > 0 and rng.random() < p_leaf):
+        d = int(rng.integers(10))
+        return [d + 1], d
+    op = int(rng.integers(4))
+    tokens, values = [11 + op], []
+    for _ in range(int(rng.integers(2, max_args + 1))):
+        t, v = _listops_tree(rng, depth + 1, max_depth, max_args, p_leaf)
+        tokens += t
+        values.append(v)
+    tokens.append(15)
+    return tokens, listops_value(LISTOPS_OPERATORS[op], values)
+
+
+def listops(n_samples, length=512, min_length=None, max_depth=10, max_args=5, p_leaf=0.7,
+            rng=0):
+    """ListOps (Nangia & Bowman 2018; the Long Range Arena's version, Tay et al. 2021): a
+    nested expression of MAX, MIN, MED and SM (sum mod 10) over digits; the label is its
+    value, 10 classes. Example, 13 tokens:  [MAX 4 3 [MIN 2 3 ] 1 0 ]  -> 4.
+
+    Each expression is a random tree: the root is an operator, every other node a digit with
+    probability p_leaf (always at depth max_depth), else an operator with 2 .. max_args
+    children, drawn uniformly. Expressions are drawn until one has min_length .. length
+    tokens; it is left-padded with id 0 to ``length``, so its last token sits at the end.
+    Token ids: ``LISTOPS_TOKENS``.
+
+    n_samples : int >= 1;  length : int >= 5;  min_length : int in [5, length] (default
+    length // 4);  max_depth, max_args : ints >= 1, >= 2;  p_leaf : in (0, 1);
+    rng : Generator or seed.  Returns x int64 (n_samples, length), y int64 (n_samples,).
+    """
+    n_samples = integer("n_samples", n_samples)
+    length = integer("length", length, 5, maximum=MAX_STEPS)
+    min_length = integer("min_length", length // 4 if min_length is None else min_length,
+                         5, maximum=length)
+    max_depth = integer("max_depth", max_depth, maximum=50)
+    max_args = integer("max_args", max_args, 2, maximum=100)
+    p_leaf = number("p_leaf", p_leaf, 0, 1, strict=True)
+    if p_leaf >= 1:
+        raise ValueError(f"p_leaf: expected a probability below 1, got {p_leaf}")
+    affordable("n_samples", n_samples * length, what="tokens (n_samples length)")
+    rng = _generator(rng)
+    x = np.zeros((n_samples, length), dtype=np.int64)
+    y = np.zeros(n_samples, dtype=np.int64)
+    tries = 0
+    for i in range(n_samples):
+        while True:
+            tries += 1
+            if tries > 1000 * n_samples + 1000:
+                raise ValueError(f"length: expressions of {min_length} .. {length} tokens are "
+                                 f"too rare at max_depth={max_depth}, max_args={max_args}, "
+                                 f"p_leaf={p_leaf}; widen the range or change the tree's "
+                                 f"shape")
+            tokens, value = _listops_tree(rng, 0, max_depth, max_args, p_leaf)
+            if min_length <= len(tokens) <= length:
+                break
+        x[i, length - len(tokens):] = tokens
+        y[i] = value
+    return x, y
+
+
+def _listops_ids(ids):
+    """ids as a 1-d list of ListOps ids, or a ValueError naming ``ids``."""
+    try:
+        a = np.asarray(ids)
+    except (TypeError, ValueError):
+        a = np.asarray([None])
+    if a.ndim != 1 or a.size == 0 or a.dtype.kind not in "iu" or (
+            a.min() < 0 or a.max() >= len(LISTOPS_TOKENS)):
+        raise ValueError(f"ids: expected a non-empty 1-d array of ListOps ids "
+                         f"0..{len(LISTOPS_TOKENS) - 1}, got {a.dtype} of shape {a.shape}")
+    return a.tolist()
+
+
+def listops_text(ids):
+    """A ListOps row (L,) as text, padding left out: ``listops_text(x[0])`` -> "[MAX 4 3 ]"."""
+    return " ".join(LISTOPS_TOKENS[i] for i in _listops_ids(ids) if i)
+
+
+def listops_evaluate(ids):
+    """The value of a ListOps row (L,), read left to right with a stack (independent of the
+    tree ``listops`` drew it from): a digit is pushed, an operator pushed as a mark, and a
+    closing bracket pops back to the mark and pushes the operator's value."""
+    stack = []
+    for i in _listops_ids(ids):
+        if 1 <= i <= 10:
+            stack.append(i - 1)
+        elif 11 <= i <= 14:
+            stack.append(LISTOPS_OPERATORS[i - 11])
+        elif i == 15:
+            args = []
+            while stack and not isinstance(stack[-1], str):
+                args.append(stack.pop())
+            if not stack or not args:
+                raise ValueError("ids: expected a well-formed expression, got a ']' without "
+                                 "an operator and its arguments before it")
+            stack.append(listops_value(stack.pop(), args[::-1]))
+    if len(stack) != 1 or isinstance(stack[0], str):
+        raise ValueError(f"ids: expected one complete expression, got {len(stack)} open items")
+    return stack[0]
+
+
+DIGIT_LEVELS = 17
+"""A digit image's grey levels 0 .. 16 (scikit-learn's digits), the image tasks' token ids."""
+DIGIT_SPLITS = {"train": (0, 1257), "val": (1257, 1527), "test": (1527, 1797)}
+"""Which of the 1,797 digit images (in a fixed shuffled order) each split draws from:
+70 / 15 / 15 %, so validation and test digits were written by no training example."""
+
+
+@functools.lru_cache(maxsize=1)
+def _digit_images():
+    """scikit-learn's 1,797 handwritten 8 x 8 digits (UCI optdigits' test set; levels 0..16),
+    shuffled once with seed 0: (images (1797, 8, 8) int64, labels (1797,) int64)."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ImportError("the digit image task reads scikit-learn's bundled digits: "
+                          "pip install scikit-learn") from None
+    d = load_digits()
+    order = np.random.default_rng(0).permutation(len(d.target))
+    images, labels = d.images.astype(np.int64)[order], d.target.astype(np.int64)[order]
+    images.flags.writeable = labels.flags.writeable = False       # shared by every call
+    return images, labels
+
+
+def digit_canvas(n_samples, size=32, scale=2, n_strokes=4, split="train", rng=0):
+    """A handwritten digit read pixel by pixel (the Long Range Arena's "Image" task, on data
+    a package ships): one of scikit-learn's 8 x 8 digits, enlarged ``scale`` times, at a
+    random place on a ``size`` x ``size`` canvas with ``n_strokes`` distracting strokes
+    (straight lines of random grey level, 3 .. size // 2 pixels long); read row by row,
+    a sequence of L = size**2 grey levels 0 .. 16 (``DIGIT_LEVELS`` token ids). The label is
+    the digit, 10 classes.
+
+    split : "train", "val" or "test": the digit images come from ``DIGIT_SPLITS[split]``.
+    n_samples : int >= 1;  size : int >= 8 scale;  scale : int >= 1;  n_strokes : int >= 0;
+    rng : Generator or seed.  Returns x int64 (n_samples, size**2), y int64 (n_samples,).
+    """
+    n_samples = integer("n_samples", n_samples)
+    scale = integer("scale", scale, maximum=16)
+    size = integer("size", size, 8 * scale, maximum=256)
+    n_strokes = integer("n_strokes", n_strokes, 0, maximum=1000)
+    if not isinstance(split, str) or split not in DIGIT_SPLITS:
+        raise ValueError(f"split: expected one of {sorted(DIGIT_SPLITS)}, got {split!r:.100}")
+    affordable("n_samples", n_samples * size * size, what="pixels (n_samples size**2)")
+    rng = _generator(rng)
+    images, labels = _digit_images()
+    lo, hi = DIGIT_SPLITS[split]
+    pick = rng.integers(lo, hi, size=n_samples)
+    big = np.kron(images[pick], np.ones((scale, scale), dtype=np.int64))   # (n, 8s, 8s)
+    canvas = np.zeros((n_samples, size, size), dtype=np.int64)
+    side = 8 * scale
+    for i in range(n_samples):
+        for _ in range(n_strokes):
+            n = int(rng.integers(3, max(4, size // 2 + 1)))
+            r0, c0 = rng.integers(0, size, size=2)
+            angle = rng.uniform(0, np.pi)
+            rr = np.clip(np.round(r0 + np.sin(angle) * np.arange(n)), 0, size - 1).astype(int)
+            cc = np.clip(np.round(c0 + np.cos(angle) * np.arange(n)), 0, size - 1).astype(int)
+            canvas[i, rr, cc] = rng.integers(4, DIGIT_LEVELS)
+        r, c = rng.integers(0, size - side + 1, size=2)
+        patch = canvas[i, r:r + side, c:c + side]
+        canvas[i, r:r + side, c:c + side] = np.where(big[i] > 0, big[i], patch)
+    return canvas.reshape(n_samples, size * size), labels[pick].copy()
+
+
+PATHFINDER_TOKENS = ("background", "path", "dot")
+"""A Pathfinder image's pixel values, by id."""
+
+
+def _path_pixels(rng, size, n_steps, turn):
+    """One smooth random path: (rows, cols) of n_steps unit steps whose heading turns by a
+    normal(0, turn) angle each step, starting at a random pixel and heading."""
+    pos = rng.uniform(2, size - 2, size=2)
+    heading = rng.uniform(0, 2 * np.pi)
+    points = [pos.copy()]
+    for _ in range(n_steps):
+        heading += rng.normal(0, turn)
+        step = np.array([np.sin(heading), np.cos(heading)])
+        if not (0 <= (pos + step)[0] <= size - 1 and 0 <= (pos + step)[1] <= size - 1):
+            heading += np.pi                     # turn back at the border
+            step = -step
+        pos = pos + step
+        points.append(pos.copy())
+    p = np.round(np.array(points)).astype(int)
+    return p[:, 0], p[:, 1]
+
+
+def pathfinder(n_samples, size=32, n_paths=3, path_length=(14, 28), turn=0.35, rng=0):
+    """A small Pathfinder (Linsley et al. 2018; the Long Range Arena's version, Tay et al.
+    2021): are the two dots joined by a path? ``n_paths`` smooth random paths (unit steps,
+    heading turned by a normal(0, turn) angle per step, path_length = (lo, hi) steps) on a
+    ``size`` x ``size`` image; the two dots (2 x 2 pixels) are put on the two ends of one
+    path, or on one end of each of two paths, with probability 1/2. The label is 1 when the
+    dots lie in one 8-connected component of the drawn pixels (so two paths that cross
+    join their dots: the label is what the image shows, computed with scipy.ndimage.label),
+    else 0; examples are drawn until the labels are balanced. Read row by row: a sequence
+    of L = size**2 pixel ids (``PATHFINDER_TOKENS``: 0 background, 1 path, 2 dot).
+
+    n_samples : int >= 1;  size : int >= 8;  n_paths : int >= 2;  path_length : (lo, hi)
+    ints, 2 <= lo <= hi;  turn : >= 0 radians;  rng : Generator or seed.
+    Returns x int64 (n_samples, size**2), y int64 (n_samples,) in {0, 1}.
+    """
+    from scipy import ndimage
+
+    n_samples = integer("n_samples", n_samples)
+    size = integer("size", size, 8, maximum=256)
+    n_paths = integer("n_paths", n_paths, 2, maximum=100)
+    if (not isinstance(path_length, (tuple, list)) or len(path_length) != 2):
+        raise ValueError(f"path_length: expected (lo, hi), got {path_length!r}")
+    lo = integer("path_length", path_length[0], 2, maximum=100 * size)
+    hi = integer("path_length", path_length[1], lo, maximum=100 * size)
+    turn = number("turn", turn, 0, 10)
+    affordable("n_samples", n_samples * size * size, what="pixels (n_samples size**2)")
+    rng = _generator(rng)
+    x = np.zeros((n_samples, size, size), dtype=np.int64)
+    y = np.zeros(n_samples, dtype=np.int64)
+    want = rng.permutation(np.arange(n_samples) % 2)            # the balanced labels
+    eight = np.ones((3, 3), dtype=int)
+    for i in range(n_samples):
+        for _ in range(10_000):
+            image = np.zeros((size, size), dtype=np.int64)
+            ends = []
+            for _ in range(n_paths):
+                rr, cc = _path_pixels(rng, size, int(rng.integers(lo, hi + 1)), turn)
+                image[rr, cc] = 1
+                ends.append(((rr[0], cc[0]), (rr[-1], cc[-1])))
+            if rng.random() < 0.5:
+                a, b = ends[0]
+            else:
+                a, b = ends[0][int(rng.integers(2))], ends[1][int(rng.integers(2))]
+            for r, c in (a, b):
+                image[max(r - 1, 0):r + 1, max(c - 1, 0):c + 1] = 1
+            components, _ = ndimage.label(image > 0, structure=eight)
+            joined = int(components[a] == components[b])
+            if joined == want[i]:
+                break
+        else:
+            raise ValueError("path_length: could not draw a balanced set with these settings")
+        for r, c in (a, b):
+            image[max(r - 1, 0):r + 1, max(c - 1, 0):c + 1] = 2
+        x[i], y[i] = image, joined
+    return x.reshape(n_samples, size * size), y
