@@ -933,7 +933,7 @@ def _attention_mask(mask, batch, L_q, L_k, device):
     return mask.reshape(-1, 1, L_q, L_k)
 
 
-class MultiHeadAttention(torch.nn.Module):
+class MultiHeadAttention(_HeadProjections):
     """Multi-head attention as a trainable torch layer, no biases, with any mask: self-
     attention (``memory=None``: queries, keys and values from x) or cross-attention
     (queries from x, keys and values from ``memory``, the encoder's output):
@@ -953,14 +953,7 @@ class MultiHeadAttention(torch.nn.Module):
     """
 
     def __init__(self, d_model, n_heads=2):
-        super().__init__()
-        self.d_model = integer("d_model", d_model)
-        self.n_heads = integer("n_heads", n_heads)
-        affordable("d_model", 4 * d_model ** 2, what="weights (4 d_model^2)")
-        if d_model % n_heads:
-            raise ValueError(f"n_heads: expected a divisor of d_model = {d_model}, got {n_heads}")
-        self.W_qkv = torch.nn.Linear(d_model, 3 * d_model, bias=False)
-        self.W_o = torch.nn.Linear(d_model, d_model, bias=False)
+        super().__init__(d_model, n_heads)       # W_qkv, W_o: the same names and shapes
 
     def _weights_and_values(self, x, memory, mask):
         layer_input("x", x, "(batch, L_q, d_model)", self.d_model, self.W_o.weight)
