@@ -378,17 +378,22 @@ def _watch(state, refused):
                 state.tampered = state.tampered or "the profile function (sys.setprofile)"
 
     state.hook = hook
-    for code, name in refused.items():
-        if code.co_freevars:
-            continue
-        trap = _trap_code(name, code)
-        for holder in gc.get_referrers(code):
-            if isinstance(holder, types.FunctionType) and holder.__code__ is code:
-                try:
-                    holder.__globals__[_TRAP_NAME] = report
-                    holder.__code__ = trap
-                except (TypeError, ValueError, AttributeError):
-                    pass
+    codes = {id(code): (code, name) for code, name in refused.items() if not code.co_freevars}
+    traps = {}
+    # One walk of the heap for all the refused codes: gc.get_referrers visits every object,
+    # so a walk per code grew with the heap (about 0.2 s for nine codes in a large process).
+    for holder in gc.get_referrers(*(code for code, _ in codes.values())):
+        if isinstance(holder, types.FunctionType) and id(holder.__code__) in codes:
+            code, name = codes[id(holder.__code__)]
+            if holder.__code__ is not code:
+                continue
+            if id(code) not in traps:
+                traps[id(code)] = _trap_code(name, code)
+            try:
+                holder.__globals__[_TRAP_NAME] = report
+                holder.__code__ = traps[id(code)]
+            except (TypeError, ValueError, AttributeError):
+                pass
     state.ours = True
     sys.addaudithook(audit)
     threading.setprofile(hook)
