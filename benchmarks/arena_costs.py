@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from seqlearn import arena, experiment
+from seqlearn.tasks import IGNORE
 
 
 def parse_args():
@@ -46,7 +47,7 @@ def step_seconds(spec, task, batch_size, repeat):
         out = model(x)
         if task.per_position:
             loss = torch.nn.functional.cross_entropy(out.flatten(0, 1), y.flatten(),
-                                                     ignore_index=-100)
+                                                     ignore_index=IGNORE)
         else:
             loss = torch.nn.functional.cross_entropy(out, y)
         opt.zero_grad()
